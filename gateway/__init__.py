@@ -1,0 +1,1 @@
+"""OpenAI-compatible AI gateway: keys, quotas, routing, byte-exact streaming, accounting."""
