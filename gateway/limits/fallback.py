@@ -1,0 +1,112 @@
+"""RateLimiter that survives its shared backend going down: per-process limits meanwhile.
+Switches to the fallback on LimiterUnavailable and back once the primary answers a ping again."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from gateway.limits.base import Decision, LimiterUnavailable, Limits, RateLimiter
+
+T = TypeVar("T")
+
+_LOG = logging.getLogger(__name__)
+
+
+class FallbackLimiter:
+    """Use `primary` (Redis); while it is unreachable use `fallback` (in-process) instead.
+
+    While degraded, the primary is probed with `ping` at most every `retry_every_s` seconds of
+    `clock`, by the first call after that interval; the switch each way is logged once.
+    Counts taken by the fallback stay in this process and are not replayed into the primary.
+    """
+
+    def __init__(
+        self,
+        primary: RateLimiter,
+        fallback: RateLimiter,
+        retry_every_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+        log: logging.Logger = _LOG,
+    ) -> None:
+        self._primary = primary
+        self._fallback = fallback
+        self._retry_every_s = retry_every_s
+        self._clock = clock
+        self._log = log
+        self._degraded = False
+        self._next_probe = 0.0
+        self._probing = False
+
+    @property
+    def degraded(self) -> bool:
+        """True while requests are limited per process because the primary is unreachable."""
+        return self._degraded
+
+    async def admit(self, user: str, limits: Limits, now: float) -> Decision:
+        """Admit on the primary, or on the fallback while degraded."""
+        return await self._call(lambda lim: lim.admit(user, limits, now))
+
+    async def add_tokens(self, user: str, tokens: int, now: float) -> int:
+        """Charge tokens on the primary, or on the fallback while degraded."""
+        return await self._call(lambda lim: lim.add_tokens(user, tokens, now))
+
+    async def peek(self, user: str, limits: Limits, now: float) -> Decision:
+        """Peek on the primary, or on the fallback while degraded."""
+        return await self._call(lambda lim: lim.peek(user, limits, now))
+
+    async def ping(self) -> None:
+        """Probe the primary now (for /readyz), switching either way; raise if it is down."""
+        try:
+            await self._primary.ping()
+        except LimiterUnavailable as exc:
+            self._degrade(exc)
+            raise
+        self._recover()
+
+    async def close(self) -> None:
+        """Close both limiters."""
+        try:
+            await self._primary.close()
+        finally:
+            await self._fallback.close()
+
+    async def _call(self, op: Callable[[RateLimiter], Awaitable[T]]) -> T:
+        if self._degraded:
+            await self._maybe_probe()
+        if not self._degraded:
+            try:
+                return await op(self._primary)
+            except LimiterUnavailable as exc:
+                self._degrade(exc)
+        return await op(self._fallback)
+
+    async def _maybe_probe(self) -> None:
+        """Ping the primary if the interval has passed and no other call is already probing."""
+        if self._probing or self._clock() < self._next_probe:
+            return
+        self._probing = True
+        try:
+            await self._primary.ping()
+        except LimiterUnavailable as exc:
+            self._next_probe = self._clock() + self._retry_every_s
+            self._log.debug("rate limiter backend still unavailable: %s", exc)
+        else:
+            self._recover()
+        finally:
+            self._probing = False
+
+    def _degrade(self, exc: LimiterUnavailable) -> None:
+        self._next_probe = self._clock() + self._retry_every_s
+        if not self._degraded:
+            self._degraded = True
+            self._log.warning(
+                "rate limiter backend unavailable, limiting per process until it is back: %s", exc
+            )
+
+    def _recover(self) -> None:
+        if self._degraded:
+            self._degraded = False
+            self._log.info("rate limiter backend is back, shared limits resumed")

@@ -1,0 +1,61 @@
+"""Which limits apply to a user: override row, else tier, else the default tier (0 = unlimited).
+Overrides are cached in process and re-polled, so an admin change lands everywhere in seconds."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from .config import QuotaConfig
+from .limits import Limits
+from .polling import poll_forever
+from .store import QuotaOverride, Store
+
+log = logging.getLogger("gateway.quotas")
+
+POLL_OVERLAP = timedelta(seconds=10)
+
+
+class QuotaResolver:
+    """Resolves Limits for (user, key tier) from config tiers and cached per-user overrides."""
+
+    def __init__(self, quota: QuotaConfig, store: Store | None, refresh_s: float = 2.0):
+        self.quota = quota
+        self.store = store
+        self.refresh_s = refresh_s
+        self._overrides: dict[str, QuotaOverride] = {}
+        self._since = datetime(1970, 1, 1, tzinfo=UTC)
+
+    def limits_for(self, user: str, key_tier: str | None) -> Limits:
+        tiers = self.quota.tiers
+        override = self._overrides.get(user)
+        tier = (override.tier if override else None) or key_tier
+        base = tiers.get(tier) if tier else None
+        base = base or tiers[self.quota.default_tier]
+        if override is None:
+            return Limits(rpm=base.rpm, tpd=base.tpd)
+        return Limits(
+            rpm=base.rpm if override.rpm is None else override.rpm,
+            tpd=base.tpd if override.tpd is None else override.tpd,
+        )
+
+    def tier_for(self, user: str, key_tier: str | None) -> str:
+        override = self._overrides.get(user)
+        tier = (override.tier if override else None) or key_tier
+        return tier if tier in self.quota.tiers else self.quota.default_tier
+
+    def apply(self, override: QuotaOverride) -> None:
+        """Take an override into the cache at once (used by the admin API on this instance)."""
+        self._overrides[override.uid] = override
+
+    async def refresh(self) -> None:
+        if self.store is None:
+            return
+        started = datetime.now(UTC)
+        for override in await self.store.quota_overrides_changed_since(self._since - POLL_OVERLAP):
+            self._overrides[override.uid] = override
+        self._since = started
+
+    async def run(self) -> None:
+        """Poll forever (a background task)."""
+        await poll_forever(self.refresh, self.refresh_s, "quota override", log)

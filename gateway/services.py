@@ -1,0 +1,37 @@
+"""The objects a running gateway shares between requests, built once by web/app.py.
+Handlers reach them through one AppKey; nothing here is a module global."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .accounting import Recorder
+from .auth import Authenticator, CachedKeys
+from .config import Config
+from .limits import RateLimiter
+from .metrics import Metrics
+from .quotas import QuotaResolver
+from .routing import DeploymentHealth, Router
+from .store import Store
+from .store.writer import Writer
+from .upstream import Upstreams
+
+
+@dataclass(slots=True)
+class Services:
+    """Everything a handler may use."""
+
+    config: Config
+    router: Router
+    health: DeploymentHealth
+    upstreams: Upstreams
+    authenticator: Authenticator
+    key_cache: CachedKeys
+    quotas: QuotaResolver
+    limiter: RateLimiter
+    store: Store
+    writer: Writer
+    recorder: Recorder
+    metrics: Metrics
+    redis: Any = None  # the redis client when redis.url is redis://

@@ -1,0 +1,280 @@
+"""Persistence records and the Store protocol that the PostgreSQL and SQLite backends satisfy.
+Plain data only: no driver imports here, so every layer above may depend on it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, Protocol, runtime_checkable
+
+# Columns mirror_config may set, per table; the first one is the unique key upserts match on.
+PROVIDER_COLUMNS = ("name", "display_name", "status", "models", "is_default", "sort")
+MODEL_COLUMNS = (
+    "model",
+    "provider_name",
+    "display_name",
+    "max_tokens",
+    "input_price",
+    "output_price",
+    "status",
+    "is_default",
+    "sort",
+)
+TIER_COLUMNS = ("tier", "rpm", "tpd")
+
+# Every table the schema creates; has_schema() checks that all of them exist.
+TABLES = (
+    "ai_provider",
+    "ai_model",
+    "ai_quota_tier",
+    "ai_user_quota",
+    "ai_session",
+    "ai_message",
+    "ai_api_key",
+    "ai_request_log",
+)
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached (connection refused or lost, locked, shut down).
+
+    Backends translate their driver's connection errors into this at the boundary, so callers
+    (the writer, /readyz, the web layer) handle one exception whatever the backend.
+    """
+
+
+class StoreConflict(ValueError):
+    """A row with the same unique key (session_id, key_hash) already exists."""
+
+
+@dataclass(slots=True)
+class RequestLogRow:
+    """One row of ai_request_log: one authenticated chat request, failures included."""
+
+    request_id: str
+    uid: str
+    key_id: str | None
+    model: str
+    provider: str | None
+    upstream_model: str | None
+    stream: bool
+    status: str
+    status_code: int
+    prompt_tokens: int
+    completion_tokens: int
+    usage_estimated: bool
+    cost_usd: Decimal
+    latency_ms: int
+    ttft_ms: int | None
+    session_id: str | None
+    attempts: int
+    error: str | None
+    created_at: datetime
+
+
+@dataclass(slots=True)
+class MessageRow:
+    """One message to append to a session (written through the writer)."""
+
+    message_id: str
+    session_id: str
+    role: str
+    content: str
+    tokens: int
+    model: str | None
+    created_at: datetime
+
+
+@dataclass(slots=True)
+class Session:
+    """A server-side conversation, owned by one uid."""
+
+    session_id: str
+    uid: str
+    title: str
+    model: str | None
+    message_count: int
+    total_tokens: int
+    status: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(slots=True)
+class Message:
+    """A stored message of a session, as read back."""
+
+    message_id: str
+    session_id: str
+    role: str
+    content: str
+    tokens: int
+    model: str | None
+    created_at: datetime
+
+
+@dataclass(slots=True)
+class ApiKey:
+    """A stored API key (its SHA-256 hash, never the key). `id` is the row id as a string."""
+
+    id: str
+    key_hash: str
+    key_prefix: str
+    uid: str
+    name: str
+    tier: str | None
+    status: str
+    created_at: datetime
+    last_used_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class QuotaOverride:
+    """A user's quota override; None fields are not overridden (tier, then default tier apply)."""
+
+    uid: str
+    tier: str | None
+    rpm: int | None
+    tpd: int | None
+
+
+WriteItem = RequestLogRow | MessageRow
+
+
+def checked_columns(row: Mapping[str, Any], allowed: Sequence[str], table: str) -> list[str]:
+    """The row's keys in `allowed` order; raises ValueError for unknown keys or a missing key.
+
+    Column names end up in SQL text, so they must come from this fixed list, never from input.
+    """
+    unknown = set(row) - set(allowed)
+    if unknown:
+        raise ValueError(f"{table}: unknown column(s) {sorted(unknown)}")
+    if allowed[0] not in row:
+        raise ValueError(f"{table}: missing key column {allowed[0]!r}")
+    return [c for c in allowed if c in row]
+
+
+def utc(moment: datetime) -> datetime:
+    """`moment` as an aware UTC datetime; naive datetimes are taken to be UTC already."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Everything the gateway persists. Methods raise StoreUnavailable when the DB is down."""
+
+    async def migrate(self) -> None:
+        """Apply the schema (idempotent)."""
+        ...
+
+    async def has_schema(self) -> bool:
+        """True when every table of the schema exists."""
+        ...
+
+    async def ping(self) -> None:
+        """Round-trip to the database; raises StoreUnavailable."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections and threads."""
+        ...
+
+    async def write_batch(self, items: Sequence[WriteItem]) -> None:
+        """Write request logs and messages in ONE transaction, idempotently.
+
+        request_id / message_id conflicts are skipped, and session counters (message_count,
+        total_tokens, updated_at) grow only by the message rows actually inserted, so a replayed
+        batch never double-counts. Messages of a session that does not exist (deleted meanwhile)
+        are dropped.
+        """
+        ...
+
+    async def mirror_config(
+        self,
+        providers: list[dict[str, Any]],
+        models: list[dict[str, Any]],
+        tiers: list[dict[str, Any]],
+    ) -> None:
+        """Upsert ai_provider / ai_model / ai_quota_tier rows (dict keys are column names)."""
+        ...
+
+    async def create_session(self, session: Session) -> None:
+        """Insert a session; raises StoreConflict if its session_id exists."""
+        ...
+
+    async def get_session(self, uid: str, session_id: str) -> Session | None:
+        """The session, or None if absent or another user's."""
+        ...
+
+    async def list_sessions(
+        self, uid: str, status: str | None, limit: int, after: str | None
+    ) -> tuple[list[Session], bool]:
+        """Newest updated first, after the `after` session (keyset cursor); (rows, has_more)."""
+        ...
+
+    async def update_session(
+        self, uid: str, session_id: str, title: str | None, status: str | None
+    ) -> Session | None:
+        """Set the given fields (None = unchanged) and updated_at; None if not the user's."""
+        ...
+
+    async def delete_session(self, uid: str, session_id: str) -> bool:
+        """Delete the session and its messages; False if not the user's."""
+        ...
+
+    async def list_messages(
+        self, uid: str, session_id: str, limit: int, before: str | None
+    ) -> tuple[list[Message], bool] | None:
+        """The newest `limit` messages (older than `before`), oldest first; None if not theirs."""
+        ...
+
+    async def load_history(
+        self, uid: str, session_id: str, max_messages: int
+    ) -> tuple[Session, list[Message]] | None:
+        """In one query: the session and its newest max_messages messages, oldest first."""
+        ...
+
+    async def create_key(self, key: ApiKey) -> ApiKey:
+        """Insert a key (its `id` is ignored); returns it with the id filled."""
+        ...
+
+    async def find_key(self, key_hash: str) -> ApiKey | None:
+        """The key with this hash, whatever its status."""
+        ...
+
+    async def list_keys(self, uid: str | None) -> list[ApiKey]:
+        """Keys of one user, or of everyone, oldest first."""
+        ...
+
+    async def revoke_key(self, id_or_prefix: str) -> int:
+        """Revoke active keys matching the id or the key_prefix; returns how many."""
+        ...
+
+    async def keys_changed_since(self, since: datetime) -> list[ApiKey]:
+        """Keys created or revoked after `since` (updated_at > since), for the key cache."""
+        ...
+
+    async def touch_keys(self, last_used: dict[str, datetime]) -> None:
+        """Batched last_used_at updates (key id -> time); never moves a time backwards."""
+        ...
+
+    async def set_user_quota(self, q: QuotaOverride) -> None:
+        """Upsert a user's override (all three fields replaced), updated_at = now."""
+        ...
+
+    async def quota_overrides_changed_since(self, since: datetime) -> list[QuotaOverride]:
+        """Overrides set after `since` (updated_at > since)."""
+        ...
+
+    async def usage(self, uid: str | None, day: date) -> list[dict[str, Any]]:
+        """Per (uid, model) for that UTC day: requests, prompt_tokens, completion_tokens,
+        cost_usd (Decimal, exact), ordered by uid then model."""
+        ...
+
+    async def count_request_logs(self) -> int:
+        """Rows in ai_request_log."""
+        ...

@@ -1,0 +1,185 @@
+"""Token accounting: read usage from OpenAI responses and streams, estimate it when absent.
+
+Pure functions and one small per-stream accumulator; the relay feeds it each SSE event's data.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+# Scripts a BPE tokenizer spends about one token per character on: CJK ideographs, kana, Hangul
+# and full-width forms. Everything else is counted at about four characters per token.
+_WIDE = re.compile(
+    "[\u1100-\u11ff\u3040-\u30ff\u3100-\u312f\u3130-\u318f\u3400-\u4dbf"
+    "\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]"
+)
+_CHARS_PER_TOKEN = 4
+# OpenAI's chat format wraps each message in a few tokens (role, separators) and primes the reply
+# with three more; see the "How to count tokens with tiktoken" cookbook.
+_TOKENS_PER_MESSAGE = 4
+_TOKENS_REPLY_PRIMING = 3
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token counts for one request; ``estimated`` when they did not come from upstream."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    estimated: bool = False
+
+    @property
+    def total(self) -> int:
+        """prompt_tokens + completion_tokens."""
+        return self.prompt_tokens + self.completion_tokens
+
+
+class StreamAccounting:
+    """Follows one chat.completion.chunk stream: text so far, upstream usage, end and errors.
+
+    ``text`` is the content of choice 0, as the client saw it. The estimate counts more: reasoning
+    content, tool-call arguments and the other choices when ``n > 1``, since upstream bills those.
+    """
+
+    __slots__ = ("_content", "_extra", "done", "error", "finish_reason", "usage")
+
+    def __init__(self) -> None:
+        self._content: list[str] = []
+        self._extra: list[str] = []
+        self.usage: Usage | None = None
+        self.done = False
+        self.finish_reason: str | None = None
+        self.error: Any = None
+
+    @property
+    def text(self) -> str:
+        """The assistant content of choice 0 received so far."""
+        if len(self._content) > 1:
+            self._content[:] = ["".join(self._content)]
+        return self._content[0] if self._content else ""
+
+    def observe(self, data: bytes) -> bool:
+        """Account for one event's data; True if it is a usage-only event (choices == [])."""
+        if data == b"[DONE]":
+            self.done = True
+            return False
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return False
+        if not isinstance(chunk, dict):
+            return False
+        if chunk.get("error") is not None:
+            self.error = chunk["error"]
+            return False
+        usage = _usage(chunk.get("usage"))
+        if usage is not None:
+            self.usage = usage
+        choices = chunk.get("choices")
+        if not isinstance(choices, list):
+            return False
+        if not choices:
+            return usage is not None
+        for choice in choices:
+            if isinstance(choice, dict):
+                self._observe_choice(choice)
+        return False
+
+    def _observe_choice(self, choice: dict[str, Any]) -> None:
+        if choice.get("finish_reason") is not None:
+            self.finish_reason = choice["finish_reason"]
+        delta = choice.get("delta")
+        if not isinstance(delta, dict):
+            return
+        content = delta.get("content")
+        if isinstance(content, str) and content:
+            if choice.get("index", 0) == 0:
+                self._content.append(content)
+            else:
+                self._extra.append(content)
+        reasoning = delta.get("reasoning_content")
+        if isinstance(reasoning, str):
+            self._extra.append(reasoning)
+        tool_calls = delta.get("tool_calls")
+        if isinstance(tool_calls, list):
+            for call in tool_calls:
+                function = call.get("function") if isinstance(call, dict) else None
+                if isinstance(function, dict):
+                    self._extra.extend(
+                        v
+                        for v in (function.get("name"), function.get("arguments"))
+                        if isinstance(v, str)
+                    )
+
+    def final_usage(self, prompt_estimate: int) -> Usage:
+        """Upstream's usage if it sent one, else an estimate from everything generated so far."""
+        if self.usage is not None:
+            return self.usage
+        generated = self.text + "".join(self._extra)
+        return Usage(prompt_estimate, estimate_tokens(generated), estimated=True)
+
+
+def usage_from_body(body: bytes) -> tuple[Usage | None, str]:
+    """Usage and choice-0 message content of a non-stream response; (None, "") if unreadable."""
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None, ""
+    if not isinstance(obj, dict):
+        return None, ""
+    content = ""
+    choices = obj.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        message = choices[0].get("message")
+        if isinstance(message, dict) and isinstance(message.get("content"), str):
+            content = message["content"]
+    return _usage(obj.get("usage")), content
+
+
+def estimate_tokens(text: str) -> int:
+    """Rough token count: one per CJK/kana/Hangul character, one per 4 other characters.
+
+    Close to cl100k/o200k for English prose and for CJK text; at least 1 for non-empty text.
+    """
+    if not text:
+        return 0
+    if text.isascii():
+        return math.ceil(len(text) / _CHARS_PER_TOKEN)
+    wide = len(_WIDE.findall(text))
+    return max(1, wide + math.ceil((len(text) - wide) / _CHARS_PER_TOKEN))
+
+
+def estimate_prompt_tokens(messages: list[dict[str, Any]]) -> int:
+    """Rough prompt size: text of every message, plus 4 tokens per message and 3 for the reply.
+
+    Content may be a string or a list of parts; only ``{"type": "text"}`` parts are counted.
+    """
+    total = _TOKENS_REPLY_PRIMING
+    for message in messages:
+        total += _TOKENS_PER_MESSAGE
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            total += estimate_tokens(content)
+        elif isinstance(content, list):
+            for part in content:
+                if isinstance(part, dict) and part.get("type") == "text":
+                    text = part.get("text")
+                    if isinstance(text, str):
+                        total += estimate_tokens(text)
+    return total
+
+
+def _usage(obj: Any) -> Usage | None:
+    """Usage from an OpenAI ``usage`` object; None when it is absent or null."""
+    if not isinstance(obj, dict):
+        return None
+    return Usage(_count(obj.get("prompt_tokens")), _count(obj.get("completion_tokens")))
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0

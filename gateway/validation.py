@@ -1,0 +1,121 @@
+"""Validation of a chat-completions body into a ChatRequest, and the payload sent upstream.
+Pure: checks only what the gateway needs and leaves every other field untouched."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+
+from .errors import InvalidRequest
+
+ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    """A validated request: the client's JSON plus what the gateway reads from it."""
+
+    payload: dict
+    model: str
+    messages: list[dict]
+    stream: bool
+    client_wants_usage: bool
+    session_id: str | None
+
+
+def _bad(message: str, param: str, code: str = "invalid_value") -> InvalidRequest:
+    return InvalidRequest(message, param=param, code=code)
+
+
+def parse_json_object(body: bytes) -> dict:
+    """The body as a JSON object, or a 400 that says why not."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise InvalidRequest(
+            "We could not parse the JSON body of your request: it is not valid UTF-8 JSON."
+        ) from None
+    if not isinstance(payload, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    return payload
+
+
+def _optional_positive_int(payload: dict, field: str) -> None:
+    value = payload.get(field)
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _bad(f"`{field}` must be an integer.", field, "invalid_type")
+    if value < 1:
+        raise _bad(f"`{field}` must be a positive integer, got {value}.", field)
+
+
+def validate_messages(messages: object) -> list[dict]:
+    if messages is None:
+        raise _bad("`messages` is required.", "messages", "missing_required_parameter")
+    if not isinstance(messages, list):
+        raise _bad("`messages` must be an array.", "messages", "invalid_type")
+    if not messages:
+        raise _bad("`messages` must contain at least one message.", "messages")
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise _bad(f"`messages[{i}]` must be an object.", f"messages[{i}]", "invalid_type")
+        role = message.get("role")
+        if role not in ROLES:
+            raise _bad(
+                f"`messages[{i}].role` must be one of {', '.join(sorted(ROLES))}, got {role!r}.",
+                f"messages[{i}].role",
+            )
+    return messages
+
+
+def validate_chat(payload: dict) -> ChatRequest:
+    """Check model, messages, stream, max_tokens, stream_options and session_id."""
+    model = payload.get("model")
+    if model is None:
+        raise _bad("`model` is required.", "model", "missing_required_parameter")
+    if not isinstance(model, str) or not model:
+        raise _bad("`model` must be a non-empty string.", "model", "invalid_type")
+    messages = validate_messages(payload.get("messages"))
+    stream = payload.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise _bad("`stream` must be a boolean.", "stream", "invalid_type")
+    _optional_positive_int(payload, "max_tokens")
+    _optional_positive_int(payload, "max_completion_tokens")
+    options = payload.get("stream_options")
+    if options is not None:
+        if not isinstance(options, dict):
+            raise _bad("`stream_options` must be an object.", "stream_options", "invalid_type")
+        if options.get("include_usage") is not None and not isinstance(
+            options["include_usage"], bool
+        ):
+            raise _bad(
+                "`stream_options.include_usage` must be a boolean.",
+                "stream_options.include_usage",
+                "invalid_type",
+            )
+    session_id = payload.get("session_id")
+    if session_id is not None and (not isinstance(session_id, str) or not session_id):
+        raise _bad("`session_id` must be a non-empty string.", "session_id", "invalid_type")
+    return ChatRequest(
+        payload=payload,
+        model=model,
+        messages=messages,
+        stream=bool(stream),
+        client_wants_usage=bool(options and options.get("include_usage") is True),
+        session_id=session_id,
+    )
+
+
+def upstream_payload(chat: ChatRequest, upstream_model: str, messages: list[dict]) -> dict:
+    """The body for one upstream attempt: model rewritten, session_id consumed, usage requested."""
+    payload = {k: v for k, v in chat.payload.items() if k != "session_id"}
+    payload["model"] = upstream_model
+    payload["messages"] = messages
+    if chat.stream:
+        payload["stream_options"] = {
+            **(chat.payload.get("stream_options") or {}),
+            "include_usage": True,
+        }
+    return payload

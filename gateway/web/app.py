@@ -1,0 +1,163 @@
+"""create_app(config): the aiohttp application, its routes, and the lifetime of every backend.
+The only place that picks concrete backends (SQLite or PostgreSQL, memory or Redis) from config."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from ..accounting import Recorder
+from ..auth import Authenticator, CachedKeys, StaticKeys
+from ..config import Config
+from ..limits import FallbackLimiter, MemoryLimiter, RateLimiter
+from ..limits.redis import RedisLimiter
+from ..metrics import Metrics
+from ..quotas import QuotaResolver
+from ..routing import DeploymentHealth, Router
+from ..services import Services
+from ..store import open_store
+from ..store.writer import Writer
+from ..upstream import build_upstreams
+from . import chat, models, ops
+from .keys import SERVICES
+from .middleware import auth_middleware, errors_middleware
+
+log = logging.getLogger("gateway.app")
+
+REDIS_TIMEOUT_S = 0.5
+
+
+def _limiter(config: Config) -> tuple[RateLimiter, aioredis.Redis | None]:
+    if config.redis.url.startswith("memory://"):
+        return MemoryLimiter(), None
+    client = aioredis.Redis.from_url(
+        config.redis.url,
+        socket_timeout=REDIS_TIMEOUT_S,
+        socket_connect_timeout=REDIS_TIMEOUT_S,
+        retry=Retry(NoBackoff(), 0),
+        health_check_interval=0,
+    )
+    primary = RedisLimiter(client, prefix=config.redis.prefix)
+    return FallbackLimiter(primary, MemoryLimiter()), client
+
+
+def mirror_rows(config: Config) -> tuple[list[dict], list[dict], list[dict]]:
+    """Providers, models and tiers as ai_provider / ai_model / ai_quota_tier rows."""
+    providers = [
+        {
+            "name": p.name,
+            "display_name": p.name,
+            "status": "active" if p.configured else "not_configured",
+            "models": [
+                m.name
+                for m in config.models.values()
+                if any(d.provider == p.name for d in m.deployments)
+            ],
+            "is_default": False,
+            "sort": i,
+        }
+        for i, p in enumerate(config.providers.values())
+    ]
+    model_rows = [
+        {
+            "provider_name": m.deployments[0].provider,
+            "model": m.name,
+            "display_name": m.display_name or m.name,
+            "max_tokens": m.max_tokens or 0,
+            "input_price": m.input_price,
+            "output_price": m.output_price,
+            "status": "active",
+            "is_default": i == 0,
+            "sort": i,
+        }
+        for i, m in enumerate(config.models.values())
+    ]
+    tiers = [{"tier": name, "rpm": t.rpm, "tpd": t.tpd} for name, t in config.quota.tiers.items()]
+    return providers, model_rows, tiers
+
+
+async def build_services(config: Config, metrics: Metrics) -> Services:
+    """Connect every backend; applies the schema when the database has none."""
+    store = await open_store(config.database.url)
+    if not await store.has_schema():
+        log.info("applying schema to an empty database")
+    await store.migrate()
+    await store.mirror_config(*mirror_rows(config))
+    writer = Writer(
+        store,
+        batch_size=config.database.batch_size,
+        flush_interval_s=config.database.flush_interval_s,
+        max_queue=config.database.max_queue,
+        spill_path=config.database.spill_path,
+        on_depth=metrics.persist_queue_depth.set,
+        on_failure=metrics.persist_failures.inc,
+    )
+    limiter, redis_client = _limiter(config)
+    key_cache = CachedKeys(store, refresh_s=config.auth.cache_refresh_s)
+    health = DeploymentHealth(config.routing.cooldown_failures, config.routing.cooldown_s)
+    return Services(
+        config=config,
+        router=Router(config, health),
+        health=health,
+        upstreams=build_upstreams(config.providers),
+        authenticator=Authenticator([StaticKeys(config.auth.keys), key_cache]),
+        key_cache=key_cache,
+        quotas=QuotaResolver(config.quota, store, refresh_s=config.auth.cache_refresh_s),
+        limiter=limiter,
+        store=store,
+        writer=writer,
+        recorder=Recorder(writer, limiter, metrics, log_content=config.logging.content),
+        metrics=metrics,
+        redis=redis_client,
+    )
+
+
+async def close_services(s: Services) -> None:
+    """Flush and close in dependency order: charges, writer, clients, store."""
+    await s.recorder.drain()
+    await s.writer.close(timeout_s=s.config.server.shutdown_grace_s)
+    await s.upstreams.close()
+    await s.limiter.close()
+    if s.redis is not None:
+        await s.redis.aclose()
+    await s.store.close()
+
+
+def create_app(config: Config, metrics: Metrics | None = None) -> web.Application:
+    """The gateway application; backends are opened on startup and closed on cleanup."""
+    app = web.Application(
+        middlewares=[errors_middleware, auth_middleware],
+        client_max_size=config.server.max_body_bytes,
+        handler_args={"max_field_size": 16384},
+    )
+    metrics = metrics or Metrics()
+
+    async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        s = await build_services(config, metrics)
+        app[SERVICES] = s
+        s.writer.start()
+        await asyncio.gather(s.key_cache.refresh(), s.quotas.refresh(), return_exceptions=True)
+        pollers = [asyncio.create_task(s.key_cache.run()), asyncio.create_task(s.quotas.run())]
+        yield
+        for task in pollers:
+            task.cancel()
+        for task in pollers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await close_services(s)
+
+    app.cleanup_ctx.append(lifetime)
+    app.router.add_post("/v1/chat/completions", chat.chat_completions)
+    app.router.add_get("/v1/models", models.list_models)
+    app.router.add_get("/v1/models/{model:.+}", models.get_model)
+    app.router.add_get("/healthz", ops.healthz)
+    app.router.add_get("/readyz", ops.readyz)
+    app.router.add_get("/metrics", ops.metrics)
+    return app

@@ -1,0 +1,17 @@
+"""Typed keys for what the app and each request carry (aiohttp AppKey / request keys).
+Imports nothing from the web modules, so every handler can use them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from ..auth import Principal
+
+if TYPE_CHECKING:
+    from ..services import Services
+
+SERVICES: web.AppKey[Services] = web.AppKey("services")
+REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
+PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)

@@ -1,0 +1,47 @@
+"""Operator routes: /healthz (process alive), /readyz (database and Redis answer), /metrics.
+None of them need a key; /metrics speaks Prometheus' text format."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from .keys import SERVICES
+
+CHECK_TIMEOUT_S = 2.0
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(body=b'{"status":"ok"}', content_type="application/json")
+
+
+async def _check(probe) -> str:
+    try:
+        await asyncio.wait_for(probe(), CHECK_TIMEOUT_S)
+    except Exception as exc:
+        return f"down: {type(exc).__name__}: {exc}"[:200]
+    return "ok"
+
+
+async def readyz(request: web.Request) -> web.Response:
+    s = request.app[SERVICES]
+    checks = {"database": await _check(s.store.ping)}
+    checks["redis"] = await _check(s.redis.ping) if s.redis is not None else "ok (memory)"
+    if getattr(s.limiter, "degraded", False) and checks["redis"] == "ok":
+        checks["redis"] = "recovering: limits are per process until the next retry"
+    ready = all(v.startswith("ok") for v in checks.values())
+    body = {"status": "ready" if ready else "unavailable", "checks": checks}
+    return web.Response(
+        status=200 if ready else 503, body=orjson.dumps(body), content_type="application/json"
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    s = request.app[SERVICES]
+    s.metrics.persist_queue_depth.set(s.writer.depth)
+    s.metrics.limiter_degraded.set(1 if getattr(s.limiter, "degraded", False) else 0)
+    body = generate_latest(s.metrics.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

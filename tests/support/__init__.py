@@ -1,0 +1,1 @@
+"""Shared test helpers: fake OpenAI upstreams and a gateway started in-process."""
