@@ -91,7 +91,7 @@ class OpenAIUpstream:
         self.headers = {
             "Authorization": f"Bearer {provider.api_key}",
             "Content-Type": "application/json",
-            "Accept-Encoding": "identity",  # relayed bytes are never re-encoded, so never compressed
+            "Accept-Encoding": "identity",  # relayed bytes are never re-encoded or decompressed
             **provider.headers,
         }
         self._session: aiohttp.ClientSession | None = None

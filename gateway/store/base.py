@@ -4,7 +4,7 @@ Plain data only: no driver imports here, so every layer above may depend on it."
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
@@ -141,6 +141,20 @@ class QuotaOverride:
 
 
 WriteItem = RequestLogRow | MessageRow
+
+# Column names, in dataclass order: the tables use the same names as the records.
+LOG_FIELDS = tuple(f.name for f in fields(RequestLogRow))
+MESSAGE_FIELDS = tuple(f.name for f in fields(MessageRow))
+SESSION_FIELDS = tuple(f.name for f in fields(Session))
+KEY_FIELDS = tuple(f.name for f in fields(ApiKey))
+
+
+def key_row_id(text: str) -> int | None:
+    """A key id as the integer row id it stands for, or None when `text` cannot be one
+    (static keys from config have ids that are not row ids)."""
+    if text.isascii() and text.isdigit() and len(text) < 19:
+        return int(text)
+    return None
 
 
 def checked_columns(row: Mapping[str, Any], allowed: Sequence[str], table: str) -> list[str]:

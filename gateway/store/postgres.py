@@ -14,8 +14,12 @@ import asyncpg
 import orjson
 
 from gateway.store.base import (
+    KEY_FIELDS,
+    LOG_FIELDS,
+    MESSAGE_FIELDS,
     MODEL_COLUMNS,
     PROVIDER_COLUMNS,
+    SESSION_FIELDS,
     TABLES,
     TIER_COLUMNS,
     ApiKey,
@@ -28,6 +32,7 @@ from gateway.store.base import (
     StoreUnavailable,
     WriteItem,
     checked_columns,
+    key_row_id,
     utc,
 )
 
@@ -43,26 +48,30 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 # Serialises concurrent `migrate` calls (several workers starting at once).
 _MIGRATE_LOCK = 0x67617465776179
 
-_SESSION_COLS = (
-    "s.session_id, s.uid, s.title, s.model, s.message_count, s.total_tokens, s.status,"
-    " s.created_at, s.updated_at"
-)
-_KEY_COLS = "id, key_hash, key_prefix, uid, name, tier, status, created_at, last_used_at"
+_SESSION_COLS = ", ".join(f"s.{f}" for f in SESSION_FIELDS)
+_KEY_COLS = ", ".join(KEY_FIELDS)
 
-_INSERT_LOGS = """
-INSERT INTO ai_request_log (request_id, uid, key_id, model, provider, upstream_model, stream,
-    status, status_code, prompt_tokens, completion_tokens, usage_estimated, cost_usd, latency_ms,
-    ttft_ms, session_id, attempts, error, created_at)
-SELECT r.request_id, r.uid, r.key_id, r.model, r.provider, r.upstream_model, r.stream, r.status,
-    r.status_code, r.prompt_tokens, r.completion_tokens, r.usage_estimated, r.cost_usd,
-    r.latency_ms, r.ttft_ms, r.session_id, r.attempts, r.error, r.created_at
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bool[],
-    $8::text[], $9::int[], $10::int[], $11::int[], $12::bool[], $13::numeric[], $14::int[],
-    $15::int[], $16::text[], $17::int[], $18::text[], $19::timestamptz[])
-    WITH ORDINALITY AS r(request_id, uid, key_id, model, provider, upstream_model, stream, status,
-        status_code, prompt_tokens, completion_tokens, usage_estimated, cost_usd, latency_ms,
-        ttft_ms, session_id, attempts, error, created_at, ord)
-ORDER BY r.ord
+# Request logs go in as one array per column, unnested in submit order.
+_LOG_TYPES = {
+    "stream": "bool",
+    "status_code": "int",
+    "prompt_tokens": "int",
+    "completion_tokens": "int",
+    "usage_estimated": "bool",
+    "cost_usd": "numeric",
+    "latency_ms": "int",
+    "ttft_ms": "int",
+    "attempts": "int",
+    "created_at": "timestamptz",
+}
+_LOG_ARRAYS = ", ".join(
+    f"${i}::{_LOG_TYPES.get(c, 'text')}[]" for i, c in enumerate(LOG_FIELDS, start=1)
+)
+_INSERT_LOGS = f"""
+INSERT INTO ai_request_log ({", ".join(LOG_FIELDS)})
+SELECT {", ".join(LOG_FIELDS)}
+FROM unnest({_LOG_ARRAYS}) WITH ORDINALITY AS r({", ".join(LOG_FIELDS)}, ord)
+ORDER BY ord
 ON CONFLICT (request_id) DO NOTHING
 """
 
@@ -97,38 +106,20 @@ def _text(value: str | None) -> str | None:
 
 
 def _session(row: asyncpg.Record) -> Session:
-    return Session(
-        session_id=row["session_id"],
-        uid=row["uid"],
-        title=row["title"],
-        model=row["model"],
-        message_count=row["message_count"],
-        total_tokens=row["total_tokens"],
-        status=row["status"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
+    return Session(*(row[f] for f in SESSION_FIELDS))
 
 
 def _key(row: asyncpg.Record) -> ApiKey:
-    return ApiKey(
-        id=str(row["id"]),
-        key_hash=row["key_hash"],
-        key_prefix=row["key_prefix"],
-        uid=row["uid"],
-        name=row["name"],
-        tier=row["tier"],
-        status=row["status"],
-        created_at=row["created_at"],
-        last_used_at=row["last_used_at"],
-    )
+    return ApiKey(str(row["id"]), *(row[f] for f in KEY_FIELDS[1:]))
 
 
-def _row_id(text: str) -> int | None:
-    """A key id as the bigint it is stored as, or None when `text` cannot be one."""
-    if text.isascii() and text.isdigit() and len(text) < 19:
-        return int(text)
-    return None
+def _param(column: str, value: Any) -> Any:
+    """A record field as a query parameter."""
+    if column in ("content", "error"):
+        return _text(value)
+    if column == "created_at":
+        return utc(value)
+    return value
 
 
 class PostgresStore:
@@ -185,39 +176,11 @@ class PostgresStore:
             return
         async with self._conn() as conn, conn.transaction():
             if logs:
-                await conn.execute(
-                    _INSERT_LOGS,
-                    [r.request_id for r in logs],
-                    [r.uid for r in logs],
-                    [r.key_id for r in logs],
-                    [r.model for r in logs],
-                    [r.provider for r in logs],
-                    [r.upstream_model for r in logs],
-                    [r.stream for r in logs],
-                    [r.status for r in logs],
-                    [r.status_code for r in logs],
-                    [r.prompt_tokens for r in logs],
-                    [r.completion_tokens for r in logs],
-                    [r.usage_estimated for r in logs],
-                    [r.cost_usd for r in logs],
-                    [r.latency_ms for r in logs],
-                    [r.ttft_ms for r in logs],
-                    [r.session_id for r in logs],
-                    [r.attempts for r in logs],
-                    [_text(r.error) for r in logs],
-                    [utc(r.created_at) for r in logs],
-                )
+                columns = [[_param(c, getattr(r, c)) for r in logs] for c in LOG_FIELDS]
+                await conn.execute(_INSERT_LOGS, *columns)
             if msgs:
-                await conn.execute(
-                    _INSERT_MESSAGES,
-                    [m.message_id for m in msgs],
-                    [m.session_id for m in msgs],
-                    [m.role for m in msgs],
-                    [_text(m.content) for m in msgs],
-                    [m.tokens for m in msgs],
-                    [m.model for m in msgs],
-                    [utc(m.created_at) for m in msgs],
-                )
+                columns = [[_param(c, getattr(m, c)) for m in msgs] for c in MESSAGE_FIELDS]
+                await conn.execute(_INSERT_MESSAGES, *columns)
 
     async def mirror_config(
         self,
@@ -440,7 +403,7 @@ class PostgresStore:
 
     async def revoke_key(self, id_or_prefix: str) -> int:
         """Revoke the active keys whose id or key_prefix equals the argument."""
-        row_id = _row_id(id_or_prefix)
+        row_id = key_row_id(id_or_prefix)
         async with self._conn() as conn:
             status = await conn.execute(
                 "UPDATE ai_api_key SET status = 'revoked', updated_at = now()"
@@ -461,7 +424,7 @@ class PostgresStore:
 
     async def touch_keys(self, last_used: dict[str, datetime]) -> None:
         """One UPDATE for the whole batch; ids that are not row ids (static keys) are ignored."""
-        pairs = [(i, utc(t)) for k, t in last_used.items() if (i := _row_id(k)) is not None]
+        pairs = [(i, utc(t)) for k, t in last_used.items() if (i := key_row_id(k)) is not None]
         if not pairs:
             return
         async with self._conn() as conn:

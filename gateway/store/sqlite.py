@@ -26,8 +26,12 @@ from typing import Any, TypeVar
 import orjson
 
 from gateway.store.base import (
+    KEY_FIELDS,
+    LOG_FIELDS,
+    MESSAGE_FIELDS,
     MODEL_COLUMNS,
     PROVIDER_COLUMNS,
+    SESSION_FIELDS,
     TABLES,
     TIER_COLUMNS,
     ApiKey,
@@ -40,6 +44,7 @@ from gateway.store.base import (
     StoreUnavailable,
     WriteItem,
     checked_columns,
+    key_row_id,
     utc,
 )
 
@@ -105,16 +110,9 @@ CREATE TABLE IF NOT EXISTS ai_request_log (
 CREATE INDEX IF NOT EXISTS ai_request_log_uid_created_idx ON ai_request_log (uid, created_at);
 """
 
-_SESSION_COLS = (
-    "s.session_id, s.uid, s.title, s.model, s.message_count, s.total_tokens, s.status,"
-    " s.created_at, s.updated_at"
-)
-_KEY_COLS = "id, key_hash, key_prefix, uid, name, tier, status, created_at, last_used_at"
-_LOG_COLS = (
-    "request_id, uid, key_id, model, provider, upstream_model, stream, status, status_code,"
-    " prompt_tokens, completion_tokens, usage_estimated, cost_usd, latency_ms, ttft_ms,"
-    " session_id, attempts, error, created_at"
-)
+_SESSION_COLS = ", ".join(f"s.{f}" for f in SESSION_FIELDS)
+_KEY_COLS = ", ".join(KEY_FIELDS)
+_TIMES = frozenset({"created_at", "updated_at", "last_used_at"})
 
 
 def sqlite_path(url: str) -> str:
@@ -136,10 +134,6 @@ def _ts(moment: datetime) -> str:
     return utc(moment).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
 
 
-def _dt(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text is not None else None
-
-
 def _money(value: Decimal) -> str:
     """A Decimal as exact text, rounded to 1e-9 like the PostgreSQL NUMERIC(20,9) column."""
     return format(Decimal(value).quantize(_NANO), "f")
@@ -159,39 +153,26 @@ class _DecimalSum:
         return format(self.total, "f")
 
 
+def _value(row: sqlite3.Row, column: str) -> Any:
+    value = row[column]
+    return datetime.fromisoformat(value) if column in _TIMES and value is not None else value
+
+
 def _session(row: sqlite3.Row) -> Session:
-    return Session(
-        session_id=row["session_id"],
-        uid=row["uid"],
-        title=row["title"],
-        model=row["model"],
-        message_count=row["message_count"],
-        total_tokens=row["total_tokens"],
-        status=row["status"],
-        created_at=datetime.fromisoformat(row["created_at"]),
-        updated_at=datetime.fromisoformat(row["updated_at"]),
-    )
+    return Session(*(_value(row, f) for f in SESSION_FIELDS))
 
 
 def _key(row: sqlite3.Row) -> ApiKey:
-    return ApiKey(
-        id=str(row["id"]),
-        key_hash=row["key_hash"],
-        key_prefix=row["key_prefix"],
-        uid=row["uid"],
-        name=row["name"],
-        tier=row["tier"],
-        status=row["status"],
-        created_at=datetime.fromisoformat(row["created_at"]),
-        last_used_at=_dt(row["last_used_at"]),
-    )
+    return ApiKey(str(row["id"]), *(_value(row, f) for f in KEY_FIELDS[1:]))
 
 
-def _row_id(text: str) -> int | None:
-    """A key id as the integer it is stored as, or None when `text` cannot be one."""
-    if text.isascii() and text.isdigit() and len(text) < 19:
-        return int(text)
-    return None
+def _param(column: str, value: Any) -> Any:
+    """A record field as a query parameter (timestamps and money as text)."""
+    if column == "created_at":
+        return _ts(value)
+    if column == "cost_usd":
+        return _money(value)
+    return value
 
 
 @contextmanager
@@ -290,32 +271,12 @@ class SqliteStore:
     async def write_batch(self, items: Sequence[WriteItem]) -> None:
         """One transaction; conflicts skipped; counters grow only by inserted messages."""
         logs = [
-            (
-                r.request_id,
-                r.uid,
-                r.key_id,
-                r.model,
-                r.provider,
-                r.upstream_model,
-                r.stream,
-                r.status,
-                r.status_code,
-                r.prompt_tokens,
-                r.completion_tokens,
-                r.usage_estimated,
-                _money(r.cost_usd),
-                r.latency_ms,
-                r.ttft_ms,
-                r.session_id,
-                r.attempts,
-                r.error,
-                _ts(r.created_at),
-            )
+            tuple(_param(c, getattr(r, c)) for c in LOG_FIELDS)
             for r in items
             if isinstance(r, RequestLogRow)
         ]
         msgs = [
-            (m.message_id, m.session_id, m.role, m.content, m.tokens, m.model, _ts(m.created_at))
+            tuple(_param(c, getattr(m, c)) for c in MESSAGE_FIELDS)
             for m in items
             if isinstance(m, MessageRow)
         ]
@@ -554,7 +515,7 @@ class SqliteStore:
 
     async def revoke_key(self, id_or_prefix: str) -> int:
         """Revoke the active keys whose id or key_prefix equals the argument."""
-        args = (_ts(datetime.now(UTC)), id_or_prefix, _row_id(id_or_prefix))
+        args = (_ts(datetime.now(UTC)), id_or_prefix, key_row_id(id_or_prefix))
         return await self._run(
             lambda db: (
                 db.execute(
@@ -578,7 +539,7 @@ class SqliteStore:
     async def touch_keys(self, last_used: dict[str, datetime]) -> None:
         """One transaction for the batch; ids that are not row ids (static keys) are ignored."""
         pairs = [
-            {"id": i, "t": _ts(t)} for k, t in last_used.items() if (i := _row_id(k)) is not None
+            {"id": i, "t": _ts(t)} for k, t in last_used.items() if (i := key_row_id(k)) is not None
         ]
         if not pairs:
             return
@@ -659,8 +620,8 @@ def _write_batch(
     with _transaction(db):
         if logs:
             db.executemany(
-                f"INSERT INTO ai_request_log ({_LOG_COLS})"
-                f" VALUES ({', '.join('?' * 19)}) ON CONFLICT (request_id) DO NOTHING",
+                f"INSERT INTO ai_request_log ({', '.join(LOG_FIELDS)})"
+                f" VALUES ({', '.join('?' * len(LOG_FIELDS))}) ON CONFLICT (request_id) DO NOTHING",
                 logs,
             )
         for message_id, session_id, role, content, tokens, model, created_at in msgs:

@@ -25,7 +25,7 @@ from ..services import Services
 from ..store import open_store
 from ..store.writer import Writer
 from ..upstream import build_upstreams
-from . import chat, models, ops
+from . import admin, chat, models, ops, sessions, usage
 from .keys import SERVICES
 from .middleware import auth_middleware, errors_middleware
 
@@ -133,7 +133,7 @@ async def close_services(s: Services) -> None:
 def create_app(config: Config, metrics: Metrics | None = None) -> web.Application:
     """The gateway application; backends are opened on startup and closed on cleanup."""
     app = web.Application(
-        middlewares=[errors_middleware, auth_middleware],
+        middlewares=[errors_middleware, auth_middleware, admin.admin_guard],
         client_max_size=config.server.max_body_bytes,
         handler_args={"max_field_size": 16384},
     )
@@ -160,4 +160,7 @@ def create_app(config: Config, metrics: Metrics | None = None) -> web.Applicatio
     app.router.add_get("/healthz", ops.healthz)
     app.router.add_get("/readyz", ops.readyz)
     app.router.add_get("/metrics", ops.metrics)
+    sessions.add_routes(app)
+    usage.add_routes(app)
+    admin.add_routes(app)
     return app

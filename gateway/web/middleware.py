@@ -8,7 +8,14 @@ import uuid
 
 from aiohttp import web
 
-from ..errors import GatewayError, MethodNotAllowed, NotFound, RequestTooLarge
+from ..errors import (
+    GatewayError,
+    MethodNotAllowed,
+    NotFound,
+    RequestTooLarge,
+    ServiceUnavailable,
+)
+from ..store import StoreUnavailable
 from .keys import PRINCIPAL, REQUEST_ID, SERVICES
 
 log = logging.getLogger("gateway.web")
@@ -58,6 +65,9 @@ async def errors_middleware(request: web.Request, handler) -> web.StreamResponse
         return error_response(error, request_id)
     except web.HTTPException as exc:
         return error_response(_from_http(exc), request_id)
+    except StoreUnavailable:
+        error = ServiceUnavailable("The database is unavailable; try again shortly.")
+        return error_response(error, request_id)
     except Exception:
         log.exception("unhandled error", extra={"fields": {"request_id": request_id}})
         return error_response(GatewayError("The gateway failed to handle the request."), request_id)

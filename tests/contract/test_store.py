@@ -289,7 +289,12 @@ async def test_list_messages_newest_n_oldest_first_with_before(store: Store) -> 
     assert page is not None
     assert [m.message_id for m in page[0]] == ["m4", "m5", "m6"] and page[1]
     first = page[0][0]
-    assert (first.session_id, first.role, first.content, first.tokens) == ("s1", "user", "text m4", 4)
+    assert (first.session_id, first.role, first.content, first.tokens) == (
+        "s1",
+        "user",
+        "text m4",
+        4,
+    )
     assert first.created_at == T0 + timedelta(seconds=4)
 
     page = await store.list_messages("u1", "s1", 3, "m4")
@@ -333,8 +338,9 @@ async def test_load_history_window(store: Store) -> None:
 
 
 def api_key(n: int, uid: str = "u1") -> ApiKey:
-    return ApiKey("", f"hash{n}", f"sk-gw-k{n}", uid, f"key {n}", "free" if n % 2 else None,
-                  "active", T0)
+    return ApiKey(
+        "", f"hash{n}", f"sk-gw-k{n}", uid, f"key {n}", "free" if n % 2 else None, "active", T0
+    )
 
 
 async def test_keys_lifecycle(store: Store) -> None:
@@ -344,7 +350,11 @@ async def test_keys_lifecycle(store: Store) -> None:
     k3 = await store.create_key(api_key(3, uid="u2"))
     assert k1.id and k2.id and k3.id and len({k1.id, k2.id, k3.id}) == 3
     assert (k1.key_prefix, k1.uid, k1.tier, k2.tier, k1.status) == (
-        "sk-gw-k1", "u1", "free", None, "active"
+        "sk-gw-k1",
+        "u1",
+        "free",
+        None,
+        "active",
     )
     with pytest.raises(StoreConflict):
         await store.create_key(api_key(1))
@@ -408,33 +418,67 @@ async def test_usage_aggregates_one_utc_day_exactly(store: Store) -> None:
     rows = [
         log_row("a1", created_at=midnight),
         log_row("a2", created_at=midnight + timedelta(hours=5)),
-        log_row("a3", created_at=midnight + timedelta(hours=23, minutes=59, seconds=59,
-                                                      microseconds=999999)),
-        log_row("b1", model="other", cost_usd=Decimal("12345.123456789"), prompt_tokens=1,
-                completion_tokens=2),
-        log_row("b2", model="other", cost_usd=Decimal("0.000000001"), prompt_tokens=3,
-                completion_tokens=4, status="upstream_error", status_code=502),
+        log_row(
+            "a3",
+            created_at=midnight + timedelta(hours=23, minutes=59, seconds=59, microseconds=999999),
+        ),
+        log_row(
+            "b1",
+            model="other",
+            cost_usd=Decimal("12345.123456789"),
+            prompt_tokens=1,
+            completion_tokens=2,
+        ),
+        log_row(
+            "b2",
+            model="other",
+            cost_usd=Decimal("0.000000001"),
+            prompt_tokens=3,
+            completion_tokens=4,
+            status="upstream_error",
+            status_code=502,
+        ),
         log_row("c1", uid="u2", cost_usd=Decimal("0.5")),
         log_row("before", created_at=midnight - timedelta(microseconds=1)),
         log_row("after", created_at=midnight + timedelta(days=1)),
     ]
     await store.write_batch(rows)
     assert await store.usage("u1", day) == [
-        {"uid": "u1", "model": "gpt-x", "requests": 3, "prompt_tokens": 30,
-         "completion_tokens": 15, "cost_usd": Decimal("0.000000369")},
-        {"uid": "u1", "model": "other", "requests": 2, "prompt_tokens": 4,
-         "completion_tokens": 6, "cost_usd": Decimal("12345.123456790")},
+        {
+            "uid": "u1",
+            "model": "gpt-x",
+            "requests": 3,
+            "prompt_tokens": 30,
+            "completion_tokens": 15,
+            "cost_usd": Decimal("0.000000369"),
+        },
+        {
+            "uid": "u1",
+            "model": "other",
+            "requests": 2,
+            "prompt_tokens": 4,
+            "completion_tokens": 6,
+            "cost_usd": Decimal("12345.123456790"),
+        },
     ]
     everyone = await store.usage(None, day)
     assert [(r["uid"], r["model"]) for r in everyone] == [
-        ("u1", "gpt-x"), ("u1", "other"), ("u2", "gpt-x")
+        ("u1", "gpt-x"),
+        ("u1", "other"),
+        ("u2", "gpt-x"),
     ]
     assert everyone[2]["cost_usd"] == Decimal("0.5")
     assert all(isinstance(r["cost_usd"], Decimal) for r in everyone)
     assert str(everyone[0]["cost_usd"].normalize()) in ("3.69E-7", "0.000000369")
     assert await store.usage("u1", date(2024, 5, 2)) == [
-        {"uid": "u1", "model": "gpt-x", "requests": 1, "prompt_tokens": 10,
-         "completion_tokens": 5, "cost_usd": Decimal("0.000000123")},
+        {
+            "uid": "u1",
+            "model": "gpt-x",
+            "requests": 1,
+            "prompt_tokens": 10,
+            "completion_tokens": 5,
+            "cost_usd": Decimal("0.000000123"),
+        },
     ]
     assert await store.usage("nobody", day) == []
 
@@ -446,14 +490,28 @@ async def test_mirror_config_upserts(backend: Backend) -> None:
     store = backend.store
     await store.migrate()
     providers = [
-        {"name": "openai", "display_name": "OpenAI", "status": "active",
-         "models": ["gpt-x"], "is_default": True, "sort": 1},
+        {
+            "name": "openai",
+            "display_name": "OpenAI",
+            "status": "active",
+            "models": ["gpt-x"],
+            "is_default": True,
+            "sort": 1,
+        },
         {"name": "echo", "display_name": "Echo"},
     ]
     models = [
-        {"provider_name": "openai", "model": "gpt-x", "display_name": "GPT X",
-         "max_tokens": 4096, "input_price": Decimal("0.15"), "output_price": "0.6",
-         "status": "active", "is_default": True, "sort": 1},
+        {
+            "provider_name": "openai",
+            "model": "gpt-x",
+            "display_name": "GPT X",
+            "max_tokens": 4096,
+            "input_price": Decimal("0.15"),
+            "output_price": "0.6",
+            "status": "active",
+            "is_default": True,
+            "sort": 1,
+        },
     ]
     tiers = [{"tier": "free", "rpm": 10, "tpd": 100000}, {"tier": "pro", "rpm": 60, "tpd": 0}]
     await store.mirror_config(providers, models, tiers)

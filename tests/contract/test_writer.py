@@ -88,14 +88,33 @@ class FlakyStore(GatedStore):
 
 
 def msg(i: int, session_id: str = "s1") -> MessageRow:
-    return MessageRow(f"m{i:05d}", session_id, "user", f"hello {i}", 1, "gpt-x",
-                      T0 + timedelta(milliseconds=i))
+    return MessageRow(
+        f"m{i:05d}", session_id, "user", f"hello {i}", 1, "gpt-x", T0 + timedelta(milliseconds=i)
+    )
 
 
 def log(i: int) -> RequestLogRow:
-    return RequestLogRow(f"r{i:05d}", "u1", None, "gpt-x", "openai", "gpt-x", False, "ok", 200,
-                         1, 1, False, Decimal("0.000000001"), 5, None, None, 1, None,
-                         T0 + timedelta(milliseconds=i))
+    return RequestLogRow(
+        f"r{i:05d}",
+        "u1",
+        None,
+        "gpt-x",
+        "openai",
+        "gpt-x",
+        False,
+        "ok",
+        200,
+        1,
+        1,
+        False,
+        Decimal("0.000000001"),
+        5,
+        None,
+        None,
+        1,
+        None,
+        T0 + timedelta(milliseconds=i),
+    )
 
 
 def rows(n: int) -> list[WriteItem]:

@@ -1,0 +1,74 @@
+"""Small helpers shared by the JSON handlers: responses, query parameters, JSON bodies.
+Every bad value becomes an InvalidRequest naming the parameter."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import orjson
+from aiohttp import web
+
+from ..errors import InvalidRequest
+from ..validation import parse_json_object
+
+
+def json_response(payload: object, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(payload), content_type="application/json")
+
+
+def unix(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def query_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidRequest(
+            f"`{name}` must be an integer.", param=name, code="invalid_type"
+        ) from None
+    if not low <= value <= high:
+        raise InvalidRequest(
+            f"`{name}` must be between {low} and {high}, got {value}.",
+            param=name,
+            code="invalid_value",
+        )
+    return value
+
+
+def query_choice(request: web.Request, name: str, choices: tuple[str, ...]) -> str | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw not in choices:
+        raise InvalidRequest(
+            f"`{name}` must be one of {', '.join(choices)}.", param=name, code="invalid_value"
+        )
+    return raw
+
+
+async def json_object(request: web.Request) -> dict:
+    body = await request.read()
+    return parse_json_object(body) if body.strip() else {}
+
+
+def reject_unknown(payload: dict, allowed: tuple[str, ...]) -> None:
+    for key in payload:
+        if key not in allowed:
+            raise InvalidRequest(f"Unknown field `{key}`.", param=key, code="unknown_parameter")
+
+
+def optional_str(payload: dict, name: str, max_length: int = 256) -> str | None:
+    value = payload.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidRequest(f"`{name}` must be a string.", param=name, code="invalid_type")
+    if len(value) > max_length:
+        raise InvalidRequest(
+            f"`{name}` must be at most {max_length} characters.", param=name, code="invalid_value"
+        )
+    return value

@@ -1,0 +1,152 @@
+"""/v1/ai/sessions: server-side conversations and their messages, visible only to their owner.
+Another user's session answers exactly like a missing one (404 session_not_found)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from ..errors import InvalidRequest, SessionNotFound
+from ..store import Message, Session
+from .keys import PRINCIPAL, SERVICES
+from .respond import (
+    json_object,
+    json_response,
+    optional_str,
+    query_choice,
+    query_int,
+    reject_unknown,
+    unix,
+)
+
+STATUSES = ("active", "archived")
+READ_WAIT_S = 2.0  # how long a read waits for this session's queued writes
+
+
+def session_object(s: Session) -> dict:
+    return {
+        "id": s.session_id,
+        "object": "ai.session",
+        "title": s.title,
+        "model": s.model,
+        "message_count": s.message_count,
+        "total_tokens": s.total_tokens,
+        "status": s.status,
+        "created_at": unix(s.created_at),
+        "updated_at": unix(s.updated_at),
+    }
+
+
+def message_object(m: Message) -> dict:
+    return {
+        "id": m.message_id,
+        "object": "ai.message",
+        "session_id": m.session_id,
+        "role": m.role,
+        "content": m.content,
+        "tokens": m.tokens,
+        "model": m.model,
+        "created_at": unix(m.created_at),
+    }
+
+
+def _missing(session_id: str) -> SessionNotFound:
+    return SessionNotFound(f"No session found with id `{session_id}`.", param="session_id")
+
+
+async def create_session(request: web.Request) -> web.Response:
+    s = request.app[SERVICES]
+    payload = await json_object(request)
+    reject_unknown(payload, ("title", "model"))
+    title = optional_str(payload, "title") or ""
+    model = optional_str(payload, "model")
+    if model is not None:
+        s.router.lookup(model)
+    now = datetime.now(UTC)
+    session = Session(
+        session_id=f"sess_{uuid.uuid4().hex}",
+        uid=request[PRINCIPAL].user,
+        title=title,
+        model=model,
+        message_count=0,
+        total_tokens=0,
+        status="active",
+        created_at=now,
+        updated_at=now,
+    )
+    await s.store.create_session(session)
+    return json_response(session_object(session), status=201)
+
+
+async def list_sessions(request: web.Request) -> web.Response:
+    s = request.app[SERVICES]
+    status = query_choice(request, "status", STATUSES)
+    limit = query_int(request, "limit", 20, 1, 100)
+    after = request.query.get("after") or None
+    rows, has_more = await s.store.list_sessions(request[PRINCIPAL].user, status, limit, after)
+    return json_response(
+        {"object": "list", "data": [session_object(r) for r in rows], "has_more": has_more}
+    )
+
+
+async def get_session(request: web.Request) -> web.Response:
+    s = request.app[SERVICES]
+    session_id = request.match_info["session_id"]
+    await s.writer.wait_session(session_id, READ_WAIT_S)
+    session = await s.store.get_session(request[PRINCIPAL].user, session_id)
+    if session is None:
+        raise _missing(session_id)
+    return json_response(session_object(session))
+
+
+async def update_session(request: web.Request) -> web.Response:
+    s = request.app[SERVICES]
+    session_id = request.match_info["session_id"]
+    payload = await json_object(request)
+    reject_unknown(payload, ("title", "status"))
+    title = optional_str(payload, "title")
+    status = optional_str(payload, "status")
+    if status is not None and status not in STATUSES:
+        raise InvalidRequest(
+            "`status` must be active or archived.", param="status", code="invalid_value"
+        )
+    await s.writer.wait_session(session_id, READ_WAIT_S)
+    session = await s.store.update_session(request[PRINCIPAL].user, session_id, title, status)
+    if session is None:
+        raise _missing(session_id)
+    return json_response(session_object(session))
+
+
+async def delete_session(request: web.Request) -> web.Response:
+    s = request.app[SERVICES]
+    session_id = request.match_info["session_id"]
+    await s.writer.wait_session(session_id, READ_WAIT_S)
+    if not await s.store.delete_session(request[PRINCIPAL].user, session_id):
+        raise _missing(session_id)
+    return web.Response(status=204)
+
+
+async def list_messages(request: web.Request) -> web.Response:
+    s = request.app[SERVICES]
+    session_id = request.match_info["session_id"]
+    limit = query_int(request, "limit", 20, 1, 100)
+    before = request.query.get("before") or None
+    await s.writer.wait_session(session_id, READ_WAIT_S)
+    page = await s.store.list_messages(request[PRINCIPAL].user, session_id, limit, before)
+    if page is None:
+        raise _missing(session_id)
+    rows, has_more = page
+    return json_response(
+        {"object": "list", "data": [message_object(m) for m in rows], "has_more": has_more}
+    )
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/v1/ai/sessions", create_session)
+    app.router.add_get("/v1/ai/sessions", list_sessions)
+    app.router.add_get("/v1/ai/sessions/{session_id}", get_session)
+    app.router.add_patch("/v1/ai/sessions/{session_id}", update_session)
+    app.router.add_delete("/v1/ai/sessions/{session_id}", delete_session)
+    app.router.add_get("/v1/ai/sessions/{session_id}/messages", list_messages)

@@ -1,0 +1,193 @@
+"""A real PostgreSQL outage under the Writer: a private cluster is stopped while rows keep coming
+and started again; every row must arrive exactly once and in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from gateway.store import (
+    MessageRow,
+    RequestLogRow,
+    Session,
+    StoreUnavailable,
+    WriteItem,
+    Writer,
+    connect_postgres,
+)
+
+INITDB = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+pytestmark = pytest.mark.skipif(
+    not INITDB, reason="PostgreSQL server binaries (/usr/lib/postgresql/*/bin/initdb) not installed"
+)
+T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
+
+
+class PrivateCluster:
+    """A throwaway PostgreSQL cluster in a temp dir, on a free port, run as the postgres user
+    when the tests run as root (PostgreSQL refuses to run as root)."""
+
+    def __init__(self) -> None:
+        self.bin = Path(INITDB[-1]).parent
+        self.dir = Path(tempfile.mkdtemp(prefix="gw-pg-", dir="/tmp"))
+        self.data = self.dir / "data"
+        self.port = _free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres", "postgres")
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync")
+
+    def _run(self, tool: str, *args: str, timeout: float = 60) -> None:
+        cmd = [str(self.bin / tool), *args]
+        if os.geteuid() == 0:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{tool} failed ({done.returncode}): {done.stderr or done.stdout}")
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.dir / "log"),
+            "-w",
+            "-t",
+            "30",
+            "-o",
+            options,
+            "start",
+        )
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-w", "-t", "30", "-m", mode, "stop")
+
+    def destroy(self) -> None:
+        with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):  # already stopped
+            self.stop("immediate")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def cluster() -> Iterator[PrivateCluster]:
+    """A started private cluster, always stopped and removed afterwards."""
+    pg = PrivateCluster()
+    try:
+        pg.start()
+        yield pg
+    finally:
+        pg.destroy()
+
+
+def row(i: int) -> WriteItem:
+    at = T0 + timedelta(milliseconds=i)
+    if i % 3 == 0:
+        return MessageRow(f"m{i:05d}", "s1", "user", f"text {i}", 2, "gpt-x", at)
+    return RequestLogRow(
+        f"r{i:05d}",
+        "u1",
+        "1",
+        "gpt-x",
+        "openai",
+        "gpt-x",
+        True,
+        "ok",
+        200,
+        3,
+        4,
+        False,
+        Decimal("0.000000123"),
+        10,
+        5,
+        "s1",
+        1,
+        None,
+        at,
+    )
+
+
+async def test_rows_survive_a_postgres_outage(cluster: PrivateCluster, tmp_path: Path) -> None:
+    store = await connect_postgres(cluster.url)
+    failures = 0
+
+    def count_failure() -> None:
+        nonlocal failures
+        failures += 1
+
+    spill = tmp_path / "spill.jsonl"
+    writer = Writer(
+        store,
+        batch_size=25,
+        flush_interval_s=0.01,
+        max_queue=100,
+        spill_path=str(spill),
+        retry_interval_s=0.1,
+        on_failure=count_failure,
+    )
+    try:
+        await store.migrate()
+        await store.create_session(Session("s1", "u1", "t", None, 0, 0, "active", T0, T0))
+        writer.start()
+        items = [row(i) for i in range(150)]
+        for item in items:
+            writer.submit(item)
+        assert await writer.flush(20)
+        assert await store.count_request_logs() == 100
+
+        await asyncio.to_thread(cluster.stop)
+        with pytest.raises(StoreUnavailable):
+            await store.ping()
+        loop = asyncio.get_running_loop()
+        for i in range(150, 900):
+            started = loop.time()
+            item = row(i)
+            writer.submit(item)  # never blocks, never raises
+            items.append(item)
+            assert loop.time() - started < 0.5
+            if i % 50 == 0:
+                await asyncio.sleep(0.02)  # let the writer try, and fail, meanwhile
+        assert not await writer.flush(0.3)
+        assert failures > 0
+        assert writer.depth == 750
+        assert spill.exists()  # 750 rows > max_queue: the oldest went to disk
+
+        await asyncio.to_thread(cluster.start)
+        assert await writer.flush(60)
+        assert writer.depth == 0
+        assert not spill.exists()
+
+        logs = [i for i in items if isinstance(i, RequestLogRow)]
+        messages = [i.message_id for i in items if isinstance(i, MessageRow)]
+        assert await store.count_request_logs() == len(logs) == 600
+        page = await store.list_messages("u1", "s1", 10_000, None)
+        assert page is not None
+        assert [m.message_id for m in page[0]] == messages
+        session = await store.get_session("u1", "s1")
+        assert session is not None
+        assert (session.message_count, session.total_tokens) == (300, 600)
+        usage = await store.usage("u1", T0.date())
+        assert usage[0]["requests"] == 600
+        assert usage[0]["cost_usd"] == Decimal("0.000000123") * 600
+    finally:
+        await writer.close(5)
+        await asyncio.wait_for(store.close(), 10)
