@@ -14,6 +14,16 @@ from tests.support.upstream import sse_stream, wait_for
 HELLO = [{"role": "user", "content": "hi"}]
 
 
+async def raw_chat(gateway, body: dict, headers: dict | None = None):
+    """POST a chat body with plain aiohttp: (status, headers, exact body bytes)."""
+    headers = {"Authorization": f"Bearer {USER_KEY}", **(headers or {})}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{gateway.base_url}/chat/completions", json=body, headers=headers) as resp,
+    ):
+        return resp.status, resp.headers, await resp.read()
+
+
 async def test_non_stream_returns_upstream_answer_and_rewrites_model(client, upstream):
     reply = await client.chat.completions.create(model="fake-model", messages=HELLO)
     assert reply.choices[0].message.content == "Hello from upstream"
@@ -59,19 +69,11 @@ async def test_relayed_stream_bytes_equal_upstream_bytes_when_usage_asked(gatewa
         "stream": True,
         "stream_options": {"include_usage": True},
     }
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(
-            f"{gateway.base_url}/chat/completions",
-            json=body,
-            headers={"Authorization": f"Bearer {USER_KEY}"},
-        ) as resp,
-    ):
-        got = await resp.read()
-        assert resp.status == 200
-        assert resp.headers["Content-Type"].startswith("text/event-stream")
-        assert resp.headers["Cache-Control"] == "no-cache"
-        assert resp.headers["X-Accel-Buffering"] == "no"
+    status, headers, got = await raw_chat(gateway, body)
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/event-stream")
+    assert headers["Cache-Control"] == "no-cache"
+    assert headers["X-Accel-Buffering"] == "no"
     assert got == upstream.streamed[-1]
 
 
@@ -79,15 +81,7 @@ async def test_relayed_stream_without_usage_is_upstream_minus_usage_event(gatewa
     upstream.behaviour.split = 5
     upstream.behaviour.send_usage_only_when_asked = False  # as if the client had asked
     body = {"model": "fake-model", "messages": HELLO, "stream": True}
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(
-            f"{gateway.base_url}/chat/completions",
-            json=body,
-            headers={"Authorization": f"Bearer {USER_KEY}"},
-        ) as resp,
-    ):
-        got = await resp.read()
+    _, _, got = await raw_chat(gateway, body)
     b = upstream.behaviour
     expected = sse_stream("upstream-model", b.pieces, None)
     assert got == expected
@@ -96,36 +90,15 @@ async def test_relayed_stream_without_usage_is_upstream_minus_usage_event(gatewa
 async def test_usage_inside_content_chunk_is_left_in_place(gateway, upstream):
     upstream.behaviour.usage_in_content = True
     body = {"model": "fake-model", "messages": HELLO, "stream": True}
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(
-            f"{gateway.base_url}/chat/completions",
-            json=body,
-            headers={"Authorization": f"Bearer {USER_KEY}"},
-        ) as resp,
-    ):
-        got = await resp.read()
+    _, _, got = await raw_chat(gateway, body)
     assert got == upstream.streamed[-1]
     assert b'"usage":{"prompt_tokens":11' in got
 
 
 async def test_credentials_never_cross(gateway, upstream):
     body = {"model": "fake-model", "messages": HELLO}
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(
-            f"{gateway.base_url}/chat/completions",
-            json=body,
-            headers={
-                "Authorization": f"Bearer {USER_KEY}",
-                "OpenAI-Organization": "org-x",
-                "X-Request-Id": "req-123",
-                "Cookie": "a=b",
-            },
-        ) as resp,
-    ):
-        got = await resp.read()
-        headers = resp.headers
+    extra = {"OpenAI-Organization": "org-x", "X-Request-Id": "req-123", "Cookie": "a=b"}
+    _, headers, got = await raw_chat(gateway, body, extra)
     sent = upstream.received[-1].headers
     assert sent["Authorization"] == "Bearer sk-upstream-secret"
     assert "OpenAI-Organization" not in sent and "Cookie" not in sent
@@ -274,16 +247,8 @@ async def test_upstream_unreachable_is_502(gateway_config, tmp_path):
 async def test_close_mid_stream_sends_one_error_event(gateway, upstream):
     upstream.behaviour.close_after_bytes = 200
     body = {"model": "fake-model", "messages": HELLO, "stream": True}
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(
-            f"{gateway.base_url}/chat/completions",
-            json=body,
-            headers={"Authorization": f"Bearer {USER_KEY}"},
-        ) as resp,
-    ):
-        assert resp.status == 200
-        got = await resp.read()
+    status, _, got = await raw_chat(gateway, body)
+    assert status == 200
     events = [e for e in got.split(b"\n\n") if e.startswith(b'data: {"error"')]
     assert len(events) == 1
     assert orjson.loads(events[0][6:])["error"]["code"] == "stream_error"
