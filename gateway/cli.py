@@ -51,7 +51,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def routing_table(config: Config) -> list[str]:
-    """One line per public model: deployments (weight), fallbacks, prices, availability."""
+    """One line per public model: deployments (weight), fallbacks, prices, availability;
+    then one line for the retry and cooldown policy."""
     lines = []
     for model in config.models.values():
         deployments = ", ".join(
@@ -65,6 +66,12 @@ def routing_table(config: Config) -> list[str]:
             line += f"  fallbacks: {', '.join(model.fallbacks)}"
         line += f"  price in/out per 1M: {model.input_price}/{model.output_price}"
         lines.append(line)
+    r = config.routing
+    lines.append(
+        f"routing: up to {max(1, r.max_attempts)} attempts, backoff {r.backoff_base_s}s doubling"
+        f" to {r.backoff_max_s}s, cooldown {r.cooldown_s}s after"
+        f" {max(1, r.cooldown_failures)} failures in a row"
+    )
     return lines
 
 

@@ -39,6 +39,9 @@ class DatabaseConfig:
 class RedisConfig:
     url: str = "memory://"
     prefix: str = "gw"
+    # While Redis is unreachable, limits are kept per process; Redis is probed again at most
+    # this often (by a request or /readyz) and used again as soon as it answers.
+    fallback_retry_s: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,7 +311,11 @@ def _redis(s: _Section) -> RedisConfig:
     url = s.str("url", d.url)
     if not url.startswith(("memory://", "redis://", "rediss://", "unix://")):
         s.fail("must start with memory://, redis://, rediss:// or unix://", "url")
-    cfg = RedisConfig(url=url, prefix=s.str("prefix", d.prefix))
+    cfg = RedisConfig(
+        url=url,
+        prefix=s.str("prefix", d.prefix),
+        fallback_retry_s=s.float("fallback_retry_s", d.fallback_retry_s, minimum=0.05),
+    )
     s.done()
     return cfg
 
@@ -333,7 +340,7 @@ def _auth(s: _Section, tiers: Mapping[str, TierLimits]) -> AuthConfig:
     cfg = AuthConfig(
         admin_key=s.str("admin_key", ""),
         keys=tuple(keys),
-        cache_refresh_s=s.float("cache_refresh_s", AuthConfig.cache_refresh_s),
+        cache_refresh_s=s.float("cache_refresh_s", AuthConfig().cache_refresh_s),
     )
     s.done()
     return cfg
@@ -441,6 +448,18 @@ def _simple(cls: type, s: _Section) -> Any:
     return cls(**values)
 
 
+def _routable(name: str, models: Mapping[str, ModelConfig]) -> bool:
+    """A name a request may use: an exact model, or `prefix/<x>` under a `prefix/*` route."""
+    if name.endswith("/*"):
+        return False
+    if name in models:
+        return True
+    return any(
+        m.is_wildcard and name.startswith(m.name[:-1]) and len(name) > len(m.name) - 1
+        for m in models.values()
+    )
+
+
 def parse(data: Any, source: str, environ: Mapping[str, str]) -> Config:
     """Validate a parsed YAML document into a Config."""
     top = _Section(data, "", source, environ)
@@ -454,7 +473,9 @@ def parse(data: Any, source: str, environ: Mapping[str, str]) -> Config:
         models[str(name)] = _model(str(name), model_section.section(str(name)), providers)
     for model in models.values():
         for fallback in model.fallbacks:
-            if fallback not in models:
+            if fallback == model.name:
+                model_section.fail("a model cannot fall back to itself", f"{model.name}.fallbacks")
+            if not _routable(fallback, models):
                 model_section.fail(
                     f"unknown fallback model {fallback!r}", f"{model.name}.fallbacks"
                 )
@@ -502,3 +523,15 @@ def load(path: str, environ: Mapping[str, str] | None = None) -> Config:
 def environment(environ: Mapping[str, str] | None = None) -> Mapping[str, str]:
     """The process environment, read in this module only."""
     return os.environ if environ is None else environ
+
+
+# prometheus-client picks its value storage when it is first imported, from this variable:
+# with it set, every metric lives in per-process files that any worker can sum at scrape time.
+# So the supervisor must put it in each worker's environment before the worker starts, and
+# the worker reads it back here to know where to collect from.
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def metrics_dir(environ: Mapping[str, str] | None = None) -> str | None:
+    """The directory shared by `serve --workers N` for metrics, or None in a single process."""
+    return environment(environ).get(METRICS_DIR_ENV) or None

@@ -1,5 +1,15 @@
-"""The attempt loop: try a route's targets in order until one answers, before any byte is relayed.
-Retries connect errors, timeouts, 429 and 5xx with capped backoff; other 4xx return at once."""
+"""The attempt loop: try a plan's targets until one answers, always before any byte is relayed.
+Retries connect errors, timeouts, 429 and 5xx with capped backoff; other 4xx return at once.
+
+Rules:
+- Each attempt goes to the first remaining target of the plan that is usable now (not cooling
+  down, not being probed by another request); when none is, to the first remaining one.
+- A deployment that timed out is not tried again by the same request (a slow model would only
+  make the client wait once more), but its other targets are.
+- Before attempt n+1 the loop sleeps min(backoff_max_s, backoff_base_s * 2**(n-1)).
+- Every failure of a deployment counts towards its cooldown; a non-429 4xx does not (the client
+  sent something the upstream refused; the upstream is alive). `attempts` counts real attempts.
+"""
 
 from __future__ import annotations
 
@@ -27,18 +37,34 @@ class Answer:
     rest: AsyncIterator[bytes] | None = None
 
 
+class _UpstreamStatus(ProviderError):
+    """An upstream 5xx: rendered as 502 provider_error, remembered by status for metrics."""
+
+    def __init__(self, provider: str, status: int):
+        super().__init__(f"Provider `{provider}` returned HTTP {status}.")
+        self.upstream_status = status
+
+
+class _EmptyStream(ProviderError):
+    """A stream that ended before its first byte."""
+
+
 def _reason(error: GatewayError) -> str:
+    """The `reason` label of gateway_upstream_errors_total."""
     if isinstance(error, ProviderTimeout):
         return "timeout"
     if isinstance(error, UpstreamRejected):
         return f"http_{error.status}"
-    return "connect" if "failed" in error.message else "http_5xx"
+    if isinstance(error, _UpstreamStatus):
+        return f"http_{error.upstream_status}"
+    if isinstance(error, _EmptyStream):
+        return "empty_stream"
+    return "connect"
 
 
-def _retryable(error: GatewayError) -> bool:
-    if isinstance(error, UpstreamRejected):
-        return error.status == 429
-    return isinstance(error, ProviderError | ProviderTimeout)
+def backoff_s(policy: RoutingConfig, attempts_made: int) -> float:
+    """The pause before the next attempt, after `attempts_made` failed ones."""
+    return min(policy.backoff_max_s, policy.backoff_base_s * 2 ** (attempts_made - 1))
 
 
 async def _try(
@@ -49,9 +75,7 @@ async def _try(
         if reply.status >= 400:
             body = await reply.read()
             if reply.status >= 500:
-                raise ProviderError(
-                    f"Provider `{target.provider.name}` returned HTTP {reply.status}."
-                )
+                raise _UpstreamStatus(target.provider.name, reply.status)
             raise UpstreamRejected(reply.status, body, reply.content_type)
         if not stream:
             return Answer(target, reply, 0, body=await reply.read())
@@ -59,13 +83,20 @@ async def _try(
         try:
             first = await anext(rest)
         except StopAsyncIteration:
-            raise ProviderError(
+            raise _EmptyStream(
                 f"Provider `{target.provider.name}` closed the stream before any data."
             ) from None
         return Answer(target, reply, 0, first_chunk=first, rest=rest)
     except BaseException:
         reply.close()
         raise
+
+
+def _next(remaining: list[Target], health: DeploymentHealth, now: float) -> Target:
+    for target in remaining:
+        if health.usable(target.deployment_id, now):
+            return target
+    return remaining[0]
 
 
 async def dispatch(
@@ -79,28 +110,43 @@ async def dispatch(
     stream: bool,
     clock: Callable[[], float] = time.monotonic,
 ) -> Answer:
-    """The first target's answer that arrives whole (or whose stream has begun)."""
+    """The first target's answer that arrives whole (or whose stream has begun); else raises
+    the last failure, with `attempts` and `target` set on it."""
+    remaining = list(targets)
+    attempts = 0
     last: GatewayError | None = None
-    for attempt, target in enumerate(targets, start=1):
-        if attempt > 1:
-            delay = min(policy.backoff_max_s, policy.backoff_base_s * 2 ** (attempt - 2))
-            await asyncio.sleep(delay)
+    while remaining:
+        if attempts:
+            await asyncio.sleep(backoff_s(policy, attempts))
+        now = clock()
+        target = _next(remaining, health, now)
+        remaining.remove(target)
+        deployment = target.deployment_id
+        attempts += 1
+        health.begin(deployment, now)
         try:
             answer = await _try(target, upstreams, payload_for(target), request_id, stream)
         except GatewayError as error:
-            error.attempts, error.target = attempt, target
+            error.attempts, error.target = attempts, target
             if isinstance(error, UpstreamRejected) and error.status != 429:
+                health.release(deployment)
                 raise  # the client's problem, not the deployment's
-            metrics.upstream_errors.labels(target.provider.name, _reason(error)).inc()
-            if health.failure(target.deployment_id, clock()):
-                metrics.deployment_cooldown.labels(target.deployment_id).set(1)
-            last = error
-            if not _retryable(error):
+            reason = _reason(error)
+            metrics.upstream_errors.labels(target.provider.name, reason).inc()
+            if health.failure(deployment, clock(), reason):
+                metrics.deployment_cooldown.labels(deployment).set(1)
+            if not isinstance(error, ProviderError | ProviderTimeout | UpstreamRejected):
                 raise
+            if isinstance(error, ProviderTimeout):
+                remaining = [t for t in remaining if t.deployment_id != deployment]
+            last = error
             continue
-        health.success(target.deployment_id)
-        metrics.deployment_cooldown.labels(target.deployment_id).set(0)
-        answer.attempts = attempt
+        except BaseException:
+            health.release(deployment)  # cancelled (client gone): no verdict on the upstream
+            raise
+        if health.success(deployment):
+            metrics.deployment_cooldown.labels(deployment).set(0)
+        answer.attempts = attempts
         return answer
     assert last is not None
     raise last

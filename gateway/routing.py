@@ -1,23 +1,37 @@
 """Routing: a public model name -> the ordered upstream deployments to try for one request.
-Pure: weighted choice, cooldowns (with an injected clock) and fallbacks; no I/O.
+Pure: weighted order, fallbacks and deployment health, with `now` passed in; no I/O, no clock.
 
 Rules:
-- Exact model names win over wildcard routes; `prefix/*` sends `prefix/<x>` upstream as `<x>`.
-- A plan lists the model's deployments in weighted-random order (healthy first, cooling-down last),
-  then each fallback's deployments, skipping providers that are not configured; at most
-  `max_attempts` entries.
-- A deployment that fails `cooldown_failures` times in a row cools down for `cooldown_s`; after
-  that one request may try it (half-open): success closes it, failure reopens the cooldown.
+- Exact model names win over wildcard routes; the longest matching `prefix/*` sends `prefix/<x>`
+  upstream as `<x>`. A name that is itself a wildcard (`prefix/*`) is no model.
+- A plan has groups: the model's deployments, then each of its fallbacks in order (resolved like
+  a request name; a fallback's own fallbacks are not followed). Providers without an api_key are
+  skipped, and a deployment already in an earlier group is not listed twice.
+- Within a group, healthy deployments come in weighted-random order (Efraimidis-Spirakis:
+  P(first) = weight / total), except that a half-open one comes first, so it is probed at once.
+- At most `max_attempts` entries, chosen so fallbacks are never starved: first the best healthy
+  deployment of each group in order (the model, then fallback 1, 2, ...), then the groups' other
+  healthy deployments, then deployments cooling down (a last resort: a model whose deployments all
+  cool down still answers once upstream is back), then repeats of the healthy ones, one round
+  at a time (retries on the same deployment, e.g. for a model with one deployment). Chosen
+  entries are ordered healthy before cooling, then by group, so a model's retries come before
+  its fallbacks.
+- Health: a deployment that fails `cooldown_failures` times in a row cools down for `cooldown_s`
+  and is skipped while any other target is usable. Then it is half-open: the first attempt on it
+  (claimed with `begin`) probes it while others pass it by; success closes it, failure reopens
+  the cooldown. A probe that never reports back expires after `cooldown_s`.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from .config import Config, ModelConfig, ProviderConfig
 from .errors import ModelNotFound, ProviderNotConfigured
+
+MAX_TRACKED = 4096  # health entries kept before closed ones are pruned (wildcards make new ids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,57 +49,95 @@ class Target:
 
 @dataclass(slots=True)
 class _Health:
-    failures: int = 0
+    failures: int = 0  # consecutive
     cooldown_until: float = 0.0
+    probe_until: float = 0.0  # > now while a half-open probe is in flight
+    cooldowns: int = 0  # times a cooldown started
+    last_error: str = ""
+    last_failure_at: float | None = None
 
 
 class DeploymentHealth:
-    """Consecutive-failure counters and cooldowns per deployment id."""
+    """Consecutive-failure counters, cooldowns and half-open probes, per deployment id."""
 
     def __init__(self, failures_to_cool: int, cooldown_s: float):
         self.failures_to_cool = max(1, failures_to_cool)
         self.cooldown_s = cooldown_s
         self._state: dict[str, _Health] = {}
 
-    def cooling(self, deployment_id: str, now: float) -> bool:
-        state = self._state.get(deployment_id)
-        return state is not None and state.cooldown_until > now
+    def state(self, deployment_id: str, now: float) -> str:
+        """healthy | cooling_down | half_open (awaiting a probe) | probing (a probe in flight)."""
+        s = self._state.get(deployment_id)
+        if s is None or s.failures < self.failures_to_cool:
+            return "healthy"
+        if s.cooldown_until > now:
+            return "cooling_down"
+        return "probing" if s.probe_until > now else "half_open"
 
-    def success(self, deployment_id: str) -> None:
-        state = self._state.get(deployment_id)
-        if state is not None:
-            state.failures = 0
-            state.cooldown_until = 0.0
+    def usable(self, deployment_id: str, now: float) -> bool:
+        """Whether an attempt may go there now without being a last resort."""
+        return self.state(deployment_id, now) in ("healthy", "half_open")
 
-    def failure(self, deployment_id: str, now: float) -> bool:
+    def begin(self, deployment_id: str, now: float) -> None:
+        """An attempt starts: on a half-open deployment it becomes the one probe."""
+        if self.state(deployment_id, now) == "half_open":
+            self._state[deployment_id].probe_until = now + self.cooldown_s
+
+    def release(self, deployment_id: str) -> None:
+        """An attempt ended with no verdict on the deployment (cancelled, or a client 4xx)."""
+        s = self._state.get(deployment_id)
+        if s is not None:
+            s.probe_until = 0.0
+
+    def success(self, deployment_id: str) -> bool:
+        """Close the deployment; returns True when it was not healthy (a cooldown ends)."""
+        s = self._state.get(deployment_id)
+        if s is None:
+            return False
+        was_cooled = s.failures >= self.failures_to_cool
+        s.failures, s.cooldown_until, s.probe_until = 0, 0.0, 0.0
+        return was_cooled
+
+    def failure(self, deployment_id: str, now: float, reason: str = "") -> bool:
         """Count a failure; returns True when this failure starts a cooldown."""
-        state = self._state.setdefault(deployment_id, _Health())
-        state.failures += 1
-        if state.failures >= self.failures_to_cool:
-            state.cooldown_until = now + self.cooldown_s
+        s = self._state.get(deployment_id)
+        if s is None:
+            if len(self._state) >= MAX_TRACKED:
+                self._prune(now)
+            s = self._state[deployment_id] = _Health()
+        s.failures += 1
+        s.last_error, s.last_failure_at, s.probe_until = reason, now, 0.0
+        if s.failures >= self.failures_to_cool:
+            s.cooldown_until = now + self.cooldown_s
+            s.cooldowns += 1
             return True
         return False
 
-    def snapshot(self, now: float) -> dict[str, dict]:
-        """Per deployment: consecutive failures, state and seconds of cooldown left."""
+    def _prune(self, now: float) -> None:
+        for deployment_id in [i for i in self._state if self.state(i, now) == "healthy"]:
+            del self._state[deployment_id]
+
+    def snapshot(self, now: float, known: Iterable[str] = ()) -> dict[str, dict]:
+        """Per deployment (the `known` ones, then any other with a history): its state,
+        consecutive failures, cooldown left, cooldowns so far, and the last failure."""
         out = {}
-        for deployment_id, state in self._state.items():
-            if state.cooldown_until > now:
-                status = "cooling_down"
-            elif state.failures >= self.failures_to_cool:
-                status = "half_open"
-            else:
-                status = "healthy"
+        for deployment_id in dict.fromkeys([*known, *self._state]):
+            s = self._state.get(deployment_id) or _Health()
             out[deployment_id] = {
-                "consecutive_failures": state.failures,
-                "state": status,
-                "cooldown_remaining_s": round(max(0.0, state.cooldown_until - now), 3),
+                "state": self.state(deployment_id, now),
+                "consecutive_failures": s.failures,
+                "cooldown_remaining_s": round(max(0.0, s.cooldown_until - now), 3),
+                "cooldowns": s.cooldowns,
+                "last_error": s.last_error or None,
+                "last_failure_s_ago": (
+                    None if s.last_failure_at is None else round(now - s.last_failure_at, 3)
+                ),
             }
         return out
 
 
 class Router:
-    """Resolves public model names against the config's models."""
+    """Resolves public model names against the config's models and plans attempts."""
 
     def __init__(self, config: Config, health: DeploymentHealth, rng: random.Random | None = None):
         self.models: Mapping[str, ModelConfig] = config.models
@@ -103,34 +155,99 @@ class Router:
         model = self.models.get(name)
         if model is not None and not model.is_wildcard:
             return model, ""
-        for prefix, wildcard in self._wildcards:
-            if name.startswith(prefix) and len(name) > len(prefix):
-                return wildcard, name[len(prefix) :]
+        if not name.endswith("/*"):
+            for prefix, wildcard in self._wildcards:
+                if name.startswith(prefix) and len(name) > len(prefix):
+                    return wildcard, name[len(prefix) :]
         raise ModelNotFound(f"The model `{name}` does not exist.", param="model")
 
     def plan(self, name: str, now: float) -> list[Target]:
         """Ordered attempts for one request; raises ModelNotFound or ProviderNotConfigured."""
         model, suffix = self.lookup(name)
-        targets = self._targets(model, suffix, now)
-        for fallback in model.fallbacks:
-            targets.extend(self._targets(self.models[fallback], "", now))
-        if not targets:
+        groups: list[tuple[list[Target], list[Target]]] = []
+        seen: set[str] = set()
+        for entry, entry_suffix in [(model, suffix), *map(self.lookup, model.fallbacks)]:
+            targets = [t for t in self._targets(entry, entry_suffix) if t.deployment_id not in seen]
+            seen.update(t.deployment_id for t in targets)
+            groups.append(self._order(targets, now))
+        if not seen:
             raise ProviderNotConfigured(
                 f"The provider for model `{name}` is not configured.", param="model"
             )
-        return targets[: self.max_attempts]
+        # Sort keys: (tier: 0 healthy / 1 cooling, group, repeat round, position in group).
+        healthy = [(g, i, t) for g, (ok, _) in enumerate(groups) for i, t in enumerate(ok)]
+        cooling = [(g, i, t) for g, (_, bad) in enumerate(groups) for i, t in enumerate(bad)]
+        chosen = (
+            [((0, g, 0, i), t) for g, i, t in healthy if i == 0]
+            + [((0, g, 0, i), t) for g, i, t in healthy if i > 0]
+            + [((1, g, 0, i), t) for g, i, t in cooling]
+        )[: self.max_attempts]
+        round_ = 1
+        while healthy and len(chosen) < self.max_attempts:
+            repeats = [((0, g, round_, i), t) for g, i, t in healthy]
+            chosen += repeats[: self.max_attempts - len(chosen)]
+            round_ += 1
+        return [t for _, t in sorted(chosen, key=lambda kt: kt[0])]
 
-    def _targets(self, model: ModelConfig, suffix: str, now: float) -> list[Target]:
+    def _targets(self, model: ModelConfig, suffix: str) -> list[Target]:
+        """The model's usable deployments, in weighted-random order."""
         usable = [d for d in model.deployments if self.providers[d.provider].configured]
         # Efraimidis-Spirakis: a weighted random order in one sort.
         keyed = sorted(usable, key=lambda d: -(self.rng.random() ** (1.0 / d.weight)))
-        targets = [
+        return [
             Target(model, self.providers[d.provider], suffix or d.model or model.name)
             for d in keyed
         ]
-        healthy = [t for t in targets if not self.health.cooling(t.deployment_id, now)]
-        cooling = [t for t in targets if self.health.cooling(t.deployment_id, now)]
-        return healthy + cooling
+
+    def _order(self, targets: list[Target], now: float) -> tuple[list[Target], list[Target]]:
+        """(healthy with half-open first, cooling down or being probed)."""
+        states = [self.health.state(t.deployment_id, now) for t in targets]
+        half_open = [t for t, s in zip(targets, states, strict=True) if s == "half_open"]
+        healthy = [t for t, s in zip(targets, states, strict=True) if s == "healthy"]
+        cooling = [
+            t for t, s in zip(targets, states, strict=True) if s not in ("healthy", "half_open")
+        ]
+        return half_open + healthy, cooling
 
     def available(self, model: ModelConfig) -> bool:
-        return any(self.providers[d.provider].configured for d in model.deployments)
+        """Whether a request for the model can reach some upstream (itself or a fallback)."""
+        models = [model, *(self.lookup(f)[0] for f in model.fallbacks)]
+        return any(self.providers[d.provider].configured for m in models for d in m.deployments)
+
+    def deployment_ids(self) -> list[str]:
+        """Every deployment the config names (wildcard routes have none until used)."""
+        return list(
+            dict.fromkeys(
+                f"{d.provider}/{d.model or m.name}"
+                for m in self.models.values()
+                if not m.is_wildcard
+                for d in m.deployments
+            )
+        )
+
+    def snapshot(self, now: float) -> dict[str, dict]:
+        """DeploymentHealth.snapshot for every deployment the config names, failed or not."""
+        return self.health.snapshot(now, known=self.deployment_ids())
+
+    def routes(self, now: float) -> list[dict]:
+        """Per public model: deployments (weight, configured, health) and fallbacks."""
+        out = []
+        for m in self.models.values():
+            deployments = []
+            for d in m.deployments:
+                upstream = d.model or ("*" if m.is_wildcard else m.name)
+                deployment_id = f"{d.provider}/{upstream}"
+                entry = {
+                    "deployment": deployment_id,
+                    "provider": d.provider,
+                    "upstream_model": upstream,
+                    "weight": d.weight,
+                    "configured": self.providers[d.provider].configured,
+                }
+                if not m.is_wildcard:
+                    entry.update(self.health.snapshot(now, [deployment_id])[deployment_id])
+                deployments.append(entry)
+            out.append(
+                {"model": m.name, "deployments": deployments, "fallbacks": list(m.fallbacks)}
+            )
+        return out

@@ -3,6 +3,8 @@ Handlers reach them through one AppKey; nothing here is a module global."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,3 +37,4 @@ class Services:
     recorder: Recorder
     metrics: Metrics
     redis: Any = None  # the redis client when redis.url is redis://
+    clock: Callable[[], float] = time.monotonic  # routing's `now` (cooldowns); tests replace it

@@ -4,7 +4,6 @@ Guarded by `Authorization: Bearer <auth.admin_key>`; an empty admin_key disables
 from __future__ import annotations
 
 import hmac
-import time
 from datetime import UTC, date, datetime
 
 from aiohttp import web
@@ -99,6 +98,8 @@ def _optional_limit(payload: dict, name: str) -> int | None:
     value = payload.get(name)
     if value is None:
         return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON counts 60.0 as an integer
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidRequest(f"`{name}` must be an integer.", param=name, code="invalid_type")
     if not 0 <= value <= 10**12:
@@ -163,23 +164,10 @@ async def get_usage(request: web.Request) -> web.Response:
 
 async def get_routes(request: web.Request) -> web.Response:
     s = request.app[SERVICES]
-    health = s.health.snapshot(time.monotonic())
-    models = []
-    for model in s.router.models.values():
-        deployments = []
-        for d in model.deployments:
-            deployment_id = f"{d.provider}/{d.model or '*'}"
-            state = health.get(
-                deployment_id,
-                {"state": "healthy", "consecutive_failures": 0, "cooldown_remaining_s": 0.0},
-            )
-            deployments.append({
-                "provider": d.provider, "model": d.model or None, "weight": d.weight,
-                "configured": s.config.providers[d.provider].configured, **state,
-            })  # fmt: skip
-        models.append({"model": model.name, "deployments": deployments,
-                       "fallbacks": list(model.fallbacks)})  # fmt: skip
-    return json_response({"object": "list", "data": models, "health": health})
+    now = s.clock()
+    return json_response(
+        {"object": "list", "data": s.router.routes(now), "health": s.router.snapshot(now)}
+    )
 
 
 def add_routes(app: web.Application) -> None:

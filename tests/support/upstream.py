@@ -81,6 +81,7 @@ class Received:
     headers: dict
     body: dict
     raw: bytes
+    at: float = field(default_factory=time.monotonic)  # when it arrived (orders several fakes)
 
 
 class FakeUpstream:

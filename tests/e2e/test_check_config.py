@@ -1,0 +1,112 @@
+"""`gateway check-config` as a subprocess: the routing table it prints for a good file, and the
+one-line error (exit code 2, no traceback) for each kind of bad routing configuration."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+GATEWAY = str(Path(sys.executable).parent / "gateway")
+
+PROVIDERS = """\
+providers:
+  openai: {type: openai, base_url: "https://api.openai.com/v1", api_key: sk-x}
+  azure-east: {type: openai, base_url: "https://azure.test/v1", api_key: ""}
+  deepseek: {type: openai, base_url: "https://api.deepseek.com/v1", api_key: sk-y}
+"""
+
+GOOD = (
+    PROVIDERS
+    + """\
+models:
+  gpt-4o:
+    deployments:
+      - {provider: openai, model: gpt-4o, weight: 3}
+      - {provider: azure-east, model: gpt-4o-2024, weight: 1}
+    fallbacks: [gpt-4o-mini, deepseek/deepseek-chat]
+  gpt-4o-mini: {provider: openai, model: gpt-4o-mini}
+  "deepseek/*": {provider: deepseek}
+routing: {max_attempts: 3, cooldown_failures: 2, cooldown_s: 10}
+"""
+)
+
+
+def check(tmp_path, text: str) -> subprocess.CompletedProcess:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return subprocess.run(
+        [GATEWAY, "check-config", "-c", str(path)],
+        capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+
+
+def test_routing_table_shows_weights_fallbacks_and_wildcards(tmp_path):
+    done = check(tmp_path, GOOD)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].endswith("config.yaml: ok")
+    table = {line.split()[0]: line for line in lines[1:]}
+    gpt4o = table["gpt-4o"]
+    assert "openai:gpt-4o x3" in gpt4o
+    assert "azure-east:gpt-4o-2024 x1 (not configured)" in gpt4o
+    assert "fallbacks: gpt-4o-mini, deepseek/deepseek-chat" in gpt4o
+    assert "deepseek:<from name>" in table["deepseek/*"]
+    assert table["routing:"] == (
+        "routing: up to 3 attempts, backoff 0.05s doubling to 1.0s,"
+        " cooldown 10.0s after 2 failures in a row"
+    )
+
+
+@pytest.mark.parametrize(
+    ("models", "where", "reason"),
+    [
+        ("m: {provider: openai, wieght: 2}", "models.m.wieght", "unknown key"),
+        (
+            "m: {deployments: [{provider: openai}, {provider: ghost}]}",
+            "models.m.deployments[1].provider",
+            "unknown provider 'ghost'",
+        ),
+        ("m: {provider: openai, fallbacks: [zz]}", "models.m.fallbacks", "unknown fallback"),
+        (
+            'm: {provider: openai, fallbacks: ["ds/*"]}\n  "ds/*": {provider: deepseek}',
+            "models.m.fallbacks",
+            "unknown fallback model 'ds/*'",
+        ),
+        ("m: {provider: openai, fallbacks: [m]}", "models.m.fallbacks", "itself"),
+        (
+            "m: {deployments: [{provider: openai, weight: heavy}]}",
+            "models.m.deployments[0].weight",
+            "must be an integer",
+        ),
+        (
+            "m: {deployments: [{provider: openai, weight: 0}]}",
+            "models.m.deployments[0].weight",
+            "must be >= 1",
+        ),
+        ("m: {deployments: []}", "models.m.deployments", "at least one"),
+        ("m: {provider: openai, fallbacks: gpt}", "models.m.fallbacks", "must be a list"),
+        ('"x/*": {provider: openai, model: y}', "models.x/*.model", "wildcard"),
+    ],
+)
+def test_bad_routing_config_is_one_line_and_exit_2(tmp_path, models, where, reason):
+    done = check(tmp_path, PROVIDERS + "models:\n  " + models + "\n")
+    assert done.returncode == 2
+    assert done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert lines[0].startswith(f"gateway: {tmp_path / 'config.yaml'}: {where}: ")
+    assert reason in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("routing", "where"),
+    [("{retries: 3}", "routing.retries"), ("{max_attempts: many}", "routing.max_attempts")],
+)
+def test_bad_routing_section_is_one_line_and_exit_2(tmp_path, routing, where):
+    done = check(tmp_path, PROVIDERS + f"routing: {routing}\n")
+    assert done.returncode == 2 and len(done.stderr.splitlines()) == 1
+    assert f": {where}: " in done.stderr
