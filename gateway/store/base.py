@@ -75,8 +75,8 @@ class RequestLogRow:
 
 
 @dataclass(slots=True)
-class MessageRow:
-    """One message to append to a session (written through the writer)."""
+class _MessageFields:
+    """The columns of ai_message, shared by the row written and the message read back."""
 
     message_id: str
     session_id: str
@@ -85,6 +85,11 @@ class MessageRow:
     tokens: int
     model: str | None
     created_at: datetime
+
+
+@dataclass(slots=True)
+class MessageRow(_MessageFields):
+    """One message to append to a session (written through the writer)."""
 
 
 @dataclass(slots=True)
@@ -103,16 +108,8 @@ class Session:
 
 
 @dataclass(slots=True)
-class Message:
-    """A stored message of a session, as read back."""
-
-    message_id: str
-    session_id: str
-    role: str
-    content: str
-    tokens: int
-    model: str | None
-    created_at: datetime
+class Message(_MessageFields):
+    """A stored message of a session, as read back (a distinct type: never a write item)."""
 
 
 @dataclass(slots=True)
@@ -141,6 +138,8 @@ class QuotaOverride:
 
 
 WriteItem = RequestLogRow | MessageRow
+# mirror_config input: one dict per row of a config table, keyed by column name.
+ConfigRows = list[dict[str, Any]]
 
 # Column names, in dataclass order: the tables use the same names as the records.
 LOG_FIELDS = tuple(f.name for f in fields(RequestLogRow))
@@ -208,10 +207,7 @@ class Store(Protocol):
         ...
 
     async def mirror_config(
-        self,
-        providers: list[dict[str, Any]],
-        models: list[dict[str, Any]],
-        tiers: list[dict[str, Any]],
+        self, providers: ConfigRows, models: ConfigRows, tiers: ConfigRows
     ) -> None:
         """Upsert ai_provider / ai_model / ai_quota_tier rows (dict keys are column names)."""
         ...

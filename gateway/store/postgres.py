@@ -6,34 +6,40 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
 from importlib import resources
 from typing import Any
 
 import asyncpg
-import orjson
 
 from gateway.store.base import (
-    KEY_FIELDS,
     LOG_FIELDS,
     MESSAGE_FIELDS,
-    MODEL_COLUMNS,
-    PROVIDER_COLUMNS,
     SESSION_FIELDS,
     TABLES,
-    TIER_COLUMNS,
     ApiKey,
+    ConfigRows,
     Message,
-    MessageRow,
     QuotaOverride,
-    RequestLogRow,
     Session,
     StoreConflict,
     StoreUnavailable,
     WriteItem,
-    checked_columns,
     key_row_id,
     utc,
+)
+from gateway.store.common import (
+    KEY_COLS,
+    KEY_INSERT_FIELDS,
+    SESSION_COLS,
+    MessageWindow,
+    RowReader,
+    config_upserts,
+    insert_sql,
+    page,
+    sessions_page_sql,
+    split_batch,
+    usage_totals,
+    window_sql,
 )
 
 # Errors meaning the server cannot be reached or went away; anything else is a real bug.
@@ -48,8 +54,10 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 # Serialises concurrent `migrate` calls (several workers starting at once).
 _MIGRATE_LOCK = 0x67617465776179
 
-_SESSION_COLS = ", ".join(f"s.{f}" for f in SESSION_FIELDS)
-_KEY_COLS = ", ".join(KEY_FIELDS)
+# asyncpg returns timestamptz columns as aware datetimes already.
+_READ = RowReader(parse_time=lambda value: value)
+# Free text from clients; PostgreSQL text cannot hold NUL, so it is stripped from these.
+_TEXT_COLUMNS = frozenset({"content", "error", "title"})
 
 # Request logs go in as one array per column, unnested in submit order.
 _LOG_TYPES = {
@@ -100,29 +108,52 @@ WHERE s.session_id = c.session_id
 """
 
 
+def _marks(count: int) -> list[str]:
+    """$1 .. $count."""
+    return [f"${i}" for i in range(1, count + 1)]
+
+
+_INSERT_SESSION = insert_sql("ai_session", SESSION_FIELDS, _marks(len(SESSION_FIELDS)))
+_INSERT_KEY = (
+    insert_sql(
+        "ai_api_key",
+        [*KEY_INSERT_FIELDS, "updated_at"],
+        [*_marks(len(KEY_INSERT_FIELDS)), "now()"],
+    )
+    + f" RETURNING {KEY_COLS}"
+)
+
+
 def _text(value: str | None) -> str | None:
     """PostgreSQL text cannot hold NUL; one such character must not wedge the writer forever."""
     return value.replace("\x00", "") if value is not None and "\x00" in value else value
 
 
-def _session(row: asyncpg.Record) -> Session:
-    return Session(*(row[f] for f in SESSION_FIELDS))
-
-
-def _key(row: asyncpg.Record) -> ApiKey:
-    return ApiKey(str(row["id"]), *(row[f] for f in KEY_FIELDS[1:]))
-
-
 def _param(column: str, value: Any) -> Any:
     """A record field as a query parameter."""
-    if column in ("content", "error"):
+    if column in _TEXT_COLUMNS:
         return _text(value)
-    if column == "created_at":
+    if column in ("created_at", "updated_at"):
         return utc(value)
+    if column == "last_used_at":
+        return utc(value) if value else None
     return value
 
 
-class PostgresStore:
+def _columns(records: Sequence[Any], fields: Sequence[str]) -> list[list[Any]]:
+    """Records as one parameter array per column, for unnest()."""
+    return [[_param(c, getattr(r, c)) for r in records] for c in fields]
+
+
+class _Args(list[Any]):
+    """Query arguments that hand out their own `$n` placeholders, numbered as added."""
+
+    def add(self, value: Any) -> str:
+        self.append(value)
+        return f"${len(self)}"
+
+
+class PostgresStore(MessageWindow):
     """Store on PostgreSQL. Takes a ready asyncpg pool; `close()` closes it."""
 
     def __init__(self, pool: asyncpg.Pool, *, acquire_timeout_s: float = 10.0) -> None:
@@ -170,63 +201,36 @@ class PostgresStore:
 
     async def write_batch(self, items: Sequence[WriteItem]) -> None:
         """Insert logs and messages in one transaction; replays are no-ops (see Store)."""
-        logs = [i for i in items if isinstance(i, RequestLogRow)]
-        msgs = [i for i in items if isinstance(i, MessageRow)]
+        logs, msgs = split_batch(items)
         if not logs and not msgs:
             return
         async with self._conn() as conn, conn.transaction():
             if logs:
-                columns = [[_param(c, getattr(r, c)) for r in logs] for c in LOG_FIELDS]
-                await conn.execute(_INSERT_LOGS, *columns)
+                await conn.execute(_INSERT_LOGS, *_columns(logs, LOG_FIELDS))
             if msgs:
-                columns = [[_param(c, getattr(m, c)) for m in msgs] for c in MESSAGE_FIELDS]
-                await conn.execute(_INSERT_MESSAGES, *columns)
+                await conn.execute(_INSERT_MESSAGES, *_columns(msgs, MESSAGE_FIELDS))
 
     async def mirror_config(
-        self,
-        providers: list[dict[str, Any]],
-        models: list[dict[str, Any]],
-        tiers: list[dict[str, Any]],
+        self, providers: ConfigRows, models: ConfigRows, tiers: ConfigRows
     ) -> None:
         """Upsert the config mirrors in one transaction; rows absent from config are kept."""
-        plan = [
-            ("ai_provider", PROVIDER_COLUMNS, providers),
-            ("ai_model", MODEL_COLUMNS, models),
-            ("ai_quota_tier", TIER_COLUMNS, tiers),
-        ]
         async with self._conn() as conn, conn.transaction():
-            for table, allowed, rows in plan:
-                for row in rows:
-                    cols = checked_columns(row, allowed, table)
-                    values = [_config_value(c, row[c]) for c in cols]
-                    params = ", ".join(f"${i}" for i in range(1, len(cols) + 1))
-                    sets = "".join(f"{c} = EXCLUDED.{c}, " for c in cols[1:])
-                    await conn.execute(
-                        f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({params})"
-                        f" ON CONFLICT ({cols[0]}) DO UPDATE SET {sets}updated_at = now()",
-                        *values,
-                    )
+            for table, cols, values in config_upserts(providers, models, tiers):
+                sets = "".join(f"{c} = EXCLUDED.{c}, " for c in cols[1:])
+                await conn.execute(
+                    insert_sql(table, cols, _marks(len(cols)))
+                    + f" ON CONFLICT ({cols[0]}) DO UPDATE SET {sets}updated_at = now()",
+                    *values,
+                )
 
     # -- sessions ----------------------------------------------------------------------------
 
     async def create_session(self, session: Session) -> None:
         """Insert; StoreConflict if the session_id is taken."""
+        args = [_param(c, getattr(session, c)) for c in SESSION_FIELDS]
         try:
             async with self._conn() as conn:
-                await conn.execute(
-                    "INSERT INTO ai_session (session_id, uid, title, model, message_count,"
-                    " total_tokens, status, created_at, updated_at)"
-                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                    session.session_id,
-                    session.uid,
-                    _text(session.title),
-                    session.model,
-                    session.message_count,
-                    session.total_tokens,
-                    session.status,
-                    utc(session.created_at),
-                    utc(session.updated_at),
-                )
+                await conn.execute(_INSERT_SESSION, *args)
         except asyncpg.UniqueViolationError as exc:
             raise StoreConflict(f"session {session.session_id} already exists") from exc
 
@@ -234,37 +238,27 @@ class PostgresStore:
         """The user's session or None."""
         async with self._conn() as conn:
             row = await conn.fetchrow(
-                f"SELECT {_SESSION_COLS} FROM ai_session s WHERE s.uid = $1 AND s.session_id = $2",
+                f"SELECT {SESSION_COLS} FROM ai_session s WHERE s.uid = $1 AND s.session_id = $2",
                 uid,
                 session_id,
             )
-        return _session(row) if row else None
+        return _READ.session(row) if row else None
 
     async def list_sessions(
         self, uid: str, status: str | None, limit: int, after: str | None
     ) -> tuple[list[Session], bool]:
         """Keyset page over (updated_at DESC, session_id ASC); an unknown cursor gives no rows."""
         limit = max(0, limit)
-        args: list[Any] = [uid]
-        join, where = "", ["s.uid = $1"]
-        if status is not None:
-            args.append(status)
-            where.append(f"s.status = ${len(args)}")
-        if after is not None:
-            args.append(after)
-            join = f" JOIN ai_session c ON c.uid = $1 AND c.session_id = ${len(args)}"
-            where.append(
-                "(s.updated_at < c.updated_at"
-                " OR (s.updated_at = c.updated_at AND s.session_id > c.session_id))"
-            )
-        args.append(limit + 1)
-        sql = (
-            f"SELECT {_SESSION_COLS} FROM ai_session s{join} WHERE {' AND '.join(where)}"
-            f" ORDER BY s.updated_at DESC, s.session_id LIMIT ${len(args)}"
+        args = _Args()
+        sql = sessions_page_sql(
+            uid=args.add(uid),
+            status=None if status is None else args.add(status),
+            after=None if after is None else args.add(after),
+            limit=args.add(limit + 1),
         )
         async with self._conn() as conn:
             rows = await conn.fetch(sql, *args)
-        return [_session(r) for r in rows[:limit]], len(rows) > limit
+        return page([_READ.session(r) for r in rows], limit)
 
     async def update_session(
         self, uid: str, session_id: str, title: str | None, status: str | None
@@ -276,14 +270,14 @@ class PostgresStore:
             row = await conn.fetchrow(
                 "UPDATE ai_session s SET title = COALESCE($3, s.title),"
                 " status = COALESCE($4, s.status), updated_at = GREATEST(s.updated_at, $5)"
-                f" WHERE s.uid = $1 AND s.session_id = $2 RETURNING {_SESSION_COLS}",
+                f" WHERE s.uid = $1 AND s.session_id = $2 RETURNING {SESSION_COLS}",
                 uid,
                 session_id,
                 _text(title),
                 status,
                 datetime.now(UTC),
             )
-        return _session(row) if row else None
+        return _READ.session(row) if row else None
 
     async def delete_session(self, uid: str, session_id: str) -> bool:
         """Delete the session and its messages in one statement."""
@@ -301,105 +295,50 @@ class PostgresStore:
     async def _window(
         self, uid: str, session_id: str, limit: int, before: str | None
     ) -> tuple[Session, list[Message]] | None:
-        """The session joined with up to `limit` of its newest messages (older than `before`),
-        oldest first, in one query; None when the session is not the user's."""
-        older = ""
-        args: list[Any] = [uid, session_id, max(0, limit)]
-        if before is not None:
-            args.append(before)
-            older = (
-                " AND id < (SELECT id FROM ai_message b"
-                " WHERE b.message_id = $4 AND b.session_id = s.session_id)"
-            )
+        """The session and its message window in one LATERAL query (see MessageWindow)."""
+        args = _Args()
+        sql = window_sql(
+            uid=args.add(uid),
+            sid=args.add(session_id),
+            limit=args.add(max(0, limit)),
+            before=None if before is None else args.add(before),
+            lateral=True,
+        )
         async with self._conn() as conn:
-            rows = await conn.fetch(
-                f"SELECT {_SESSION_COLS}, m.message_id, m.role, m.content, m.tokens,"
-                " m.model AS m_model, m.created_at AS m_created_at"
-                " FROM ai_session s LEFT JOIN LATERAL ("
-                "   SELECT id, message_id, role, content, tokens, model, created_at"
-                f"  FROM ai_message WHERE session_id = s.session_id{older}"
-                "   ORDER BY id DESC LIMIT $3"
-                " ) m ON TRUE"
-                " WHERE s.uid = $1 AND s.session_id = $2 ORDER BY m.id",
-                *args,
-            )
-        if not rows:
-            return None
-        messages = [
-            Message(
-                message_id=r["message_id"],
-                session_id=r["session_id"],
-                role=r["role"],
-                content=r["content"],
-                tokens=r["tokens"],
-                model=r["m_model"],
-                created_at=r["m_created_at"],
-            )
-            for r in rows
-            if r["message_id"] is not None
-        ]
-        return _session(rows[0]), messages
-
-    async def list_messages(
-        self, uid: str, session_id: str, limit: int, before: str | None
-    ) -> tuple[list[Message], bool] | None:
-        """Newest `limit` messages older than `before`, oldest first, and has_more."""
-        limit = max(0, limit)
-        found = await self._window(uid, session_id, limit + 1, before)
-        if found is None:
-            return None
-        messages = found[1]
-        # One extra row was fetched: it is the oldest, so it sits first.
-        return (messages[1:], True) if len(messages) > limit else (messages, False)
-
-    async def load_history(
-        self, uid: str, session_id: str, max_messages: int
-    ) -> tuple[Session, list[Message]] | None:
-        """The session and its newest max_messages messages, oldest first (one query)."""
-        return await self._window(uid, session_id, max_messages, None)
+            rows = await conn.fetch(sql, *args)
+        return _READ.window(rows)
 
     # -- keys --------------------------------------------------------------------------------
 
     async def create_key(self, key: ApiKey) -> ApiKey:
         """Insert; StoreConflict if the hash exists. Returns a copy with the new id."""
+        args = [_param(c, getattr(key, c)) for c in KEY_INSERT_FIELDS]
         try:
             async with self._conn() as conn:
-                row = await conn.fetchrow(
-                    "INSERT INTO ai_api_key (key_hash, key_prefix, uid, name, tier, status,"
-                    " created_at, updated_at, last_used_at)"
-                    f" VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8) RETURNING {_KEY_COLS}",
-                    key.key_hash,
-                    key.key_prefix,
-                    key.uid,
-                    key.name,
-                    key.tier,
-                    key.status,
-                    utc(key.created_at),
-                    utc(key.last_used_at) if key.last_used_at else None,
-                )
+                row = await conn.fetchrow(_INSERT_KEY, *args)
         except asyncpg.UniqueViolationError as exc:
             raise StoreConflict("an API key with this hash already exists") from exc
         assert row is not None
-        return _key(row)
+        return _READ.key(row)
 
     async def find_key(self, key_hash: str) -> ApiKey | None:
         """The key with this hash, any status."""
         async with self._conn() as conn:
             row = await conn.fetchrow(
-                f"SELECT {_KEY_COLS} FROM ai_api_key WHERE key_hash = $1", key_hash
+                f"SELECT {KEY_COLS} FROM ai_api_key WHERE key_hash = $1", key_hash
             )
-        return _key(row) if row else None
+        return _READ.key(row) if row else None
 
     async def list_keys(self, uid: str | None) -> list[ApiKey]:
         """One user's keys, or all, by id."""
         async with self._conn() as conn:
             if uid is None:
-                rows = await conn.fetch(f"SELECT {_KEY_COLS} FROM ai_api_key ORDER BY id")
+                rows = await conn.fetch(f"SELECT {KEY_COLS} FROM ai_api_key ORDER BY id")
             else:
                 rows = await conn.fetch(
-                    f"SELECT {_KEY_COLS} FROM ai_api_key WHERE uid = $1 ORDER BY id", uid
+                    f"SELECT {KEY_COLS} FROM ai_api_key WHERE uid = $1 ORDER BY id", uid
                 )
-        return [_key(r) for r in rows]
+        return [_READ.key(r) for r in rows]
 
     async def revoke_key(self, id_or_prefix: str) -> int:
         """Revoke the active keys whose id or key_prefix equals the argument."""
@@ -417,10 +356,10 @@ class PostgresStore:
         """Keys whose updated_at is after `since`, oldest change first."""
         async with self._conn() as conn:
             rows = await conn.fetch(
-                f"SELECT {_KEY_COLS} FROM ai_api_key WHERE updated_at > $1 ORDER BY updated_at, id",
+                f"SELECT {KEY_COLS} FROM ai_api_key WHERE updated_at > $1 ORDER BY updated_at, id",
                 utc(since),
             )
-        return [_key(r) for r in rows]
+        return [_READ.key(r) for r in rows]
 
     async def touch_keys(self, last_used: dict[str, datetime]) -> None:
         """One UPDATE for the whole batch; ids that are not row ids (static keys) are ignored."""
@@ -458,7 +397,7 @@ class PostgresStore:
                 " ORDER BY updated_at, id",
                 utc(since),
             )
-        return [QuotaOverride(r["uid"], r["tier"], r["rpm"], r["tpd"]) for r in rows]
+        return [_READ.quota(r) for r in rows]
 
     async def usage(self, uid: str | None, day: date) -> list[dict[str, Any]]:
         """Aggregates ai_request_log over [day 00:00 UTC, next day 00:00 UTC)."""
@@ -478,31 +417,12 @@ class PostgresStore:
                 " GROUP BY uid, model ORDER BY uid, model",
                 *args,
             )
-        return [
-            {
-                "uid": r["uid"],
-                "model": r["model"],
-                "requests": int(r["requests"]),
-                "prompt_tokens": int(r["prompt_tokens"]),
-                "completion_tokens": int(r["completion_tokens"]),
-                "cost_usd": Decimal(r["cost_usd"]),
-            }
-            for r in rows
-        ]
+        return usage_totals(rows)
 
     async def count_request_logs(self) -> int:
         """count(*) of ai_request_log."""
         async with self._conn() as conn:
             return int(await conn.fetchval("SELECT count(*) FROM ai_request_log"))
-
-
-def _config_value(column: str, value: Any) -> Any:
-    """Adapt a config value to its column type (JSON text for jsonb, Decimal for prices)."""
-    if column == "models":
-        return orjson.dumps(value).decode()
-    if column in ("input_price", "output_price"):
-        return value if isinstance(value, Decimal) else Decimal(str(value))
-    return value
 
 
 async def connect_postgres(url: str, *, min_size: int = 1, max_size: int = 10) -> PostgresStore:

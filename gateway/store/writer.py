@@ -21,47 +21,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from collections import deque
 from collections.abc import Callable
-from datetime import datetime
-from decimal import Decimal
-from typing import Any
 
-import orjson
+from gateway.store.base import RequestLogRow, Store, StoreUnavailable, WriteItem
+from gateway.store.spill import SpillFile, decode_item, encode_item
 
-from gateway.store.base import MessageRow, RequestLogRow, Store, StoreUnavailable, WriteItem
+__all__ = ["Writer", "decode_item", "encode_item"]
 
 log = logging.getLogger(__name__)
-
-_READ_CHUNK = 1 << 20
-
-
-def encode_item(item: WriteItem) -> bytes:
-    """One spill-file line (JSON, newline-terminated)."""
-    kind = "log" if isinstance(item, RequestLogRow) else "msg"
-    return orjson.dumps(
-        {"k": kind, "v": item}, default=_json_default, option=orjson.OPT_APPEND_NEWLINE
-    )
-
-
-def decode_item(line: bytes) -> WriteItem:
-    """The row a spill-file line holds; raises ValueError (or KeyError/TypeError) if corrupt."""
-    obj = orjson.loads(line)
-    fields: dict[str, Any] = obj["v"]
-    fields["created_at"] = datetime.fromisoformat(fields["created_at"])
-    if obj["k"] == "log":
-        fields["cost_usd"] = Decimal(str(fields["cost_usd"]))
-        return RequestLogRow(**fields)
-    if obj["k"] == "msg":
-        return MessageRow(**fields)
-    raise ValueError(f"unknown spill row kind {obj['k']!r}")
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
 class Writer:
@@ -89,24 +57,20 @@ class Writer:
         self._batch_size = batch_size
         self._flush_interval = flush_interval_s
         self._max_queue = max_queue
-        self._spill_path = spill_path
         self._retry_interval = retry_interval_s
         self._on_depth = on_depth
         self._on_failure = on_failure
 
+        self._spill_file = SpillFile(spill_path)
         self._mem: deque[WriteItem] = deque()
-        self._submitted = 0  # rows accepted, replayed ones included (ordinals 1.._submitted)
+        # A previous process's leftover spill rows are the first ordinals, replayed first.
+        self._replayed = self._spill_file.recover()
+        self._submitted = self._replayed  # rows accepted (ordinals 1.._submitted)
         self._committed = 0  # rows known written: always a prefix of the submit order
-        self._replayed = 0  # ordinals that came from a previous process's spill file
         self._session_last: dict[str, int] = {}  # session id -> ordinal of its newest row
         self._urgent = 0  # someone waits for this ordinal: do not linger before it
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()  # set and replaced after each commit
-
-        self._spill_fd: int | None = None  # append-only handle, opened on first spill
-        self._spill_unread = 0  # lines in the spill file not yet committed
-        self._spill_offset = 0  # byte offset of the first of them
-        self._spill_dirty = False  # written but not fsynced
 
         self._inflight: list[WriteItem] = []
         self._inflight_spilled = False  # the in-flight batch is the head of the spill file
@@ -116,7 +80,6 @@ class Writer:
         self._closed = False
         self._down = False
         self._reported_depth = -1
-        self._recover_spill()
 
     # -- producer side -----------------------------------------------------------------------
 
@@ -218,7 +181,7 @@ class Writer:
 
     async def _linger(self) -> None:
         """Give a partial batch up to flush_interval_s to fill, unless someone is waiting."""
-        if self._flush_interval <= 0 or self._spill_unread:
+        if self._flush_interval <= 0 or self._spill_file.unread:
             return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._flush_interval
@@ -239,16 +202,15 @@ class Writer:
 
     async def _write_next(self) -> None:
         """Take the oldest batch, write it until it commits, then account for it."""
-        next_offset = self._spill_offset
-        if self._spill_unread:
-            batch, lines, next_offset = self._read_spill()
+        spill = self._spill_file
+        next_offset = spill.offset
+        if spill.unread:
+            batch, lines, next_offset = spill.read(self._batch_size)
             if lines == 0:
                 log.error(
-                    "persist: spill file %s ended early; %d rows missing",
-                    self._spill_path,
-                    self._spill_unread,
+                    "persist: spill file %s ended early; %d rows missing", spill.path, spill.unread
                 )
-                lines = self._spill_unread
+                lines = spill.unread
             self._inflight, self._inflight_spilled = batch, True
         else:
             count = min(len(self._mem), self._batch_size)
@@ -265,10 +227,7 @@ class Writer:
             raise
         self._inflight = []
         if self._inflight_spilled:
-            self._spill_offset = next_offset
-            self._spill_unread -= min(lines, self._spill_unread)
-            if self._spill_unread == 0:
-                self._drop_spill()
+            spill.consume(lines, next_offset)
         self._committed += lines
         for item in batch:
             sid = item.session_id
@@ -306,7 +265,7 @@ class Writer:
                 else:
                     log.debug("persist: retry %d failed: %r", failures, exc)
                 self._report_depth()
-                await self._fsync_spill()
+                await self._spill_file.fsync()
                 await asyncio.sleep(self._retry_interval)
                 continue
             if self._down:
@@ -331,131 +290,35 @@ class Writer:
 
     def _spill(self, rows: list[WriteItem]) -> bool:
         """Append rows to the spill file in one write; False (and logged) on I/O failure."""
-        data = b"".join(encode_item(r) for r in rows)
-        try:
-            if self._spill_fd is None:
-                self._spill_fd = os.open(
-                    self._spill_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
-                )
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self._spill_fd, view) :]
-        except OSError as exc:
-            log.error("persist: cannot write spill file %s: %s", self._spill_path, exc)
+        first = self._spill_file.unread == 0
+        if not self._spill_file.append(rows):
             return False
-        if self._spill_unread == 0:
+        if first:
             log.warning(
                 "persist: queue over %d rows; spilling the oldest to %s",
                 self._max_queue,
-                self._spill_path,
+                self._spill_file.path,
             )
-        self._spill_unread += len(rows)
-        self._spill_dirty = True
         return True
-
-    async def _fsync_spill(self) -> None:
-        """fsync off the event loop; the data already survives a process crash without it."""
-        fd = self._spill_fd
-        if fd is None or not self._spill_dirty:
-            return
-        self._spill_dirty = False
-        with contextlib.suppress(OSError):
-            await asyncio.to_thread(os.fsync, fd)
-
-    def _read_spill(self) -> tuple[list[WriteItem], int, int]:
-        """Up to batch_size rows from the unread part: (rows, lines consumed, next offset)."""
-        rows: list[WriteItem] = []
-        lines = 0
-        try:
-            f = open(self._spill_path, "rb")  # noqa: SIM115 - closed below
-        except FileNotFoundError:
-            return rows, 0, self._spill_offset
-        with f:
-            f.seek(self._spill_offset)
-            while lines < min(self._batch_size, self._spill_unread):
-                line = f.readline()
-                if not line.endswith(b"\n"):
-                    break
-                lines += 1
-                try:
-                    rows.append(decode_item(line))
-                except (ValueError, KeyError, TypeError) as exc:
-                    log.error("persist: skipping corrupt spill line: %s", exc)
-            return rows, lines, f.tell() if lines else self._spill_offset
-
-    def _drop_spill(self) -> None:
-        """The spill file is fully replayed: remove it."""
-        if self._spill_fd is not None:
-            os.close(self._spill_fd)
-            self._spill_fd = None
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(self._spill_path)
-        self._spill_offset = 0
-        self._spill_dirty = False
-        log.warning("persist: spill file replayed and removed")
-
-    def _recover_spill(self) -> None:
-        """Count the rows a previous process left; cut a torn last line (a crash mid-write)."""
-        try:
-            f = open(self._spill_path, "r+b")  # noqa: SIM115 - closed below
-        except FileNotFoundError:
-            return
-        with f:
-            count, end, pos = 0, 0, 0
-            while chunk := f.read(_READ_CHUNK):
-                newlines = chunk.count(b"\n")
-                if newlines:
-                    count += newlines
-                    end = pos + chunk.rindex(b"\n") + 1
-                pos += len(chunk)
-            if end < pos:
-                log.warning("persist: dropping a torn last line of %s", self._spill_path)
-                f.truncate(end)
-        if count == 0:
-            os.remove(self._spill_path)
-            return
-        log.warning("persist: %d rows left in %s will be replayed first", count, self._spill_path)
-        self._spill_unread = count
-        self._submitted = self._replayed = count
 
     def _persist_leftovers(self) -> None:
         """At close: rewrite the spill file as in-flight + unread spill + memory, in order."""
         head = [] if self._inflight_spilled else self._inflight
         tail = list(self._mem)
-        if self._spill_fd is not None:
-            os.close(self._spill_fd)
-            self._spill_fd = None
-        if not head and not tail and self._spill_offset == 0:
-            return  # the file, if any, holds exactly the unread rows already
-        tmp = self._spill_path + ".tmp"
+        self._spill_file.close()
         try:
-            with open(tmp, "wb") as out:
-                out.write(b"".join(encode_item(r) for r in head))
-                if self._spill_unread:
-                    with open(self._spill_path, "rb") as old:
-                        old.seek(self._spill_offset)
-                        while chunk := old.read(_READ_CHUNK):
-                            out.write(chunk)
-                out.write(b"".join(encode_item(r) for r in tail))
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self._spill_path)
+            if not self._spill_file.save(head, tail):
+                return  # the file, if any, holds exactly the unread rows already
         except OSError as exc:
             log.critical(
                 "persist: cannot save %d unwritten rows to %s: %s",
                 self.depth,
-                self._spill_path,
+                self._spill_file.path,
                 exc,
             )
             return
-        saved = len(head) + self._spill_unread + len(tail)
-        if saved == 0:
-            os.remove(self._spill_path)
-        else:
-            log.warning("persist: %d unwritten rows saved to %s", saved, self._spill_path)
         self._mem.clear()
         self._inflight = []
-        self._spill_unread, self._spill_offset = saved, 0
 
     # -- callbacks ---------------------------------------------------------------------------
 

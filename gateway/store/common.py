@@ -1,0 +1,219 @@
+"""What the PostgreSQL and SQLite backends share: record builders, paging rules, query shapes.
+Driver-free: SQL here takes its placeholders as arguments, and rows are read only by column name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol, TypeVar
+
+import orjson
+
+from gateway.store.base import (
+    KEY_FIELDS,
+    MODEL_COLUMNS,
+    PROVIDER_COLUMNS,
+    SESSION_FIELDS,
+    TIER_COLUMNS,
+    ApiKey,
+    ConfigRows,
+    Message,
+    MessageRow,
+    QuotaOverride,
+    RequestLogRow,
+    Session,
+    WriteItem,
+    checked_columns,
+)
+
+T = TypeVar("T")
+
+SESSION_COLS = ", ".join(f"s.{f}" for f in SESSION_FIELDS)
+KEY_COLS = ", ".join(KEY_FIELDS)
+# The key columns create_key writes: all but the row id, which the database assigns.
+KEY_INSERT_FIELDS = KEY_FIELDS[1:]
+TIME_COLUMNS = frozenset({"created_at", "updated_at", "last_used_at"})
+PRICE_COLUMNS = frozenset({"input_price", "output_price"})
+
+
+class Row(Protocol):
+    """A result row read by column name (asyncpg.Record, sqlite3.Row)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RowReader:
+    """Builds records from result rows; `parse_time` turns a stored timestamp into a datetime
+    (identity for drivers that return datetimes, text parsing for SQLite)."""
+
+    parse_time: Callable[[Any], datetime]
+
+    def _get(self, row: Row, column: str) -> Any:
+        value = row[column]
+        return self.parse_time(value) if column in TIME_COLUMNS and value is not None else value
+
+    def session(self, row: Row) -> Session:
+        """A Session from a row holding SESSION_FIELDS."""
+        return Session(*(self._get(row, f) for f in SESSION_FIELDS))
+
+    def key(self, row: Row) -> ApiKey:
+        """An ApiKey from a row holding KEY_FIELDS; the row id becomes a string."""
+        return ApiKey(str(row["id"]), *(self._get(row, f) for f in KEY_FIELDS[1:]))
+
+    def quota(self, row: Row) -> QuotaOverride:
+        """A QuotaOverride from a row holding uid, tier, rpm, tpd."""
+        return QuotaOverride(row["uid"], row["tier"], row["rpm"], row["tpd"])
+
+    def window(self, rows: Sequence[Row]) -> tuple[Session, list[Message]] | None:
+        """The result of window_sql: the session and its messages (none when the LEFT JOIN
+        found no message), or None when there is no row, i.e. the session is not the user's."""
+        if not rows:
+            return None
+        messages = [
+            Message(
+                message_id=r["message_id"],
+                session_id=r["session_id"],
+                role=r["role"],
+                content=r["content"],
+                tokens=r["tokens"],
+                model=r["m_model"],
+                created_at=self.parse_time(r["m_created_at"]),
+            )
+            for r in rows
+            if r["message_id"] is not None
+        ]
+        return self.session(rows[0]), messages
+
+
+def page(rows: Sequence[T], limit: int) -> tuple[list[T], bool]:
+    """Keyset paging: the query fetched limit+1 rows; the extra one only says has_more."""
+    return list(rows[:limit]), len(rows) > limit
+
+
+class MessageWindow:
+    """list_messages and load_history over one query, the backend's `_window`."""
+
+    async def _window(
+        self, uid: str, session_id: str, limit: int, before: str | None
+    ) -> tuple[Session, list[Message]] | None:
+        """The session joined with up to `limit` of its newest messages (older than `before`),
+        oldest first, in one query; None when the session is not the user's."""
+        raise NotImplementedError
+
+    async def list_messages(
+        self, uid: str, session_id: str, limit: int, before: str | None
+    ) -> tuple[list[Message], bool] | None:
+        """Newest `limit` messages older than `before`, oldest first, and has_more."""
+        limit = max(0, limit)
+        found = await self._window(uid, session_id, limit + 1, before)
+        if found is None:
+            return None
+        messages = found[1]
+        # One extra row was fetched: it is the oldest, so it sits first.
+        return (messages[1:], True) if len(messages) > limit else (messages, False)
+
+    async def load_history(
+        self, uid: str, session_id: str, max_messages: int
+    ) -> tuple[Session, list[Message]] | None:
+        """The session and its newest max_messages messages, oldest first (one query)."""
+        return await self._window(uid, session_id, max_messages, None)
+
+
+def insert_sql(table: str, columns: Sequence[str], values: Sequence[str]) -> str:
+    """`INSERT INTO table (columns) VALUES (values)`; each value is a placeholder or an SQL
+    expression. Column names must come from the fixed lists in base, never from input."""
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(values)})"
+
+
+def sessions_page_sql(uid: str, status: str | None, after: str | None, limit: str) -> str:
+    """list_sessions: keyset page over (updated_at DESC, session_id ASC). Arguments are the
+    placeholders; None leaves that filter out. An unknown `after` cursor gives no rows."""
+    join, where = "", [f"s.uid = {uid}"]
+    if status is not None:
+        where.append(f"s.status = {status}")
+    if after is not None:
+        join = f" JOIN ai_session c ON c.uid = {uid} AND c.session_id = {after}"
+        where.append(
+            "(s.updated_at < c.updated_at"
+            " OR (s.updated_at = c.updated_at AND s.session_id > c.session_id))"
+        )
+    return (
+        f"SELECT {SESSION_COLS} FROM ai_session s{join} WHERE {' AND '.join(where)}"
+        f" ORDER BY s.updated_at DESC, s.session_id LIMIT {limit}"
+    )
+
+
+def window_sql(uid: str, sid: str, limit: str, before: str | None, *, lateral: bool) -> str:
+    """The session LEFT JOINed with its newest `limit` messages (older than `before`), ordered
+    oldest first. Arguments are placeholders. With `lateral` the inner query follows the outer
+    session row (PostgreSQL); without it, it filters on `sid` itself (SQLite has no LATERAL)."""
+    session = "s.session_id" if lateral else sid
+    older = ""
+    if before is not None:
+        older = (
+            " AND id < (SELECT id FROM ai_message b"
+            f" WHERE b.message_id = {before} AND b.session_id = {session})"
+        )
+    return (
+        f"SELECT {SESSION_COLS}, m.message_id, m.role, m.content, m.tokens,"
+        " m.model AS m_model, m.created_at AS m_created_at"
+        f" FROM ai_session s LEFT JOIN{' LATERAL' if lateral else ''} ("
+        "   SELECT id, message_id, role, content, tokens, model, created_at"
+        f"  FROM ai_message WHERE session_id = {session}{older}"
+        f"   ORDER BY id DESC LIMIT {limit}"
+        " ) m ON TRUE"
+        f" WHERE s.uid = {uid} AND s.session_id = {sid} ORDER BY m.id"
+    )
+
+
+def split_batch(items: Sequence[WriteItem]) -> tuple[list[RequestLogRow], list[MessageRow]]:
+    """A writer batch as its request logs and its messages, each in submit order."""
+    logs = [i for i in items if isinstance(i, RequestLogRow)]
+    msgs = [i for i in items if isinstance(i, MessageRow)]
+    return logs, msgs
+
+
+def config_value(column: str, value: Any) -> Any:
+    """Adapt a config value to its column type (JSON text for models, Decimal for prices)."""
+    if column == "models":
+        return orjson.dumps(value).decode()
+    if column in PRICE_COLUMNS:
+        return value if isinstance(value, Decimal) else Decimal(str(value))
+    return value
+
+
+def config_upserts(
+    providers: ConfigRows, models: ConfigRows, tiers: ConfigRows
+) -> Iterator[tuple[str, list[str], list[Any]]]:
+    """(table, columns, values) per config row, in mirror order; the first column is the key.
+
+    Raises ValueError (from checked_columns) for a row with unknown or missing columns.
+    """
+    plan = [
+        ("ai_provider", PROVIDER_COLUMNS, providers),
+        ("ai_model", MODEL_COLUMNS, models),
+        ("ai_quota_tier", TIER_COLUMNS, tiers),
+    ]
+    for table, allowed, rows in plan:
+        for row in rows:
+            cols = checked_columns(row, allowed, table)
+            yield table, cols, [config_value(c, row[c]) for c in cols]
+
+
+def usage_totals(rows: Sequence[Row]) -> list[dict[str, Any]]:
+    """The usage() result from rows of (uid, model, requests, prompt_tokens, completion_tokens,
+    cost_usd); counts as int, cost as an exact Decimal."""
+    return [
+        {
+            "uid": r["uid"],
+            "model": r["model"],
+            "requests": int(r["requests"]),
+            "prompt_tokens": int(r["prompt_tokens"]),
+            "completion_tokens": int(r["completion_tokens"]),
+            "cost_usd": Decimal(r["cost_usd"]),
+        }
+        for r in rows
+    ]
