@@ -27,6 +27,8 @@ class QuotaResolver:
         self._since = datetime(1970, 1, 1, tzinfo=UTC)
 
     def limits_for(self, user: str, key_tier: str | None) -> Limits:
+        """The user's limits: override fields, else the override's tier (or the key's tier),
+        else the default tier; an unknown tier name counts as the default tier."""
         tiers = self.quota.tiers
         override = self._overrides.get(user)
         tier = (override.tier if override else None) or key_tier
@@ -40,6 +42,7 @@ class QuotaResolver:
         )
 
     def tier_for(self, user: str, key_tier: str | None) -> str:
+        """The name of the tier `limits_for` starts from."""
         override = self._overrides.get(user)
         tier = (override.tier if override else None) or key_tier
         return tier if tier in self.quota.tiers else self.quota.default_tier
@@ -49,6 +52,7 @@ class QuotaResolver:
         self._overrides[override.uid] = override
 
     async def refresh(self) -> None:
+        """Load overrides changed since the last poll (with an overlap for clock skew)."""
         if self.store is None:
             return
         started = datetime.now(UTC)

@@ -12,9 +12,10 @@ def duration(seconds: float) -> str:
     """Go-style duration string as OpenAI sends it: `120ms`, `1s`, `1.5s`, `6m0s`, `2h3m4s`."""
     if seconds <= 0:
         return "0s"
-    if seconds < 1:
-        return f"{max(1, round(seconds * 1000))}ms"
-    millis = round(seconds * 1000)
+    # Round first, so 0.9996 s reads `1s` rather than `1000ms`.
+    millis = max(1, round(seconds * 1000))
+    if millis < 1000:
+        return f"{millis}ms"
     hours, millis = divmod(millis, 3_600_000)
     minutes, millis = divmod(millis, 60_000)
     secs = f"{millis / 1000:.3f}".rstrip("0").rstrip(".")

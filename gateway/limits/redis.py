@@ -4,6 +4,7 @@ Receives a built client; redis errors become LimiterUnavailable here, at the bou
 Keys (the `{user}` hash tag keeps both keys of a user on one Redis Cluster slot):
     {prefix}:{<user>}:rpm            hash {tokens, ts}; expires once the bucket would be full
     {prefix}:{<user>}:tpd:YYYYMMDD   integer, tokens used that UTC day; expires after 2 days
+    {prefix}:ping                    written by `ping`, to prove the server accepts writes
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError
 
 from gateway.limits import bucket
 from gateway.limits.base import Decision, LimiterUnavailable, Limits
@@ -21,6 +21,7 @@ from gateway.limits.base import Decision, LimiterUnavailable, Limits
 TPD_TTL_S = 2 * bucket.SECONDS_PER_DAY
 # Kept past the moment the bucket is full, to cover clock differences between instances.
 RPM_GRACE_S = 5
+PING_TTL_MS = 60_000
 
 # Mirrors bucket.refill / bucket.refusal / bucket.take; change both together.
 # Redis Lua numbers are doubles like Python floats, and `now` arrives as repr(float), so with
@@ -76,12 +77,15 @@ end
 return {refused, string.format('%.17g', tokens), used}
 """
 
-_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+# Not only "cannot reach the server": a server that answers but refuses the work (a read-only
+# replica after a failover, MISCONF, OOM, LOADING) cannot keep the counters either, and the
+# request must still be served (per process, by FallbackLimiter) rather than fail with a 500.
+_UNAVAILABLE = (RedisError, OSError)
 
 
 @contextmanager
 def _translated() -> Iterator[None]:
-    """Turn the redis client's "cannot reach the server" errors into LimiterUnavailable."""
+    """Turn every redis client error into LimiterUnavailable."""
     try:
         yield
     except _UNAVAILABLE as exc:
@@ -133,9 +137,13 @@ class RedisLimiter:
         return int(total)
 
     async def ping(self) -> None:
-        """Return when Redis answers; raise LimiterUnavailable when it does not."""
+        """Return when Redis answers and accepts writes; raise LimiterUnavailable otherwise.
+
+        A plain PING succeeds on a read-only replica, where every admission would then fail:
+        a write keeps FallbackLimiter from switching back to a server that cannot count.
+        """
         with _translated():
-            await self._client.ping()
+            await self._client.set(f"{self._prefix}:ping", b"1", px=PING_TTL_MS)
 
     async def close(self) -> None:
         """Nothing to release: the client belongs to whoever built it."""
