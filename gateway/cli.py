@@ -154,8 +154,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"gateway: {error}", file=sys.stderr)
         return 2
-    except (StoreUnavailable, OSError) as error:
+    except StoreUnavailable as error:
         print(f"gateway: database unavailable: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"gateway: {error.strerror or error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -460,6 +460,16 @@ def _routable(name: str, models: Mapping[str, ModelConfig]) -> bool:
     )
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _logging(s: _Section) -> LoggingConfig:
+    cfg = _simple(LoggingConfig, s)
+    if cfg.level.upper() not in LOG_LEVELS:
+        s.fail(f"must be one of {', '.join(LOG_LEVELS)}, got {cfg.level!r}", "level")
+    return cfg
+
+
 def parse(data: Any, source: str, environ: Mapping[str, str]) -> Config:
     """Validate a parsed YAML document into a Config."""
     top = _Section(data, "", source, environ)
@@ -490,7 +500,7 @@ def parse(data: Any, source: str, environ: Mapping[str, str]) -> Config:
         quota=quota,
         sessions=_simple(SessionsConfig, top.section("sessions")),
         routing=_simple(RoutingConfig, top.section("routing")),
-        logging=_simple(LoggingConfig, top.section("logging")),
+        logging=_logging(top.section("logging")),
         source=source,
     )
     top.done()

@@ -1,9 +1,10 @@
 """Prometheus metrics of SPEC section 6, held in one object built per app (no module globals).
-No label names a user or a key; buckets span milliseconds (first token) to minutes."""
+No label names a user or a key; with `serve --workers N` a scrape sums every worker's files."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 DURATION_BUCKETS = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600,
@@ -14,11 +15,18 @@ TTFT_BUCKETS = (
 
 
 class Metrics:
-    """Every series the gateway exports; pass `registry=None` for prometheus-client's default."""
+    """Every series the gateway exports, in `registry` (a fresh one when None).
 
-    def __init__(self, registry: CollectorRegistry | None = None):
+    `multiprocess_dir` is set in the workers of `serve --workers N` (see config.metrics_dir):
+    prometheus-client then keeps values in per-process files there, and `render` sums them all.
+    """
+
+    def __init__(
+        self, registry: CollectorRegistry | None = None, multiprocess_dir: str | None = None
+    ):
         r = registry if registry is not None else CollectorRegistry(auto_describe=True)
         self.registry = r
+        self.multiprocess_dir = multiprocess_dir
         self.requests = Counter(
             "gateway_requests_total",
             "Chat completion requests by outcome.",
@@ -83,3 +91,12 @@ class Metrics:
             registry=r,
             multiprocess_mode="livemax",
         )
+
+    def render(self) -> bytes:
+        """The text exposition: this process's registry, or every worker's files together."""
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry)
+        # A fresh registry per scrape: the collector reads the files anew each time.
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=self.multiprocess_dir)
+        return generate_latest(registry)

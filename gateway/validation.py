@@ -45,6 +45,8 @@ def _optional_positive_int(payload: dict, field: str) -> None:
     value = payload.get(field)
     if value is None:
         return
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON (and JSON Schema) count 64.0 as an integer; forwarded as sent
     if isinstance(value, bool) or not isinstance(value, int):
         raise _bad(f"`{field}` must be an integer.", field, "invalid_type")
     if value < 1:
@@ -62,12 +64,24 @@ def validate_messages(messages: object) -> list[dict]:
         if not isinstance(message, dict):
             raise _bad(f"`messages[{i}]` must be an object.", f"messages[{i}]", "invalid_type")
         role = message.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:  # a dict or list role is unhashable
+            got = repr(role[:64]) if isinstance(role, str) else type(role).__name__  # no deep repr
+            got = "no role" if role is None else got
             raise _bad(
-                f"`messages[{i}].role` must be one of {', '.join(sorted(ROLES))}, got {role!r}.",
+                f"`messages[{i}].role` must be one of {', '.join(sorted(ROLES))}, got {got}.",
                 f"messages[{i}].role",
             )
     return messages
+
+
+def _reserialisable(payload: dict) -> None:
+    """The body goes upstream re-serialised: orjson reads 1024 levels of nesting but writes 254."""
+    try:
+        orjson.dumps(payload)
+    except orjson.JSONEncodeError:
+        raise InvalidRequest(
+            "The request body is nested too deeply.", code="invalid_value"
+        ) from None
 
 
 def validate_chat(payload: dict) -> ChatRequest:
@@ -77,6 +91,8 @@ def validate_chat(payload: dict) -> ChatRequest:
         raise _bad("`model` is required.", "model", "missing_required_parameter")
     if not isinstance(model, str) or not model:
         raise _bad("`model` must be a non-empty string.", "model", "invalid_type")
+    if "\x00" in model:
+        raise _bad("`model` must not contain NUL characters.", "model")
     messages = validate_messages(payload.get("messages"))
     stream = payload.get("stream")
     if stream is not None and not isinstance(stream, bool):
@@ -98,6 +114,9 @@ def validate_chat(payload: dict) -> ChatRequest:
     session_id = payload.get("session_id")
     if session_id is not None and (not isinstance(session_id, str) or not session_id):
         raise _bad("`session_id` must be a non-empty string.", "session_id", "invalid_type")
+    if session_id is not None and "\x00" in session_id:  # no stored id has one
+        raise _bad("`session_id` must not contain NUL characters.", "session_id")
+    _reserialisable(payload)
     return ChatRequest(
         payload=payload,
         model=model,

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway.limits import bucket
+from gateway.limits.autopipeline import AutoPipeline
 from gateway.limits.base import Decision, LimiterUnavailable, Limits
 
 TPD_TTL_S = 2 * bucket.SECONDS_PER_DAY
@@ -82,6 +83,13 @@ return {refused, string.format('%.17g', tokens), used}
 # request must still be served (per process, by FallbackLimiter) rather than fail with a 500.
 _UNAVAILABLE = (RedisError, OSError)
 
+# INCRBY and EXPIRE as one atomic call, so a charge can share a pipeline with admissions.
+_CHARGE_LUA = """
+local total = redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return total
+"""
+
 
 @contextmanager
 def _translated() -> Iterator[None]:
@@ -105,8 +113,13 @@ class RedisLimiter:
     def __init__(self, client: Redis, prefix: str = "gw") -> None:
         self._client = client
         self._prefix = prefix
-        # EVALSHA, loading the script again if the server lost it (restart, SCRIPT FLUSH).
-        self._admit_script = client.register_script(_ADMIT_LUA)
+        # EVALSHA, loading the script again if the server lost it (restart, SCRIPT FLUSH);
+        # the calls of one event-loop turn share one pipeline (one write, one read).
+        self._admit_sha = client.register_script(_ADMIT_LUA).sha
+        self._charge_sha = client.register_script(_CHARGE_LUA).sha
+        self._pipeline = AutoPipeline(
+            client, {self._admit_sha: _ADMIT_LUA, self._charge_sha: _CHARGE_LUA}
+        )
 
     def rpm_key(self, user: str) -> str:
         """The key of the user's request bucket."""
@@ -130,10 +143,7 @@ class RedisLimiter:
             raise ValueError("tokens must be >= 0")
         key = self.tpd_key(user, bucket.day_key(now))
         with _translated():
-            async with self._client.pipeline(transaction=True) as pipe:
-                pipe.incrby(key, tokens)
-                pipe.expire(key, TPD_TTL_S)
-                total, _ = await pipe.execute()
+            total = await self._pipeline.evalsha(self._charge_sha, [key], [tokens, TPD_TTL_S])
         return int(total)
 
     async def ping(self) -> None:
@@ -159,6 +169,6 @@ class RedisLimiter:
             RPM_GRACE_S,
         ]
         with _translated():
-            refused, tokens, used = await self._admit_script(keys=keys, args=args)
+            refused, tokens, used = await self._pipeline.evalsha(self._admit_sha, keys, args)
         refused_by = _text(refused) or None
         return bucket.decide(limits, refused_by, float(_text(tokens)), int(used), now)

@@ -131,7 +131,7 @@ def _text(value: str | None) -> str | None:
 
 def _param(column: str, value: Any) -> Any:
     """A record field as a query parameter."""
-    if column in _TEXT_COLUMNS:
+    if column in _TEXT_COLUMNS or isinstance(value, str):  # model, uid, ... come from clients too
         return _text(value)
     if column in ("created_at", "updated_at"):
         return utc(value)

@@ -15,6 +15,8 @@ from .keys import SERVICES
 from .respond import json_object, json_response, optional_str, reject_unknown, unix
 
 USAGE_FLUSH_S = 2.0
+RPM_MAX = 2**31 - 1  # ai_user_quota.rpm is an INTEGER column
+TPD_MAX = 10**12
 
 
 def _require_admin(request: web.Request) -> None:
@@ -94,7 +96,7 @@ async def revoke_key(request: web.Request) -> web.Response:
     return json_response({"object": "api_key.revoked", "revoked": count})
 
 
-def _optional_limit(payload: dict, name: str) -> int | None:
+def _optional_limit(payload: dict, name: str, high: int) -> int | None:
     value = payload.get(name)
     if value is None:
         return None
@@ -102,9 +104,9 @@ def _optional_limit(payload: dict, name: str) -> int | None:
         value = int(value)  # JSON counts 60.0 as an integer
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidRequest(f"`{name}` must be an integer.", param=name, code="invalid_type")
-    if not 0 <= value <= 10**12:
+    if not 0 <= value <= high:
         raise InvalidRequest(
-            f"`{name}` must be between 0 and 1e12.", param=name, code="invalid_value"
+            f"`{name}` must be between 0 and {high}.", param=name, code="invalid_value"
         )
     return value
 
@@ -117,8 +119,8 @@ async def put_user_quota(request: web.Request) -> web.Response:
     override = QuotaOverride(
         uid=uid,
         tier=_tier(request, payload),
-        rpm=_optional_limit(payload, "rpm"),
-        tpd=_optional_limit(payload, "tpd"),
+        rpm=_optional_limit(payload, "rpm", RPM_MAX),
+        tpd=_optional_limit(payload, "tpd", TPD_MAX),
     )
     await s.store.set_user_quota(override)
     s.quotas.apply(override)
@@ -133,6 +135,8 @@ def parse_day(raw: str | None) -> date:
     if not raw:
         return datetime.now(UTC).date()
     try:
+        if len(raw) != 10 or raw[4] != "-" or raw[7] != "-":  # 3.11 also takes 20240131
+            raise ValueError(raw)
         return date.fromisoformat(raw)
     except ValueError:
         raise InvalidRequest(

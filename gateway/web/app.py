@@ -20,13 +20,15 @@ from ..limits import FallbackLimiter, MemoryLimiter, RateLimiter
 from ..limits.redis import RedisLimiter
 from ..metrics import Metrics
 from ..quotas import QuotaResolver
+from ..reload import Reloader
 from ..routing import DeploymentHealth, Router
 from ..services import Services
 from ..store import open_store
 from ..store.writer import Writer
 from ..upstream import build_upstreams
-from . import admin, chat, models, ops, sessions, usage
+from . import admin, chat, docs, models, ops, sessions, usage
 from .keys import SERVICES
+from .lifecycle import INFLIGHT, RELOADER, InFlight, inflight_middleware
 from .middleware import auth_middleware, errors_middleware
 
 log = logging.getLogger("gateway.app")
@@ -45,7 +47,10 @@ def _limiter(config: Config) -> tuple[RateLimiter, aioredis.Redis | None]:
         health_check_interval=0,
     )
     primary = RedisLimiter(client, prefix=config.redis.prefix)
-    return FallbackLimiter(primary, MemoryLimiter()), client
+    fallback = FallbackLimiter(
+        primary, MemoryLimiter(), retry_every_s=config.redis.fallback_retry_s
+    )
+    return fallback, client
 
 
 def mirror_rows(config: Config) -> tuple[list[dict], list[dict], list[dict]]:
@@ -133,11 +138,12 @@ async def close_services(s: Services) -> None:
 def create_app(config: Config, metrics: Metrics | None = None) -> web.Application:
     """The gateway application; backends are opened on startup and closed on cleanup."""
     app = web.Application(
-        middlewares=[errors_middleware, auth_middleware, admin.admin_guard],
+        middlewares=[inflight_middleware, errors_middleware, auth_middleware, admin.admin_guard],
         client_max_size=config.server.max_body_bytes,
         handler_args={"max_field_size": 16384},
     )
     metrics = metrics or Metrics()
+    app[INFLIGHT] = InFlight()
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         s = await build_services(config, metrics)
@@ -145,7 +151,15 @@ def create_app(config: Config, metrics: Metrics | None = None) -> web.Applicatio
         s.writer.start()
         await asyncio.gather(s.key_cache.refresh(), s.quotas.refresh(), return_exceptions=True)
         pollers = [asyncio.create_task(s.key_cache.run()), asyncio.create_task(s.quotas.run())]
+        reloader = Reloader(
+            s,
+            config.source,
+            app[INFLIGHT].settled,
+            mirror=lambda new: s.store.mirror_config(*mirror_rows(new)),
+        )
+        app[RELOADER] = reloader
         yield
+        await reloader.close()
         for task in pollers:
             task.cancel()
         for task in pollers:
@@ -163,4 +177,5 @@ def create_app(config: Config, metrics: Metrics | None = None) -> web.Applicatio
     sessions.add_routes(app)
     usage.add_routes(app)
     admin.add_routes(app)
+    docs.add_routes(app)
     return app

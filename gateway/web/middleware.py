@@ -10,6 +10,7 @@ from aiohttp import web
 
 from ..errors import (
     GatewayError,
+    InvalidRequest,
     MethodNotAllowed,
     NotFound,
     RequestTooLarge,
@@ -45,7 +46,9 @@ def _from_http(exc: web.HTTPException) -> GatewayError:
     if isinstance(exc, web.HTTPRequestEntityTooLarge):
         return RequestTooLarge("The request body is larger than this gateway accepts.")
     if isinstance(exc, web.HTTPMethodNotAllowed):
-        return MethodNotAllowed(f"Method {exc.method} is not allowed on this route.")
+        error = MethodNotAllowed(f"Method {exc.method} is not allowed on this route.")
+        error.headers["Allow"] = exc.headers.get("Allow", "")  # RFC 9110: a 405 lists them
+        return error
     if isinstance(exc, web.HTTPNotFound):
         return NotFound("Unknown route.")
     error = GatewayError(exc.reason or "HTTP error")
@@ -54,12 +57,19 @@ def _from_http(exc: web.HTTPException) -> GatewayError:
     return error
 
 
+def _refuse_nul(request: web.Request) -> None:
+    """No id, cursor or filter holds NUL, and PostgreSQL text cannot: refuse it at the door."""
+    if "\x00" in request.path or any("\x00" in k + v for k, v in request.query.items()):
+        raise InvalidRequest("The URL must not contain NUL characters.", code="invalid_value")
+
+
 @web.middleware
 async def errors_middleware(request: web.Request, handler) -> web.StreamResponse:
     """Assign the request id; render every GatewayError and unexpected failure as OpenAI JSON."""
     request_id = _request_id(request)
     request[REQUEST_ID] = request_id
     try:
+        _refuse_nul(request)
         response = await handler(request)
     except GatewayError as error:
         return error_response(error, request_id)

@@ -1,13 +1,14 @@
 """Operator routes: /healthz (process alive), /readyz (database and Redis answer), /metrics.
-None of them need a key; /metrics speaks Prometheus' text format."""
+None of them need a key; /metrics speaks Prometheus' text format, summing all workers."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import orjson
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from .keys import SERVICES
 
@@ -15,10 +16,12 @@ CHECK_TIMEOUT_S = 2.0
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """200 while the process serves."""
     return web.Response(body=b'{"status":"ok"}', content_type="application/json")
 
 
-async def _check(probe) -> str:
+async def _check(probe: Callable[[], Awaitable[object]]) -> str:
+    """Return "ok", or "down: <why>" when the probe fails or outlasts CHECK_TIMEOUT_S."""
     try:
         await asyncio.wait_for(probe(), CHECK_TIMEOUT_S)
     except Exception as exc:
@@ -27,9 +30,12 @@ async def _check(probe) -> str:
 
 
 async def readyz(request: web.Request) -> web.Response:
+    """200 when the database and Redis answer, else 503 naming what is down."""
     s = request.app[SERVICES]
     checks = {"database": await _check(s.store.ping)}
-    checks["redis"] = await _check(s.redis.ping) if s.redis is not None else "ok (memory)"
+    # The limiter's own ping also switches it back to Redis once Redis answers again, so a
+    # recovered Redis makes the instance ready without waiting for traffic to probe it.
+    checks["redis"] = await _check(s.limiter.ping) if s.redis is not None else "ok (memory)"
     if getattr(s.limiter, "degraded", False) and checks["redis"] == "ok":
         checks["redis"] = "recovering: limits are per process until the next retry"
     ready = all(v.startswith("ok") for v in checks.values())
@@ -40,8 +46,9 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text: this process, or every worker of `serve --workers N` summed."""
     s = request.app[SERVICES]
     s.metrics.persist_queue_depth.set(s.writer.depth)
     s.metrics.limiter_degraded.set(1 if getattr(s.limiter, "degraded", False) else 0)
-    body = generate_latest(s.metrics.registry)
+    body = s.metrics.render()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -24,15 +24,13 @@ def query_int(request: web.Request, name: str, default: int, low: int, high: int
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
+    digits = raw.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit()):  # int() would take " 5", "1_0" and "٣"
+        raise InvalidRequest(f"`{name}` must be an integer.", param=name, code="invalid_type")
+    value = int(raw) if len(digits) <= 18 else None  # a 5000-digit number is just out of range
+    if value is None or not low <= value <= high:
         raise InvalidRequest(
-            f"`{name}` must be an integer.", param=name, code="invalid_type"
-        ) from None
-    if not low <= value <= high:
-        raise InvalidRequest(
-            f"`{name}` must be between {low} and {high}, got {value}.",
+            f"`{name}` must be between {low} and {high}, got {raw[:24]}.",
             param=name,
             code="invalid_value",
         )
@@ -67,6 +65,10 @@ def optional_str(payload: dict, name: str, max_length: int = 256) -> str | None:
         return None
     if not isinstance(value, str):
         raise InvalidRequest(f"`{name}` must be a string.", param=name, code="invalid_type")
+    if "\x00" in value:  # PostgreSQL text cannot hold NUL
+        raise InvalidRequest(
+            f"`{name}` must not contain NUL characters.", param=name, code="invalid_value"
+        )
     if len(value) > max_length:
         raise InvalidRequest(
             f"`{name}` must be at most {max_length} characters.", param=name, code="invalid_value"

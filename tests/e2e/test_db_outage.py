@@ -50,8 +50,9 @@ async def test_rows_survive_a_database_outage(cluster, upstream, tmp_path):
     mapping["database"]["url"] = cluster.url
     running = await start_gateway(mapping)
     try:
-        async with openai.AsyncOpenAI(base_url=running.base_url, api_key=USER_KEY,
-                                      max_retries=0, timeout=10) as sdk:
+        async with openai.AsyncOpenAI(
+            base_url=running.base_url, api_key=USER_KEY, max_retries=0, timeout=10
+        ) as sdk:
             await _chat(sdk, 5, stream=False)
             assert await running.services.writer.flush(5)
             assert await _count(cluster.url) == 5
