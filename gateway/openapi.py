@@ -304,7 +304,11 @@ def _schemas(tiers: list[str]) -> dict[str, Schema]:
             "requests": INT,
             "prompt_tokens": INT,
             "completion_tokens": INT,
-            "cost_usd": {"type": "string", "description": "Exact decimal, USD."},
+            "cost_usd": {
+                "type": "string",
+                "pattern": r"^-?\d+(\.\d+)?$",
+                "description": "Exact decimal, USD, fixed point.",
+            },
         },
         ["model", "requests", "prompt_tokens", "completion_tokens", "cost_usd"],
     )
@@ -435,7 +439,19 @@ def _schemas(tiers: list[str]) -> dict[str, Schema]:
         "RouteModel": _obj(
             {
                 "model": STR,
-                "deployments": {"type": "array", "items": {"type": "object"}},
+                "deployments": {
+                    "type": "array",
+                    "items": _obj(
+                        {
+                            "deployment": STR,
+                            "provider": STR,
+                            "upstream_model": STR,
+                            "weight": {"type": "number"},
+                            "configured": {"type": "boolean"},
+                        },
+                        ["provider", "weight", "configured"],
+                    ),
+                },
                 "fallbacks": {"type": "array", "items": STR},
             },
             ["model", "deployments", "fallbacks"],
@@ -471,7 +487,7 @@ def _chat_paths() -> dict[str, Schema]:
     chat = _op(
         "createChatCompletion",
         "Chat",
-        "Create a chat completion (OpenAI's API, plus `session_id`)",
+        "Create a chat completion (OpenAI's API, plus session_id)",
         {
             "200": answer,
             "400": _error(
@@ -770,7 +786,6 @@ def build_document(*, tiers: Iterable[str] = ()) -> dict[str, Any]:
             "title": "AI Gateway",
             "version": _version(),
             "description": DESCRIPTION,
-            "license": {"name": "Proprietary", "identifier": "LicenseRef-Proprietary"},
         },
         "tags": [
             {"name": "Chat", "description": "OpenAI's chat completions, proxied."},

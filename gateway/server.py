@@ -4,6 +4,7 @@ SIGTERM stops accepting, lets in-flight requests finish within the grace period,
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -18,6 +19,10 @@ from .web.lifecycle import RELOADER
 log = logging.getLogger("gateway.server")
 
 PARENT_CHECK_S = 1.0
+# Young objects a collection waits for (CPython's default is 700). Nearly every object of a request
+# dies by reference counting, so collections rarely find anything: at the default they cost about
+# 8% of a request's CPU (measured with scripts/bench), at this threshold almost nothing.
+GC_THRESHOLD = 10_000
 
 
 def install_uvloop() -> bool:
@@ -61,6 +66,9 @@ async def serve(
     try:
         site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None, backlog=2048)
         await site.start()
+        # Everything built so far lives as long as the process: full collections skip it.
+        gc.freeze()
+        gc.set_threshold(GC_THRESHOLD, 10, 10)
         log.info("listening", extra={"fields": {"host": host, "port": port, "pid": os.getpid()}})
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

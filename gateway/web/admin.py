@@ -152,7 +152,7 @@ def usage_rows(rows: list[dict]) -> list[dict]:
             "requests": r["requests"],
             "prompt_tokens": r["prompt_tokens"],
             "completion_tokens": r["completion_tokens"],
-            "cost_usd": str(r["cost_usd"]),
+            "cost_usd": f"{r['cost_usd']:f}",  # fixed point: "0.000000000", never "0E-9"
         }
         for r in rows
     ]

@@ -1,0 +1,71 @@
+"""Schemathesis checks of our own, loaded by the CLI run in test_fuzz.py (config `hooks`).
+Every response: X-Request-Id; every error: OpenAI's exact error shape; every chat: x-ratelimit-*."""
+
+from __future__ import annotations
+
+import json
+
+import schemathesis
+
+ERROR_KEYS = {"message", "type", "param", "code"}
+RATE_HEADERS = [
+    f"x-ratelimit-{what}-{kind}"
+    for kind in ("requests", "tokens")
+    for what in ("limit", "remaining", "reset")
+]
+
+
+def _header(response: schemathesis.Response, name: str) -> str | None:
+    values = response.headers.get(name.lower())
+    return values[0] if values else None
+
+
+@schemathesis.check
+def request_id_everywhere(
+    ctx: schemathesis.CheckContext, response: schemathesis.Response, case: schemathesis.Case
+) -> bool | None:
+    """SPEC 4: every response, errors included, carries X-Request-Id."""
+    assert _header(response, "X-Request-Id"), "response without X-Request-Id"
+    return None
+
+
+@schemathesis.check
+def openai_error_shape(
+    ctx: schemathesis.CheckContext, response: schemathesis.Response, case: schemathesis.Case
+) -> bool | None:
+    """SPEC 4: an error body is exactly {"error": {message, type, param, code}} as JSON."""
+    if response.status_code < 400:
+        return None
+    if case.operation.path == "/readyz" and response.status_code == 503:
+        return None  # documented: a readiness report, not an error
+    media = (_header(response, "Content-Type") or "").split(";")[0].strip()
+    assert media == "application/json", f"error with Content-Type {media!r}"
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        raise AssertionError("error body is not JSON") from None
+    assert isinstance(body, dict) and set(body) == {"error"}, f"not an OpenAI error: {body!r}"
+    error = body["error"]
+    assert isinstance(error, dict) and set(error) == ERROR_KEYS, f"error keys: {error!r}"
+    assert isinstance(error["message"], str) and error["message"], "empty message"
+    assert isinstance(error["type"], str) and error["type"], "empty type"
+    assert error["param"] is None or isinstance(error["param"], str), "param not str|null"
+    assert isinstance(error["code"], str) and error["code"], "gateway errors always have a code"
+    return None
+
+
+@schemathesis.check
+def chat_ratelimit_headers(
+    ctx: schemathesis.CheckContext, response: schemathesis.Response, case: schemathesis.Case
+) -> bool | None:
+    """SPEC 4.4: every chat response but a 401 carries the six headers (the fuzz user's rpm and
+    tpd are both finite), and a 429 also Retry-After."""
+    if case.operation.path != "/v1/chat/completions" or case.method.upper() != "POST":
+        return None
+    if response.status_code == 401:
+        return None  # no user, so no quota to speak of
+    missing = [name for name in RATE_HEADERS if not _header(response, name)]
+    assert not missing, f"{response.status_code} without {', '.join(missing)}"
+    if response.status_code == 429:
+        assert (_header(response, "Retry-After") or "0").isdigit(), "429 without Retry-After"
+    return None

@@ -1,0 +1,329 @@
+"""Hand-written bad input for every route that takes some: a clear 4xx in OpenAI's error shape,
+and nothing stored (no session, key or quota row, no upstream call, log rows `rejected`)."""
+
+from __future__ import annotations
+
+import sqlite3
+from urllib.parse import quote
+
+import aiohttp
+import orjson
+import pytest
+import yarl
+from multidict import CIMultiDict
+
+from tests.support.gateway import ADMIN_KEY, USER_KEY, base_config
+
+CHAT = "/v1/chat/completions"
+BODY_LIMIT = 1 << 20  # big enough for 100000 levels of nesting to reach the JSON parser
+OK_MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+@pytest.fixture
+def gateway_config(upstream, tmp_path):
+    mapping = base_config(upstream.base_url, tmp_path)
+    mapping["server"]["max_body_bytes"] = BODY_LIMIT
+    return mapping
+
+
+def chat_body(**fields) -> bytes:
+    body = {"model": "fake-model", "messages": OK_MESSAGES, **fields}
+    return orjson.dumps({k: v for k, v in body.items() if v is not ...})
+
+
+def nested(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+async def send(
+    gateway, method: str, path: str, body: bytes | None = None, key: str = USER_KEY
+) -> tuple[int, CIMultiDict, bytes]:
+    """One request with the path sent exactly as written (no client-side normalisation)."""
+    url = yarl.URL(gateway.url + path, encoded=True)
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(method, url, data=body, headers=headers) as resp,
+    ):
+        return resp.status, CIMultiDict(resp.headers), await resp.read()
+
+
+def assert_error(got: tuple[int, CIMultiDict, bytes], status: int, code: str, param=...) -> dict:
+    """A clear error: the status, OpenAI's exact shape, the code, and `param` when given."""
+    got_status, headers, raw = got
+    assert got_status == status, raw[:300]
+    assert headers["Content-Type"].startswith("application/json")
+    assert headers.get("X-Request-Id")
+    body = orjson.loads(raw)
+    assert set(body) == {"error"}
+    error = body["error"]
+    assert set(error) == {"message", "type", "param", "code"}, error
+    assert isinstance(error["message"], str) and error["message"]  # ids are echoed in full
+    assert error["type"] == ("invalid_request_error" if status < 500 else "server_error")
+    assert error["code"] == code, error
+    if param is not ...:
+        assert error["param"] == param, error
+    return error
+
+
+async def table(gateway, sql: str) -> list[tuple]:
+    await gateway.services.writer.flush(5.0)
+    with sqlite3.connect(gateway.config.database.url.removeprefix("sqlite:///")) as db:
+        return [tuple(r) for r in db.execute(sql)]
+
+
+async def assert_nothing_stored(gateway, upstream, statuses: list[int]) -> None:
+    """No upstream call, no stored row but one `rejected` log row per rejected chat request."""
+    assert upstream.received == []
+    assert await table(gateway, "SELECT session_id FROM ai_session") == []
+    assert await table(gateway, "SELECT session_id FROM ai_message") == []
+    assert await table(gateway, "SELECT id FROM ai_api_key") == []
+    assert await table(gateway, "SELECT uid FROM ai_user_quota") == []
+    logs = await table(gateway, "SELECT status, status_code FROM ai_request_log ORDER BY id")
+    assert logs == [("rejected", s) for s in statuses]
+
+
+ROLE_DEEP = b'{"model":"fake-model","messages":[{"role":' + nested(1000) + b"}]}"
+CHAT_CASES = [
+    # (id, raw body, status, code, param)
+    ("invalid-utf8", b'{"model":"fake-model","messages":[{"role":"user","content":"\xff\xfe"}]}',
+     400, "invalid_request", None),
+    ("not-json", b'{"model": "fake-model", "messages": [', 400, "invalid_request", None),
+    ("empty-body", b"", 400, "invalid_request", None),
+    ("array-body", b"[]", 400, "invalid_request", None),
+    ("nested-100000", nested(100_000), 400, "invalid_request", None),
+    ("content-nested-100000",
+     b'{"model":"fake-model","messages":[{"role":"user","content":' + nested(100_000) + b"}]}",
+     400, "invalid_request", None),
+    ("content-nested-300",  # orjson reads it, but could not write it upstream
+     b'{"model":"fake-model","messages":[{"role":"user","content":' + nested(300) + b"}]}",
+     400, "invalid_value", None),
+    ("role-nested-1000", ROLE_DEEP, 400, "invalid_value", "messages[0].role"),
+    ("huge-messages-bad-last",
+     chat_body(messages=[{"role": "user", "content": "x"}] * 20_000 + [{"role": "robot"}]),
+     400, "invalid_value", "messages[20000].role"),
+    ("model-missing", chat_body(model=...), 400, "missing_required_parameter", "model"),
+    ("model-null", chat_body(model=None), 400, "missing_required_parameter", "model"),
+    ("model-int", chat_body(model=4), 400, "invalid_type", "model"),
+    ("model-empty", chat_body(model=""), 400, "invalid_type", "model"),
+    ("model-list", chat_body(model=["echo"]), 400, "invalid_type", "model"),
+    ("model-nul", chat_body(model="fake\x00model"), 400, "invalid_value", "model"),
+    ("model-unknown", chat_body(model="no-such-model"), 404, "model_not_found", "model"),
+    ("messages-missing", chat_body(messages=...), 400, "missing_required_parameter",
+     "messages"),
+    ("messages-string", chat_body(messages="hi"), 400, "invalid_type", "messages"),
+    ("messages-object", chat_body(messages={"role": "user"}), 400, "invalid_type", "messages"),
+    ("messages-empty", chat_body(messages=[]), 400, "invalid_value", "messages"),
+    ("message-string", chat_body(messages=["hi"]), 400, "invalid_type", "messages[0]"),
+    ("message-null", chat_body(messages=[None]), 400, "invalid_type", "messages[0]"),
+    ("message-list", chat_body(messages=[OK_MESSAGES]), 400, "invalid_type", "messages[0]"),
+    ("role-missing", chat_body(messages=[{"content": "x"}]), 400, "invalid_value",
+     "messages[0].role"),
+    ("role-int", chat_body(messages=[{"role": 1}]), 400, "invalid_value", "messages[0].role"),
+    ("role-object", chat_body(messages=[{"role": {"a": 1}}]), 400, "invalid_value",
+     "messages[0].role"),
+    ("role-unknown", chat_body(messages=[*OK_MESSAGES, {"role": "robot"}]), 400,
+     "invalid_value", "messages[1].role"),
+    ("stream-string", chat_body(stream="yes"), 400, "invalid_type", "stream"),
+    ("stream-int", chat_body(stream=1), 400, "invalid_type", "stream"),
+    ("max-tokens-zero", chat_body(max_tokens=0), 400, "invalid_value", "max_tokens"),
+    ("max-tokens-negative", chat_body(max_tokens=-5), 400, "invalid_value", "max_tokens"),
+    ("max-tokens-string", chat_body(max_tokens="10"), 400, "invalid_type", "max_tokens"),
+    ("max-tokens-bool", chat_body(max_tokens=True), 400, "invalid_type", "max_tokens"),
+    ("max-tokens-fraction", chat_body(max_tokens=1.5), 400, "invalid_type", "max_tokens"),
+    ("max-completion-tokens-zero", chat_body(max_completion_tokens=0), 400, "invalid_value",
+     "max_completion_tokens"),
+    ("max-completion-tokens-list", chat_body(max_completion_tokens=[1]), 400, "invalid_type",
+     "max_completion_tokens"),
+    ("stream-options-string", chat_body(stream=True, stream_options="usage"), 400,
+     "invalid_type", "stream_options"),
+    ("stream-options-list", chat_body(stream_options=[]), 400, "invalid_type",
+     "stream_options"),
+    ("include-usage-string", chat_body(stream=True, stream_options={"include_usage": "yes"}),
+     400, "invalid_type", "stream_options.include_usage"),
+    ("session-id-int", chat_body(session_id=7), 400, "invalid_type", "session_id"),
+    ("session-id-empty", chat_body(session_id=""), 400, "invalid_type", "session_id"),
+    ("session-id-nul", chat_body(session_id="sess_\x00"), 400, "invalid_value", "session_id"),
+    ("session-id-unknown", chat_body(session_id="sess_nope"), 404, "session_not_found",
+     "session_id"),
+    ("session-id-unicode", chat_body(session_id="séance-☃"), 404, "session_not_found",
+     "session_id"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code", "param"),
+    [case[1:] for case in CHAT_CASES],
+    ids=[case[0] for case in CHAT_CASES],
+)
+async def test_bad_chat_request_is_a_clear_4xx_and_stores_nothing(
+    gateway, upstream, body, status, code, param
+):
+    assert len(body) < BODY_LIMIT
+    error = assert_error(await send(gateway, "POST", CHAT, body), status, code, param)
+    assert error["message"]  # said in words, not a traceback
+    await assert_nothing_stored(gateway, upstream, [status])
+
+
+async def test_body_over_the_limit_is_413_logged_rejected(gateway, upstream):
+    body = chat_body(messages=[{"role": "user", "content": "x" * BODY_LIMIT}])
+    got = await send(gateway, "POST", CHAT, body)
+    assert_error(got, 413, "request_too_large")
+    assert got[1]["x-ratelimit-limit-requests"]  # rate-limit headers on every chat response
+    await assert_nothing_stored(gateway, upstream, [413])
+
+
+async def test_huge_valid_messages_array_is_answered_not_stored(gateway, upstream):
+    messages = [{"role": "user", "content": f"m{i}"} for i in range(20_000)]
+    body = orjson.dumps({"model": "echo", "messages": messages})
+    status, _, raw = await send(gateway, "POST", CHAT, body)
+    assert status == 200, raw[:300]
+    assert orjson.loads(raw)["choices"][0]["message"]["content"] == "m19999"
+    assert upstream.received == [] and await table(gateway, "SELECT id FROM ai_message") == []
+
+
+async def test_integral_float_counts_as_an_integer(gateway, upstream):
+    status, _, raw = await send(gateway, "POST", CHAT, chat_body(model="echo", max_tokens=16.0))
+    assert status == 200, raw
+
+
+SESSION_BODY_CASES = [
+    ("invalid-utf8", b'{"title": "\xc3\x28"}', 400, "invalid_request", None),
+    ("array", b"[1]", 400, "invalid_request", None),
+    ("unknown-field", b'{"title": "t", "owner": "bob"}', 400, "unknown_parameter", "owner"),
+    ("title-int", b'{"title": 5}', 400, "invalid_type", "title"),
+    ("title-object", b'{"title": {"a": 1}}', 400, "invalid_type", "title"),
+    ("title-too-long", orjson.dumps({"title": "t" * 257}), 400, "invalid_value", "title"),
+    ("title-nul", orjson.dumps({"title": "a\x00b"}), 400, "invalid_value", "title"),
+    ("model-bool", b'{"model": true}', 400, "invalid_type", "model"),
+    ("model-unknown", b'{"model": "no-such-model"}', 404, "model_not_found", "model"),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code", "param"),
+    [case[1:] for case in SESSION_BODY_CASES],
+    ids=[case[0] for case in SESSION_BODY_CASES],
+)
+async def test_bad_session_create_stores_nothing(gateway, upstream, body, status, code, param):
+    assert_error(await send(gateway, "POST", "/v1/ai/sessions", body), status, code, param)
+    await assert_nothing_stored(gateway, upstream, [])
+
+
+PATCH_CASES = [
+    ("unknown-field", b'{"model": "echo"}', "unknown_parameter", "model"),
+    ("status-unknown", b'{"status": "deleted"}', "invalid_value", "status"),
+    ("status-int", b'{"status": 1}', "invalid_type", "status"),
+    ("title-list", b'{"title": ["a"]}', "invalid_type", "title"),
+    ("not-json", b"{title: 1}", "invalid_request", None),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "param"),
+    [case[1:] for case in PATCH_CASES],
+    ids=[case[0] for case in PATCH_CASES],
+)
+async def test_bad_session_update_changes_nothing(gateway, body, code, param):
+    created = await send(gateway, "POST", "/v1/ai/sessions", b'{"title": "keep"}')
+    session = orjson.loads(created[2])
+    path = f"/v1/ai/sessions/{session['id']}"
+    assert_error(await send(gateway, "PATCH", path, body), 400, code, param)
+    status, _, raw = await send(gateway, "GET", path)
+    assert status == 200 and orjson.loads(raw) == session
+
+
+ADMIN_CASES = [
+    ("POST", "/admin/keys", b"{}", "missing_required_parameter", "user"),
+    ("POST", "/admin/keys", b'{"user": ""}', "missing_required_parameter", "user"),
+    ("POST", "/admin/keys", b'{"user": 5}', "invalid_type", "user"),
+    ("POST", "/admin/keys", orjson.dumps({"user": "u" * 129}), "invalid_value", "user"),
+    ("POST", "/admin/keys", b'{"user": "u", "tier": "gold"}', "invalid_value", "tier"),
+    ("POST", "/admin/keys", b'{"user": "u", "tier": 1}', "invalid_type", "tier"),
+    ("POST", "/admin/keys", b'{"user": "u", "name": []}', "invalid_type", "name"),
+    ("POST", "/admin/keys", b'{"user": "u", "key": "sk-mine"}', "unknown_parameter", "key"),
+    ("POST", "/admin/keys", b'{"user": "u\\u0000"}', "invalid_value", "user"),
+    ("POST", "/admin/keys", b"\xff", "invalid_request", None),
+    ("PUT", "/admin/users/carol/quota", b'{"rpm": -1}', "invalid_value", "rpm"),
+    ("PUT", "/admin/users/carol/quota", b'{"rpm": "60"}', "invalid_type", "rpm"),
+    ("PUT", "/admin/users/carol/quota", b'{"rpm": true}', "invalid_type", "rpm"),
+    ("PUT", "/admin/users/carol/quota", b'{"rpm": 2147483648}', "invalid_value", "rpm"),
+    ("PUT", "/admin/users/carol/quota", b'{"tpd": 1e13}', "invalid_value", "tpd"),
+    ("PUT", "/admin/users/carol/quota", b'{"tpd": 0.5}', "invalid_type", "tpd"),
+    ("PUT", "/admin/users/carol/quota", b'{"tier": "gold"}', "invalid_value", "tier"),
+    ("PUT", "/admin/users/carol/quota", b'{"burst": 5}', "unknown_parameter", "burst"),
+    ("PUT", "/admin/users/carol/quota", b'"pro"', "invalid_request", None),
+    ("PUT", "/admin/users/%00/quota", b'{"rpm": 1}', "invalid_value", None),
+    ("GET", "/admin/usage?day=yesterday", None, "invalid_value", "day"),
+    ("GET", "/admin/usage?day=20260131", None, "invalid_value", "day"),
+    ("GET", "/admin/usage?day=2026-02-30", None, "invalid_value", "day"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "code", "param"), ADMIN_CASES)
+async def test_bad_admin_request_stores_nothing(gateway, upstream, method, path, body, code, param):
+    got = await send(gateway, method, path, body, key=ADMIN_KEY)
+    assert_error(got, 400, code, param)
+    await assert_nothing_stored(gateway, upstream, [])
+
+
+LONG = "x" * 4000
+BAD_IDS = [LONG, quote("séance-☃-ünïcode"), "..", "%2E%2E", "..%2F..%2Fetc", "%F0%9F%92%A5" * 50]
+
+
+@pytest.mark.parametrize("bad", BAD_IDS, ids=["long", "unicode", "dotdot", "dotdot-encoded",
+                                             "traversal", "emoji"])  # fmt: skip
+async def test_path_ids_that_are_not_ids_are_404s(gateway, upstream, bad):
+    created = orjson.loads((await send(gateway, "POST", "/v1/ai/sessions", b"{}"))[2])
+    for method, path in [
+        ("GET", f"/v1/ai/sessions/{bad}"),
+        ("PATCH", f"/v1/ai/sessions/{bad}"),
+        ("DELETE", f"/v1/ai/sessions/{bad}"),
+        ("GET", f"/v1/ai/sessions/{bad}/messages"),
+    ]:
+        body = b'{"title": "x"}' if method == "PATCH" else None
+        assert_error(
+            await send(gateway, method, path, body), 404, "session_not_found", "session_id"
+        )
+    assert_error(await send(gateway, "GET", f"/v1/models/{bad}"), 404, "model_not_found", "model")
+    got = await send(gateway, "DELETE", f"/admin/keys/{bad}", key=ADMIN_KEY)
+    assert_error(got, 404, "not_found", "key")
+    status, _, raw = await send(gateway, "GET", f"/v1/ai/sessions/{created['id']}")
+    assert status == 200 and orjson.loads(raw) == created  # the real session is untouched
+
+
+async def test_nul_in_a_path_id_is_a_400(gateway):
+    got = await send(gateway, "GET", "/v1/ai/sessions/sess_%00")
+    assert_error(got, 400, "invalid_value", None)
+
+
+BAD_LIMITS = [
+    ("-1", "invalid_value"), ("0", "invalid_value"), ("101", "invalid_value"),
+    ("1" + "0" * 40, "invalid_value"), ("9" * 5000, "invalid_value"),
+    ("abc", "invalid_type"), ("1.5", "invalid_type"), ("1e3", "invalid_type"),
+    ("%205", "invalid_type"), ("1_0", "invalid_type"), ("%D9%A3", "invalid_type"),
+    ("0x10", "invalid_type"), ("-", "invalid_type"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("limit", "code"), BAD_LIMITS, ids=[b[0][:12] for b in BAD_LIMITS])
+async def test_bad_pagination_limit_is_a_400(gateway, limit, code):
+    created = orjson.loads((await send(gateway, "POST", "/v1/ai/sessions", b"{}"))[2])
+    for path in ("/v1/ai/sessions", f"/v1/ai/sessions/{created['id']}/messages"):
+        got = await send(gateway, "GET", f"{path}?limit={limit}")
+        assert_error(got, 400, code, "limit")
+
+
+async def test_bad_session_status_filter_is_a_400(gateway):
+    got = await send(gateway, "GET", "/v1/ai/sessions?status=deleted")
+    assert_error(got, 400, "invalid_value", "status")
+
+
+async def test_unknown_cursors_give_empty_pages(gateway):
+    created = orjson.loads((await send(gateway, "POST", "/v1/ai/sessions", b"{}"))[2])
+    for path in (
+        f"/v1/ai/sessions?after={LONG}",
+        f"/v1/ai/sessions/{created['id']}/messages?before=msg_{quote('☃')}",
+    ):
+        status, _, raw = await send(gateway, "GET", path)
+        assert status == 200 and orjson.loads(raw)["data"] == [], raw

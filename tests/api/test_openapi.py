@@ -1,0 +1,211 @@
+"""The OpenAPI document: valid 3.1, in step with the routes the app registers, and complete about
+security, errors and headers; served at /openapi.json and rendered offline at /docs."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from html.parser import HTMLParser
+from importlib import resources
+from pathlib import Path
+
+import aiohttp
+import orjson
+import pytest
+from openapi_spec_validator import validate
+
+from gateway import errors
+from gateway.config import parse
+from gateway.openapi import RPM_MAX, TPD_MAX, build_document
+from gateway.web import admin
+from gateway.web.app import create_app
+from gateway.web.docs import ASSETS
+from tests.support.gateway import base_config
+
+ROOT = Path(__file__).resolve().parents[2]
+METHODS = {"get", "put", "post", "delete", "patch", "options", "head", "trace"}
+ERROR_BY_STATUS = {
+    400: errors.InvalidRequest,
+    401: errors.InvalidApiKey,
+    404: errors.NotFound,
+    413: errors.RequestTooLarge,
+    429: errors.RateLimited,
+    502: errors.ProviderError,
+    503: errors.ServiceUnavailable,
+    504: errors.ProviderTimeout,
+}
+
+
+@pytest.fixture
+def config(tmp_path):
+    return parse(base_config("http://127.0.0.1:9/v1", tmp_path), "test-config", {})
+
+
+@pytest.fixture
+def document(config) -> dict:
+    return build_document(tiers=config.quota.tiers)
+
+
+def operations(document: dict) -> dict[tuple[str, str], dict]:
+    return {
+        (method.upper(), path): op
+        for path, item in document["paths"].items()
+        for method, op in item.items()
+        if method in METHODS
+    }
+
+
+def registered_routes(config) -> set[tuple[str, str]]:
+    """(method, path) of every route; the HEAD aiohttp adds beside each GET is not an operation."""
+    app = create_app(config)
+    routes = {(r.method, r.resource.canonical) for r in app.router.routes()}
+    return {(m, p) for m, p in routes if not (m == "HEAD" and ("GET", p) in routes)}
+
+
+def test_document_is_valid_openapi_3_1(document):
+    assert document["openapi"].startswith("3.1.")
+    validate(document)
+
+
+def test_document_and_registered_routes_do_not_drift(config, document):
+    documented = set(operations(document))
+    registered = registered_routes(config)
+    assert registered - documented == set(), "routes missing from gateway/openapi.py"
+    assert documented - registered == set(), "documented operations with no route"
+    assert len(documented) == 22
+
+
+def test_the_drift_check_sees_an_extra_on_either_side(config, document):
+    app = create_app(config)
+    app.router.add_delete("/v1/models/{model}", lambda request: None)
+    routes = {(r.method, r.resource.canonical) for r in app.router.routes()}
+    assert ("DELETE", "/v1/models/{model}") in routes - set(operations(document))
+    document["paths"]["/v1/extra"] = {"get": {"responses": {}}}
+    assert ("GET", "/v1/extra") in set(operations(document)) - registered_routes(config)
+
+
+def test_security_follows_the_path(document):
+    for (_, path), op in operations(document).items():
+        if path.startswith("/v1/"):
+            assert op["security"] == [{"UserKey": []}], path
+            assert "401" in op["responses"], path
+        elif path.startswith("/admin/"):
+            assert op["security"] == [{"AdminKey": []}], path
+            assert {"401", "404"} <= set(op["responses"]), path  # 404: admin API disabled
+        else:
+            assert op["security"] == [], path  # health, metrics and this reference: no key
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["UserKey"] == schemes["UserKey"] | {"type": "http", "scheme": "bearer"}
+    assert schemes["AdminKey"] == schemes["AdminKey"] | {"type": "http", "scheme": "bearer"}
+
+
+def test_every_response_has_request_id_and_errors_have_the_openai_shape(document):
+    schemas = document["components"]["schemas"]
+    for (method, path), op in operations(document).items():
+        assert op["operationId"] and op["summary"], (method, path)
+        for status, response in op["responses"].items():
+            assert "X-Request-Id" in response["headers"], (method, path, status)
+            if not status.isdigit() or int(status) < 400 or path == "/readyz":
+                continue
+            schema = response["content"]["application/json"]["schema"]
+            error = schema["properties"]["error"]
+            assert schema["required"] == ["error"]
+            assert set(error["required"]) == {"message", "type", "param", "code"}
+            expected_type = ERROR_BY_STATUS[int(status)].type
+            assert error["properties"]["type"] == {"type": "string", "const": expected_type}
+            codes = error["properties"]["code"]["enum"]
+            assert codes and f"`{codes[0]}`" in response["description"], (method, path, status)
+    assert schemas["Error"]["required"] == ["error"]
+
+
+def test_operations_with_parameters_document_400_invalid_value(document):
+    """A NUL in any path or query parameter is refused with 400 invalid_value."""
+    for item in document["paths"].values():
+        for method, op in item.items():
+            if method not in METHODS or not (item.get("parameters") or op.get("parameters")):
+                continue
+            schema = op["responses"]["400"]["content"]["application/json"]["schema"]
+            assert "invalid_value" in schema["properties"]["error"]["properties"]["code"]["enum"]
+
+
+def test_chat_documents_session_id_rate_limit_headers_and_stream(document):
+    chat = document["paths"]["/v1/chat/completions"]["post"]
+    request = document["components"]["schemas"]["ChatCompletionRequest"]
+    assert "session_id" in request["properties"] and request["required"] == ["model", "messages"]
+    assert request.get("additionalProperties", True) is True  # other fields are forwarded
+    rate = {f"x-ratelimit-{w}-{k}" for w in ("limit", "remaining", "reset")
+            for k in ("requests", "tokens")}  # fmt: skip
+    for status, response in chat["responses"].items():
+        if status != "401":
+            assert rate <= set(response["headers"]), status
+    assert chat["responses"]["429"]["headers"].keys() >= {"Retry-After"}
+    assert set(chat["responses"]["200"]["content"]) == {"application/json", "text/event-stream"}
+    assert {"502", "503", "504", "4XX"} <= set(chat["responses"])
+
+
+def test_limits_and_tiers_match_the_code(config, document):
+    assert (RPM_MAX, TPD_MAX) == (admin.RPM_MAX, admin.TPD_MAX)
+    tier = document["components"]["schemas"]["ApiKeyCreate"]["properties"]["tier"]
+    assert tier["enum"] == [*config.quota.tiers, None]
+
+
+def test_readyz_documents_its_503(document):
+    responses = document["paths"]["/readyz"]["get"]["responses"]
+    assert set(responses) == {"200", "503"}
+    assert responses["503"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Readiness"
+    }
+
+
+async def get(url: str) -> tuple[int, str, bytes]:
+    async with aiohttp.ClientSession() as http, http.get(url) as resp:
+        return resp.status, resp.headers.get("Content-Type", ""), await resp.read()
+
+
+async def test_openapi_json_is_served_without_a_key(gateway):
+    status, media, body = await get(f"{gateway.url}/openapi.json")
+    assert status == 200 and media.startswith("application/json")
+    assert orjson.loads(body) == build_document(tiers=gateway.config.quota.tiers)
+
+
+class _Refs(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.refs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.refs += [v for k, v in attrs if k in ("src", "href") and v]
+
+
+async def test_docs_page_works_offline(gateway):
+    status, media, page = await get(f"{gateway.url}/docs")
+    assert status == 200 and media.startswith("text/html")
+    parser = _Refs()
+    parser.feed(page.decode())
+    assert parser.refs, "the page loads its UI"
+    for ref in parser.refs:
+        assert not re.match(r"^(https?:)?//", ref), f"/docs must not load {ref} from outside"
+        status, media, body = await get(f"{gateway.url}/{ref}")
+        assert status == 200 and body, ref
+    init = (await get(f"{gateway.url}/docs/docs.js"))[2].decode()
+    assert "openapi.json" in init and "validatorUrl: null" in init  # no call to a validator
+    for name, media_type in ASSETS.items():
+        status, media, body = await get(f"{gateway.url}/docs/{name}")
+        assert status == 200 and media.startswith(media_type) and body, name
+
+
+async def test_unknown_docs_asset_is_an_openai_404(gateway):
+    for name in ("nope.js", "..%2Fopenapi.py", "docs.html", "README.md"):
+        status, media, body = await get(f"{gateway.url}/docs/{name}")
+        assert status == 404 and media.startswith("application/json"), name
+        assert orjson.loads(body)["error"]["code"] == "not_found"
+
+
+def test_ui_assets_ship_as_package_data():
+    """Every served file is in gateway/static, which pyproject's package-data glob takes whole."""
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "static/*" in data["tool"]["setuptools"]["package-data"]["gateway"]
+    static = resources.files("gateway").joinpath("static")
+    for name in [*ASSETS, "docs.html"]:
+        assert static.joinpath(name).is_file(), name
+    assert all(p.is_file() for p in (ROOT / "gateway" / "static").iterdir())  # no subfolders
