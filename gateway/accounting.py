@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from .auth import Principal
 from .config import ModelConfig
@@ -68,6 +69,16 @@ class Recorder:
         self.metrics = metrics
         self.log_content = log_content
         self._charges: set[asyncio.Task] = set()
+        # Labelled children, made once per label set: `labels()` takes a lock and checks every
+        # value on each call. Made lazily, so /metrics shows the same series as without it.
+        self._children: dict[tuple, Any] = {}
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def finish(self, o: Outcome, message_tokens: list[int] | None = None) -> None:
         """Record an ended request; session messages are appended when there is an answer."""
@@ -106,14 +117,16 @@ class Recorder:
         label = o.route_model.name if o.route_model else "unknown"
         provider_label = provider or "none"
         m = self.metrics
-        m.requests.labels(label, provider_label, o.status, str(o.stream).lower()).inc()
-        m.duration.labels(label, str(o.stream).lower()).observe(latency)
+        stream = "true" if o.stream else "false"
+        child = self._child
+        child(m.requests, label, provider_label, o.status, stream).inc()
+        child(m.duration, label, stream).observe(latency)
         if ttft is not None:
-            m.ttft.labels(label).observe(ttft)
+            child(m.ttft, label).observe(ttft)
         if usage.total:
-            m.tokens.labels(label, provider_label, "prompt").inc(usage.prompt_tokens)
-            m.tokens.labels(label, provider_label, "completion").inc(usage.completion_tokens)
-            m.cost.labels(label).inc(float(cost))
+            child(m.tokens, label, provider_label, "prompt").inc(usage.prompt_tokens)
+            child(m.tokens, label, provider_label, "completion").inc(usage.completion_tokens)
+            child(m.cost, label).inc(float(cost))
             task = asyncio.get_running_loop().create_task(
                 self.limiter.add_tokens(o.principal.user, usage.total, time.time())
             )

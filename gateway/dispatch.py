@@ -62,6 +62,13 @@ def _reason(error: GatewayError) -> str:
     return "connect"
 
 
+def _retry_after(upstream_value: str | None) -> str:
+    """Upstream's Retry-After when it is whole seconds, else 1."""
+    if upstream_value and upstream_value.strip().isdigit():
+        return str(max(1, int(upstream_value.strip())))
+    return "1"
+
+
 def backoff_s(policy: RoutingConfig, attempts_made: int) -> float:
     """The pause before the next attempt, after `attempts_made` failed ones."""
     return min(policy.backoff_max_s, policy.backoff_base_s * 2 ** (attempts_made - 1))
@@ -76,7 +83,10 @@ async def _try(
             body = await reply.read()
             if reply.status >= 500:
                 raise _UpstreamStatus(target.provider.name, reply.status)
-            raise UpstreamRejected(reply.status, body, reply.content_type)
+            rejected = UpstreamRejected(reply.status, body, reply.content_type)
+            if reply.status == 429:  # a 429 always says when to come back
+                rejected.headers["Retry-After"] = _retry_after(getattr(reply, "retry_after", None))
+            raise rejected
         if not stream:
             return Answer(target, reply, 0, body=await reply.read())
         rest = aiter(reply.chunks())

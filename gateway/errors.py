@@ -22,6 +22,12 @@ from __future__ import annotations
 import orjson
 
 
+def clip(value: object, limit: int = 64) -> str:
+    """A client-supplied value, shortened for an error message (never echo a megabyte back)."""
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 class GatewayError(Exception):
     """Base of every error a client can see."""
 
@@ -72,6 +78,11 @@ class ModelNotFound(NotFound):
 
 class SessionNotFound(NotFound):
     code = "session_not_found"
+
+
+def session_not_found(session_id: str) -> SessionNotFound:
+    """The one answer for a session that is missing or someone else's."""
+    return SessionNotFound(f"No session found with id `{clip(session_id)}`.", param="session_id")
 
 
 class MethodNotAllowed(GatewayError):

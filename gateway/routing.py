@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from .config import Config, ModelConfig, ProviderConfig
-from .errors import ModelNotFound, ProviderNotConfigured
+from .errors import ModelNotFound, ProviderNotConfigured, clip
 
 MAX_TRACKED = 4096  # health entries kept before closed ones are pruned (wildcards make new ids)
 
@@ -159,7 +159,7 @@ class Router:
             for prefix, wildcard in self._wildcards:
                 if name.startswith(prefix) and len(name) > len(prefix):
                     return wildcard, name[len(prefix) :]
-        raise ModelNotFound(f"The model `{name}` does not exist.", param="model")
+        raise ModelNotFound(f"The model `{clip(name)}` does not exist.", param="model")
 
     def plan(self, name: str, now: float) -> list[Target]:
         """Ordered attempts for one request; raises ModelNotFound or ProviderNotConfigured."""
@@ -172,7 +172,7 @@ class Router:
             groups.append(self._order(targets, now))
         if not seen:
             raise ProviderNotConfigured(
-                f"The provider for model `{name}` is not configured.", param="model"
+                f"The provider for model `{clip(name)}` is not configured.", param="model"
             )
         # Sort keys: (tier: 0 healthy / 1 cooling, group, repeat round, position in group).
         healthy = [(g, i, t) for g, (ok, _) in enumerate(groups) for i, t in enumerate(ok)]

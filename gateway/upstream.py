@@ -51,12 +51,13 @@ def translate(exc: BaseException, provider: str) -> GatewayError:
 class HttpReply:
     """A live aiohttp response; `close()` drops the connection, cancelling the upstream work."""
 
-    __slots__ = ("_response", "content_type", "provider", "status")
+    __slots__ = ("_response", "content_type", "provider", "retry_after", "status")
 
     def __init__(self, response: aiohttp.ClientResponse, provider: str):
         self._response = response
         self.status = response.status
         self.content_type = response.headers.get("Content-Type", "application/json")
+        self.retry_after = response.headers.get("Retry-After")
         self.provider = provider
 
     async def read(self) -> bytes:

@@ -9,6 +9,9 @@ Rules:
 - A failed batch is kept and retried every retry_interval_s until it commits. write_batch is
   idempotent (request_id, message_id), so a batch that committed but looked failed, or a spill
   file replayed twice, writes nothing twice.
+- A batch the database keeps refusing for a reason other than an outage (a row it cannot store)
+  is written row by row after POISON_AFTER failures; the refused rows go, in order, to
+  `<spill_path>.rejected` for an operator, so one bad row never stops persistence.
 - Progress is a count, not per-row state: the n-th row submitted is committed once
   `committed >= n`. flush() and wait_session() wait for such a target.
 - close() writes everything uncommitted to the spill file, in order; the next Writer on the same
@@ -30,6 +33,8 @@ from gateway.store.spill import SpillFile, decode_item, encode_item
 __all__ = ["Writer", "decode_item", "encode_item"]
 
 log = logging.getLogger(__name__)
+
+POISON_AFTER = 3  # failures of one batch, not caused by an outage, before rows are isolated
 
 
 class Writer:
@@ -264,6 +269,13 @@ class Writer:
                         )
                 else:
                     log.debug("persist: retry %d failed: %r", failures, exc)
+                if (
+                    not isinstance(exc, StoreUnavailable)
+                    and failures >= POISON_AFTER
+                    and await self._isolate(batch)
+                ):
+                    self._down = False
+                    return
                 self._report_depth()
                 await self._spill_file.fsync()
                 await asyncio.sleep(self._retry_interval)
@@ -276,6 +288,19 @@ class Writer:
                     self.depth - len(batch),
                 )
             return
+
+    async def _isolate(self, batch: list[WriteItem]) -> bool:
+        """Write rows one by one, setting aside refused ones; False if the database went down."""
+        for item in batch:
+            try:
+                await self._store.write_batch([item])
+            except StoreUnavailable:
+                return False
+            except Exception as exc:
+                path = self._spill_file.path + ".rejected"
+                await asyncio.to_thread(_append_line, path, encode_item(item))
+                log.error("persist: row %s refused (%r); kept in %s", _ident(item), exc, path)
+        return True
 
     # -- spill file --------------------------------------------------------------------------
 
@@ -344,3 +369,8 @@ def _ident(item: WriteItem) -> str:
     if isinstance(item, RequestLogRow):
         return f"request {item.request_id}"
     return f"message {item.message_id}"
+
+
+def _append_line(path: str, line: bytes) -> None:
+    with open(path, "ab") as f:
+        f.write(line)

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 from aiohttp import web
 
 from ..auth import hash_key, new_key
-from ..errors import InvalidApiKey, InvalidRequest, NotFound
+from ..errors import InvalidApiKey, InvalidRequest, NotFound, clip
 from ..store import ApiKey, QuotaOverride
 from .keys import SERVICES
 from .respond import json_object, json_response, optional_str, reject_unknown, unix
@@ -91,7 +91,7 @@ async def revoke_key(request: web.Request) -> web.Response:
     key = request.match_info["key"]
     count = await s.store.revoke_key(key)
     if not count:
-        raise NotFound(f"No active key matches `{key}`.", param="key")
+        raise NotFound(f"No active key matches `{clip(key)}`.", param="key")
     await s.key_cache.refresh()
     return json_response({"object": "api_key.revoked", "revoked": count})
 

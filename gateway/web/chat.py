@@ -15,7 +15,7 @@ from ..errors import (
     RateLimited,
     RequestTooLarge,
     ServiceUnavailable,
-    SessionNotFound,
+    session_not_found,
     stream_error_event,
 )
 from ..history import storable, with_history
@@ -47,7 +47,7 @@ async def _messages_with_history(s: Services, chat: ChatRequest, uid: str) -> li
     except StoreUnavailable:
         raise ServiceUnavailable("Sessions are unavailable: the database is down.") from None
     if loaded is None:
-        raise SessionNotFound(f"No session found with id `{chat.session_id}`.", param="session_id")
+        raise session_not_found(chat.session_id)
     _, history = loaded
     limits = s.config.sessions
     return with_history(

@@ -9,7 +9,7 @@ import orjson
 from aiohttp import web
 
 from ..config import ModelConfig
-from ..errors import ModelNotFound
+from ..errors import ModelNotFound, clip
 from .keys import SERVICES
 
 STARTED = int(time.time())
@@ -42,5 +42,5 @@ async def get_model(request: web.Request) -> web.Response:
     name = request.match_info["model"]
     model = router.models.get(name)
     if model is None or model.is_wildcard:
-        raise ModelNotFound(f"The model `{name}` does not exist.", param="model")
+        raise ModelNotFound(f"The model `{clip(name)}` does not exist.", param="model")
     return _json(_model_object(model, router.available(model)))

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from ..errors import InvalidRequest, SessionNotFound
+from ..errors import InvalidRequest, session_not_found
 from ..store import Message, Session
 from .keys import PRINCIPAL, SERVICES
 from .respond import (
@@ -52,10 +52,6 @@ def message_object(m: Message) -> dict:
     }
 
 
-def _missing(session_id: str) -> SessionNotFound:
-    return SessionNotFound(f"No session found with id `{session_id}`.", param="session_id")
-
-
 async def create_session(request: web.Request) -> web.Response:
     s = request.app[SERVICES]
     payload = await json_object(request)
@@ -97,7 +93,7 @@ async def get_session(request: web.Request) -> web.Response:
     await s.writer.wait_session(session_id, READ_WAIT_S)
     session = await s.store.get_session(request[PRINCIPAL].user, session_id)
     if session is None:
-        raise _missing(session_id)
+        raise session_not_found(session_id)
     return json_response(session_object(session))
 
 
@@ -115,7 +111,7 @@ async def update_session(request: web.Request) -> web.Response:
     await s.writer.wait_session(session_id, READ_WAIT_S)
     session = await s.store.update_session(request[PRINCIPAL].user, session_id, title, status)
     if session is None:
-        raise _missing(session_id)
+        raise session_not_found(session_id)
     return json_response(session_object(session))
 
 
@@ -124,7 +120,7 @@ async def delete_session(request: web.Request) -> web.Response:
     session_id = request.match_info["session_id"]
     await s.writer.wait_session(session_id, READ_WAIT_S)
     if not await s.store.delete_session(request[PRINCIPAL].user, session_id):
-        raise _missing(session_id)
+        raise session_not_found(session_id)
     return web.Response(status=204)
 
 
@@ -136,7 +132,7 @@ async def list_messages(request: web.Request) -> web.Response:
     await s.writer.wait_session(session_id, READ_WAIT_S)
     page = await s.store.list_messages(request[PRINCIPAL].user, session_id, limit, before)
     if page is None:
-        raise _missing(session_id)
+        raise session_not_found(session_id)
     rows, has_more = page
     return json_response(
         {"object": "list", "data": [message_object(m) for m in rows], "has_more": has_more}

@@ -337,3 +337,35 @@ async def test_submit_is_cheap_and_never_raises(store: Store, tmp_path: Path) ->
     assert await writer.flush(30)
     await writer.close(5)
     await assert_all_written_once(store, items)
+
+
+class PickyStore(GatedStore):
+    """Refuses (not an outage) any batch holding the request log `bad_id`, as a database refuses
+    a row it cannot store."""
+
+    def __init__(self, inner: Store, bad_id: str) -> None:
+        super().__init__(inner)
+        self.bad_id = bad_id
+
+    async def write_batch(self, items: Sequence[WriteItem]) -> None:
+        if any(isinstance(i, RequestLogRow) and i.request_id == self.bad_id for i in items):
+            raise ValueError("value out of range for type integer")
+        await super().write_batch(items)
+
+
+async def test_a_refused_row_is_set_aside_and_the_rest_written(
+    store: Store, tmp_path: Path
+) -> None:
+    items = rows(30)
+    picky = PickyStore(store, bad_id=log(7).request_id)
+    writer = make_writer(picky, tmp_path / "spill.jsonl")
+    writer.start()
+    for item in items:
+        writer.submit(item)
+    assert await writer.flush(10), "one bad row must not stop persistence"
+    await writer.close()
+    rest = [i for i in items if not (isinstance(i, RequestLogRow) and i.request_id == "r00007")]
+    assert await store.count_request_logs() == sum(isinstance(i, RequestLogRow) for i in rest)
+    assert await stored_message_ids(store) == expected_ids(items)
+    rejected = (tmp_path / "spill.jsonl.rejected").read_bytes().splitlines(keepends=True)
+    assert [decode_item(line) for line in rejected] == [log(7)]

@@ -255,6 +255,7 @@ async def test_upstream_429_everywhere_ends_as_the_upstream_429(fleet):
         with pytest.raises(openai.RateLimitError) as err:
             await ask(sdk, "m", False)
     assert err.value.code == "bad"
+    assert err.value.response.headers["Retry-After"] == "1"  # upstream sent none: at least 1
     assert fleet.received("busy") == 3
 
 
