@@ -1,0 +1,146 @@
+"""The configuration's shape: frozen dataclasses, their defaults, and ConfigError.
+Plain data: imports nothing from the package; config_reader fills these, config re-exports them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+
+class ConfigError(Exception):
+    """A bad configuration: rendered as one line, `file: key.path: reason`."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = "0.0.0.0"
+    port: int = 8080
+    max_body_bytes: int = 4 * 1024 * 1024
+    shutdown_grace_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseConfig:
+    url: str = "sqlite:///gateway.db"
+    spill_path: str = "gateway-spill.jsonl"
+    batch_size: int = 500
+    flush_interval_s: float = 0.05
+    max_queue: int = 10000
+
+
+@dataclass(frozen=True, slots=True)
+class RedisConfig:
+    url: str = "memory://"
+    prefix: str = "gw"
+    # While Redis is unreachable, limits are kept per process; Redis is probed again at most
+    # this often (by a request or /readyz) and used again as soon as it answers.
+    fallback_retry_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class StaticKey:
+    key: str
+    user: str
+    tier: str | None = None
+    name: str = "static"
+
+
+@dataclass(frozen=True, slots=True)
+class AuthConfig:
+    admin_key: str = ""
+    keys: tuple[StaticKey, ...] = ()
+    cache_refresh_s: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderConfig:
+    name: str
+    type: str
+    base_url: str = ""
+    api_key: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    timeout_s: float = 600.0
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 120.0
+    chunk_delay_s: float = 0.0  # echo only: pause between streamed chunks
+
+    @property
+    def configured(self) -> bool:
+        """An openai-type provider without an api_key cannot serve requests."""
+        return self.type == "echo" or bool(self.api_key)
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    provider: str
+    model: str
+    weight: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ModelConfig:
+    name: str
+    deployments: tuple[Deployment, ...]
+    fallbacks: tuple[str, ...] = ()
+    input_price: Decimal = Decimal(0)
+    output_price: Decimal = Decimal(0)
+    max_tokens: int | None = None
+    display_name: str | None = None
+
+    @property
+    def is_wildcard(self) -> bool:
+        return self.name.endswith("/*")
+
+
+@dataclass(frozen=True, slots=True)
+class TierLimits:
+    rpm: int
+    tpd: int
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaConfig:
+    default_tier: str = "free"
+    tiers: Mapping[str, TierLimits] = field(
+        default_factory=lambda: {"free": TierLimits(rpm=20, tpd=100000)}
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SessionsConfig:
+    history_max_tokens: int = 8000
+    history_max_messages: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingConfig:
+    max_attempts: int = 4
+    backoff_base_s: float = 0.05
+    backoff_max_s: float = 1.0
+    cooldown_failures: int = 3
+    cooldown_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingConfig:
+    level: str = "INFO"
+    content: bool = False  # log prompts and answers; off by default
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    server: ServerConfig
+    database: DatabaseConfig
+    redis: RedisConfig
+    auth: AuthConfig
+    providers: Mapping[str, ProviderConfig]
+    models: Mapping[str, ModelConfig]
+    quota: QuotaConfig
+    sessions: SessionsConfig
+    routing: RoutingConfig
+    logging: LoggingConfig
+    source: str = "<memory>"
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

@@ -1,0 +1,81 @@
+"""The OpenAPI 3.1 description of the gateway's HTTP API (SPEC section 4), built as plain data.
+Pure: `build_document(tiers=...)` -> dict; web/docs.py serves it at /openapi.json and /docs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from importlib import metadata
+from typing import Any
+
+from .paths import all_paths
+from .schemas import RPM_MAX, TPD_MAX, component_schemas
+from .shapes import HEADERS
+
+__all__ = ["RPM_MAX", "TPD_MAX", "build_document"]
+
+DESCRIPTION = """\
+An OpenAI-compatible gateway: point an OpenAI SDK at `<gateway>/v1` and use a gateway key.
+
+**Errors** always have OpenAI's shape,
+`{"error": {"message": "...", "type": "...", "param": null|"field", "code": "..."}}`; each
+operation lists the codes it can return. `param` names the offending field of a 400.
+An upstream 4xx on /v1/chat/completions reaches the client unchanged (its status and body).
+A method a route does not support gets 405 `method_not_allowed` (with `Allow`), an unknown route
+404 `not_found`. Every response, errors included, carries `X-Request-Id` (echoed when the
+client sent a printable ASCII one of at most 128 characters, generated otherwise).
+
+**Rate limits**: every /v1/chat/completions response, 429s included, carries OpenAI's
+`x-ratelimit-{limit,remaining,reset}-{requests,tokens}` headers (the token headers speak of the
+daily quota; an unlimited quota omits its three); a 429 also carries `Retry-After` in whole
+seconds.
+
+**Streams**: with `"stream": true` the answer is `text/event-stream`, upstream's events relayed
+byte for byte. A failure before the first byte is a plain JSON error; after it, one
+`data: {"error": {..., "code": "stream_error"}}` event, then the connection closes.
+"""
+
+
+def _version() -> str:
+    try:
+        return metadata.version("ai-gateway")
+    except metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+def build_document(*, tiers: Iterable[str] = ()) -> dict[str, Any]:
+    """The whole OpenAPI 3.1 document; `tiers` (the configured quota tiers) become enums."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "AI Gateway",
+            "version": _version(),
+            "description": DESCRIPTION,
+        },
+        "tags": [
+            {"name": "Chat", "description": "OpenAI's chat completions, proxied."},
+            {"name": "Models", "description": "Models from the config."},
+            {"name": "Sessions", "description": "Server-side conversation history."},
+            {"name": "Usage", "description": "The caller's usage and quota."},
+            {"name": "Admin", "description": "Keys, quotas, usage, routes (admin key)."},
+            {"name": "Operations", "description": "Health, readiness, metrics (no key)."},
+            {"name": "Reference", "description": "This reference (no key)."},
+        ],
+        "paths": all_paths(),
+        "components": {
+            "securitySchemes": {
+                "UserKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A gateway API key: `sk-gw-...` from `gateway keys create` "
+                    "or POST /admin/keys, or a static key from `auth.keys`.",
+                },
+                "AdminKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "`auth.admin_key` from the config (empty: /admin is off).",
+                },
+            },
+            "headers": HEADERS,
+            "schemas": component_schemas(list(tiers)),
+        },
+    }

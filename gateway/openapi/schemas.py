@@ -1,0 +1,274 @@
+"""The component schemas of the OpenAPI document: chat requests and answers, models, sessions,
+messages, usage, keys, quotas, routes, health; `component_schemas(tiers)` builds them all."""
+
+from __future__ import annotations
+
+from ..errors import GatewayError
+from .shapes import (
+    INT,
+    STR,
+    TEXT,
+    UNIX,
+    Schema,
+    const,
+    error_schema,
+    list_of,
+    nullable,
+    obj,
+    record,
+    ref,
+)
+
+ROLES = ["system", "developer", "user", "assistant", "tool", "function"]
+SESSION_STATUSES = ["active", "archived"]
+RPM_MAX = 2**31 - 1  # as web/admin.py (an INTEGER column)
+TPD_MAX = 10**12
+DAY: Schema = {"type": "string", "format": "date"}
+
+
+def component_schemas(tiers: list[str]) -> dict[str, Schema]:
+    """Every schema under components; `tiers` (the configured quota tiers) become an enum."""
+    tier: Schema = {"type": "string", "description": "A configured quota tier."}
+    if tiers:
+        tier["enum"] = tiers
+    return {**_chat(), **_sessions(), **_admin(tier), **_operations()}
+
+
+def _completion(kind: Schema, description: str) -> Schema:
+    """A chat answer or one streamed chunk of it: the fields the gateway reads, nothing more."""
+    usage = obj(
+        {"prompt_tokens": INT, "completion_tokens": INT, "total_tokens": INT},
+        ["prompt_tokens", "completion_tokens"],
+    )
+    props = {
+        "id": STR,
+        "object": kind,
+        "created": INT,
+        "model": STR,
+        "choices": {"type": "array", "items": {"type": "object"}},
+        "usage": nullable(usage),
+    }
+    return obj(props, ["choices"], description=description)
+
+
+def _chat() -> dict[str, Schema]:
+    positive: Schema = {"type": "integer", "minimum": 1}
+    message = obj(
+        {
+            "role": {"type": "string", "enum": ROLES},
+            "content": {"description": "Text or content parts; forwarded untouched."},
+        },
+        ["role"],
+        description="A chat message; fields besides `role` are forwarded untouched.",
+    )
+    chat_request = obj(
+        {
+            "model": {**TEXT, "minLength": 1, "examples": ["echo"]},
+            "messages": {"type": "array", "minItems": 1, "items": ref("ChatMessage")},
+            "stream": nullable({"type": "boolean"}),
+            "stream_options": nullable(obj({"include_usage": nullable({"type": "boolean"})})),
+            "max_tokens": nullable(positive),
+            "max_completion_tokens": nullable(positive),
+            "session_id": nullable({**TEXT, "minLength": 1})
+            | {
+                "description": "Gateway extension: the session whose history to use; not forwarded."
+            },
+        },
+        ["model", "messages"],
+        description="OpenAI's chat request. The gateway checks the fields listed here and "
+        "forwards every other field (temperature, tools, response_format, ...) untouched.",
+    )
+    event_data = {
+        "anyOf": [
+            {"const": "[DONE]", "description": "The last event."},
+            {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": {"anyOf": [ref("ChatCompletionChunk"), ref("StreamError")]},
+            },
+        ]
+    }
+    event = obj(
+        {"data": event_data, "event": STR, "id": STR, "retry": INT},
+        ["data"],
+        description="One server-sent event of a streamed answer (`data: <json>` then a blank "
+        "line), relayed byte for byte from upstream; the stream ends with `data: [DONE]`, or "
+        "after one error event when upstream fails mid-stream.",
+    )
+    stream_error = error_schema(GatewayError, ["stream_error"])
+    stream_error["properties"]["error"]["properties"]["type"] = STR
+    return {
+        "Error": error_schema(GatewayError, None),
+        "ChatMessage": message,
+        "ChatCompletionRequest": chat_request,
+        "ChatCompletion": _completion(
+            STR, "The upstream's answer, relayed as received (bytes unchanged)."
+        ),
+        "ChatCompletionChunk": _completion(
+            const("chat.completion.chunk"), "The JSON of one `data:` event of a streamed answer."
+        ),
+        "ChatCompletionStreamEvent": event,
+        "StreamError": stream_error,
+        "Model": record(
+            {
+                "id": STR,
+                "object": const("model"),
+                "created": UNIX,
+                "owned_by": STR,
+                "available": {"type": "boolean", "description": "False: provider not configured."},
+            }
+        ),
+        "ModelList": list_of("Model"),
+    }
+
+
+def _sessions() -> dict[str, Schema]:
+    title = nullable({**TEXT, "maxLength": 256})
+    status: Schema = {"type": "string", "enum": SESSION_STATUSES}
+    return {
+        "Session": record(
+            {
+                "id": STR,
+                "object": const("ai.session"),
+                "title": STR,
+                "model": nullable(STR),
+                "message_count": INT,
+                "total_tokens": INT,
+                "status": status,
+                "created_at": UNIX,
+                "updated_at": UNIX,
+            }
+        ),
+        "SessionCreate": obj({"title": title, "model": nullable(TEXT)}, (), False),
+        "SessionUpdate": obj({"title": title, "status": nullable(status)}, (), False),
+        "SessionList": list_of("Session", has_more={"type": "boolean"}),
+        "Message": record(
+            {
+                "id": STR,
+                "object": const("ai.message"),
+                "session_id": STR,
+                "role": STR,
+                "content": STR,
+                "tokens": INT,
+                "model": nullable(STR),
+                "created_at": UNIX,
+            }
+        ),
+        "MessageList": list_of("Message", has_more={"type": "boolean"}),
+        "Usage": record(
+            {
+                "object": const("ai.usage"),
+                "user": STR,
+                "day": DAY,
+                "tier": STR,
+                "requests": record(
+                    {"limit": nullable(INT), "remaining": nullable(INT), "reset": nullable(STR)}
+                ),
+                "tokens": record(
+                    {"limit": nullable(INT), "used": INT, "remaining": nullable(INT), "reset": STR}
+                ),
+                "by_model": {"type": "array", "items": ref("UsageRow")},
+            }
+        ),
+        "UsageRow": record(
+            {
+                "model": STR,
+                "requests": INT,
+                "prompt_tokens": INT,
+                "completion_tokens": INT,
+                "cost_usd": {
+                    "type": "string",
+                    "pattern": r"^-?\d+(\.\d+)?$",
+                    "description": "Exact decimal, USD, fixed point.",
+                },
+            }
+        ),
+    }
+
+
+def _admin(tier: Schema) -> dict[str, Schema]:
+    api_key = obj(
+        {
+            "id": STR,
+            "object": const("api_key"),
+            "key_prefix": STR,
+            "user": STR,
+            "name": STR,
+            "tier": nullable(STR),
+            "status": STR,
+            "created_at": UNIX,
+            "last_used_at": nullable(UNIX),
+        },
+        ["id", "object", "key_prefix", "user", "name", "tier", "status", "created_at"],
+    )
+    deployment = obj(
+        {
+            "deployment": STR,
+            "provider": STR,
+            "upstream_model": STR,
+            "weight": {"type": "number"},
+            "configured": {"type": "boolean"},
+        },
+        ["provider", "weight", "configured"],
+    )
+    return {
+        "ApiKey": api_key,
+        "CreatedApiKey": {
+            "allOf": [ref("ApiKey"), record({"key": STR})],
+            "description": "The new key; `key` is shown only here.",
+        },
+        "ApiKeyList": list_of("ApiKey"),
+        "ApiKeyCreate": obj(
+            {
+                "user": {**TEXT, "minLength": 1, "maxLength": 128},
+                "tier": nullable(tier),
+                "name": nullable({**TEXT, "maxLength": 128}),
+            },
+            ["user"],
+            False,
+        ),
+        "ApiKeyRevoked": record(
+            {"object": const("api_key.revoked"), "revoked": {"type": "integer", "minimum": 1}}
+        ),
+        "QuotaUpdate": obj(
+            {
+                "tier": nullable(tier),
+                "rpm": nullable({"type": "integer", "minimum": 0, "maximum": RPM_MAX}),
+                "tpd": nullable({"type": "integer", "minimum": 0, "maximum": TPD_MAX}),
+            },
+            (),
+            False,
+        ),
+        "UserQuota": record(
+            {
+                "object": const("user_quota"),
+                "user": STR,
+                "tier": nullable(STR),
+                "rpm": nullable(INT),
+                "tpd": nullable(INT),
+                "effective": record({"rpm": INT, "tpd": INT}),
+            }
+        ),
+        "AdminUsage": list_of("AdminUsageRow", day=DAY),
+        "AdminUsageRow": {"allOf": [ref("UsageRow"), record({"user": STR})]},
+        "RouteList": list_of("RouteModel", health={"type": "object"}),
+        "RouteModel": record(
+            {
+                "model": STR,
+                "deployments": {"type": "array", "items": deployment},
+                "fallbacks": {"type": "array", "items": STR},
+            }
+        ),
+    }
+
+
+def _operations() -> dict[str, Schema]:
+    return {
+        "Health": record({"status": const("ok")}),
+        "Readiness": record(
+            {
+                "status": {"type": "string", "enum": ["ready", "unavailable"]},
+                "checks": record({"database": STR, "redis": STR}),
+            }
+        ),
+    }
