@@ -1,11 +1,15 @@
-"""Fixtures shared by the suite: fake upstreams, a running gateway, OpenAI SDK clients."""
+"""Fixtures shared by the suite: fake upstreams, a running gateway, OpenAI SDK clients, and a
+private PostgreSQL cluster for the outage tests."""
 
 from __future__ import annotations
 
-import openai
+from collections.abc import Iterator
+
 import pytest
 
-from tests.support.gateway import OTHER_KEY, USER_KEY, base_config, start_gateway
+from tests.support.clients import sdk
+from tests.support.gateway import OTHER_KEY, base_config, start_gateway
+from tests.support.pgcluster import PrivateCluster
 from tests.support.upstream import FakeUpstream
 
 
@@ -28,17 +32,30 @@ async def gateway(gateway_config):
     await running.close()
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest) -> str:
+    """Each database backend in turn, for tests that start gateways with `gateway_on`."""
+    return request.param
+
+
 @pytest.fixture
 async def client(gateway):
-    async with openai.AsyncOpenAI(
-        base_url=gateway.base_url, api_key=USER_KEY, max_retries=0, timeout=10
-    ) as sdk:
-        yield sdk
+    async with sdk(gateway) as alice:
+        yield alice
 
 
 @pytest.fixture
 async def other_client(gateway):
-    async with openai.AsyncOpenAI(
-        base_url=gateway.base_url, api_key=OTHER_KEY, max_retries=0, timeout=10
-    ) as sdk:
-        yield sdk
+    async with sdk(gateway, OTHER_KEY) as bob:
+        yield bob
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivateCluster]:
+    """A started private PostgreSQL cluster, always stopped and removed afterwards."""
+    cluster = PrivateCluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.destroy()

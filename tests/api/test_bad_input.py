@@ -12,6 +12,7 @@ import pytest
 import yarl
 from multidict import CIMultiDict
 
+from tests.support.clients import bearer
 from tests.support.gateway import ADMIN_KEY, USER_KEY, base_config
 
 CHAT = "/v1/chat/completions"
@@ -35,12 +36,19 @@ def nested(depth: int) -> bytes:
     return b"[" * depth + b"]" * depth
 
 
+def by_id(argnames: tuple[str, ...], cases: list[tuple]) -> pytest.MarkDecorator:
+    """Parametrize over `cases`, each row (test id, *values of argnames)."""
+    return pytest.mark.parametrize(
+        argnames, [case[1:] for case in cases], ids=[case[0] for case in cases]
+    )
+
+
 async def send(
     gateway, method: str, path: str, body: bytes | None = None, key: str = USER_KEY
 ) -> tuple[int, CIMultiDict, bytes]:
     """One request with the path sent exactly as written (no client-side normalisation)."""
     url = yarl.URL(gateway.url + path, encoded=True)
-    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    headers = {**bearer(key), "Content-Type": "application/json"}
     async with (
         aiohttp.ClientSession() as http,
         http.request(method, url, data=body, headers=headers) as resp,
@@ -64,6 +72,13 @@ def assert_error(got: tuple[int, CIMultiDict, bytes], status: int, code: str, pa
     if param is not ...:
         assert error["param"] == param, error
     return error
+
+
+async def new_session(gateway, body: bytes = b"{}") -> dict:
+    """A session created through the API (as USER_KEY), as the API returned it."""
+    status, _, raw = await send(gateway, "POST", "/v1/ai/sessions", body)
+    assert status == 201, raw
+    return orjson.loads(raw)
 
 
 async def table(gateway, sql: str) -> list[tuple]:
@@ -151,11 +166,7 @@ CHAT_CASES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("body", "status", "code", "param"),
-    [case[1:] for case in CHAT_CASES],
-    ids=[case[0] for case in CHAT_CASES],
-)
+@by_id(("body", "status", "code", "param"), CHAT_CASES)
 async def test_bad_chat_request_is_a_clear_4xx_and_stores_nothing(
     gateway, upstream, body, status, code, param
 ):
@@ -200,11 +211,7 @@ SESSION_BODY_CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("body", "status", "code", "param"),
-    [case[1:] for case in SESSION_BODY_CASES],
-    ids=[case[0] for case in SESSION_BODY_CASES],
-)
+@by_id(("body", "status", "code", "param"), SESSION_BODY_CASES)
 async def test_bad_session_create_stores_nothing(gateway, upstream, body, status, code, param):
     assert_error(await send(gateway, "POST", "/v1/ai/sessions", body), status, code, param)
     await assert_nothing_stored(gateway, upstream, [])
@@ -219,14 +226,9 @@ PATCH_CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("body", "code", "param"),
-    [case[1:] for case in PATCH_CASES],
-    ids=[case[0] for case in PATCH_CASES],
-)
+@by_id(("body", "code", "param"), PATCH_CASES)
 async def test_bad_session_update_changes_nothing(gateway, body, code, param):
-    created = await send(gateway, "POST", "/v1/ai/sessions", b'{"title": "keep"}')
-    session = orjson.loads(created[2])
+    session = await new_session(gateway, b'{"title": "keep"}')
     path = f"/v1/ai/sessions/{session['id']}"
     assert_error(await send(gateway, "PATCH", path, body), 400, code, param)
     status, _, raw = await send(gateway, "GET", path)
@@ -274,7 +276,7 @@ BAD_IDS = [LONG, quote("séance-☃-ünïcode"), "..", "%2E%2E", "..%2F..%2Fetc"
 @pytest.mark.parametrize("bad", BAD_IDS, ids=["long", "unicode", "dotdot", "dotdot-encoded",
                                              "traversal", "emoji"])  # fmt: skip
 async def test_path_ids_that_are_not_ids_are_404s(gateway, upstream, bad):
-    created = orjson.loads((await send(gateway, "POST", "/v1/ai/sessions", b"{}"))[2])
+    created = await new_session(gateway)
     for method, path in [
         ("GET", f"/v1/ai/sessions/{bad}"),
         ("PATCH", f"/v1/ai/sessions/{bad}"),
@@ -308,7 +310,7 @@ BAD_LIMITS = [
 
 @pytest.mark.parametrize(("limit", "code"), BAD_LIMITS, ids=[b[0][:12] for b in BAD_LIMITS])
 async def test_bad_pagination_limit_is_a_400(gateway, limit, code):
-    created = orjson.loads((await send(gateway, "POST", "/v1/ai/sessions", b"{}"))[2])
+    created = await new_session(gateway)
     for path in ("/v1/ai/sessions", f"/v1/ai/sessions/{created['id']}/messages"):
         got = await send(gateway, "GET", f"{path}?limit={limit}")
         assert_error(got, 400, code, "limit")
@@ -320,7 +322,7 @@ async def test_bad_session_status_filter_is_a_400(gateway):
 
 
 async def test_unknown_cursors_give_empty_pages(gateway):
-    created = orjson.loads((await send(gateway, "POST", "/v1/ai/sessions", b"{}"))[2])
+    created = await new_session(gateway)
     for path in (
         f"/v1/ai/sessions?after={LONG}",
         f"/v1/ai/sessions/{created['id']}/messages?before=msg_{quote('☃')}",

@@ -12,18 +12,17 @@ from collections.abc import AsyncIterator
 import aiohttp
 import asyncpg
 import pytest
-from multidict import CIMultiDict
 
 from gateway.openapi import build_document
 from tests.api.fuzzing import FuzzReport, run_schemathesis
-from tests.support.databases import fresh_postgres_url
+from tests.support.clients import call
 from tests.support.gateway import (
     ADMIN_KEY,
     OTHER_KEY,
     USER_KEY,
     RunningGateway,
     base_config,
-    start_gateway,
+    gateway_on,
 )
 
 MAX_EXAMPLES = 25  # per operation and phase; the whole run stays around 10 s per backend
@@ -51,19 +50,10 @@ def database_redis(database: str) -> str:
     return "redis" if database == "postgres" else "memory"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def fuzzed(request, tmp_path) -> AsyncIterator[RunningGateway]:
-    mapping = fuzz_config(tmp_path, request.param)
-    if request.param == "postgres":
-        async with fresh_postgres_url() as url:
-            mapping["database"]["url"] = url
-            running = await start_gateway(mapping)
-            yield running
-            await running.close()
-    else:
-        running = await start_gateway(mapping)
+@pytest.fixture
+async def fuzzed(database, tmp_path) -> AsyncIterator[RunningGateway]:
+    async with gateway_on(fuzz_config(tmp_path, database), database) as running:
         yield running
-        await running.close()
 
 
 async def request_log(gateway: RunningGateway) -> list[tuple[str, str, int]]:
@@ -79,15 +69,6 @@ async def request_log(gateway: RunningGateway) -> list[tuple[str, str, int]]:
         return [tuple(row) for row in await conn.fetch(query)]
     finally:
         await conn.close()
-
-
-async def call(
-    http: aiohttp.ClientSession, method: str, url: str, key: str, body: dict | None = None
-) -> tuple[int, CIMultiDict, dict]:
-    headers = {"Authorization": f"Bearer {key}"}
-    async with http.request(method, url, json=body, headers=headers) as resp:
-        payload = await resp.json() if resp.content_type == "application/json" else {}
-        return resp.status, CIMultiDict(resp.headers), payload
 
 
 async def all_sessions(http: aiohttp.ClientSession, gateway: RunningGateway, key: str) -> list:

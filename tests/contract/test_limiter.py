@@ -13,8 +13,8 @@ from redis.crc import key_slot
 
 from gateway.limits import Limits, MemoryLimiter, RateLimiter
 from gateway.limits.redis import RedisLimiter
+from tests.support.databases import REDIS_URL, delete_redis_keys
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 # 2023-11-14 22:13:20 UTC: 6400 s before midnight.
 NOW = 1_700_000_000.0
 MIDNIGHT = NOW + 6400
@@ -33,10 +33,8 @@ async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[RateLimiter]:
     try:
         yield RedisLimiter(client, prefix=prefix)
     finally:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=1000)]
-        if keys:
-            await client.delete(*keys)
         await client.aclose()
+        await delete_redis_keys([prefix])
 
 
 async def test_concurrent_admissions_admit_exactly_the_bucket(limiter: RateLimiter) -> None:
@@ -206,7 +204,5 @@ async def test_redis_key_layout_uses_one_hash_tag_per_user() -> None:
         assert 0 < await client.ttl(keys[1]) <= 2 * 86400
         assert await client.get(keys[1]) == b"7"
     finally:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}:*")]
-        if keys:
-            await client.delete(*keys)
         await client.aclose()
+        await delete_redis_keys([prefix])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import TypeVar
@@ -23,6 +22,7 @@ from gateway.limits import (
     MemoryLimiter,
 )
 from gateway.limits.redis import RedisLimiter
+from tests.support.gateway import free_port
 
 T = TypeVar("T")
 NOW = 1_700_000_000.0
@@ -43,12 +43,6 @@ class FakeClock:
 async def bounded(awaitable: Awaitable[T]) -> T:
     """Every wait in these tests ends, one way or the other, within TIMEOUT_S."""
     return await asyncio.wait_for(awaitable, TIMEOUT_S)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class RedisServer:

@@ -4,7 +4,6 @@ and started again; every row must arrive exactly once and in order."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -24,17 +23,6 @@ from tests.support.pgcluster import INITDB, SKIP_REASON, PrivateCluster
 
 pytestmark = pytest.mark.skipif(not INITDB, reason=SKIP_REASON)
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def cluster() -> Iterator[PrivateCluster]:
-    """A started private cluster, always stopped and removed afterwards."""
-    pg = PrivateCluster()
-    try:
-        pg.start()
-        yield pg
-    finally:
-        pg.destroy()
 
 
 def row(i: int) -> WriteItem:
@@ -64,8 +52,10 @@ def row(i: int) -> WriteItem:
     )
 
 
-async def test_rows_survive_a_postgres_outage(cluster: PrivateCluster, tmp_path: Path) -> None:
-    store = await connect_postgres(cluster.url)
+async def test_rows_survive_a_postgres_outage(
+    private_postgres: PrivateCluster, tmp_path: Path
+) -> None:
+    store = await connect_postgres(private_postgres.url)
     failures = 0
 
     def count_failure() -> None:
@@ -92,7 +82,7 @@ async def test_rows_survive_a_postgres_outage(cluster: PrivateCluster, tmp_path:
         assert await writer.flush(20)
         assert await store.count_request_logs() == 100
 
-        await asyncio.to_thread(cluster.stop)
+        await asyncio.to_thread(private_postgres.stop)
         with pytest.raises(StoreUnavailable):
             await store.ping()
         loop = asyncio.get_running_loop()
@@ -109,7 +99,7 @@ async def test_rows_survive_a_postgres_outage(cluster: PrivateCluster, tmp_path:
         assert writer.depth == 750
         assert spill.exists()  # 750 rows > max_queue: the oldest went to disk
 
-        await asyncio.to_thread(cluster.start)
+        await asyncio.to_thread(private_postgres.start)
         assert await writer.flush(60)
         assert writer.depth == 0
         assert not spill.exists()

@@ -4,18 +4,11 @@ database created on the local server for each test and dropped afterwards)."""
 from __future__ import annotations
 
 import asyncio
-import secrets
-import socket
-import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 
 from gateway.store import (
@@ -33,73 +26,11 @@ from gateway.store import (
     open_store,
     sqlite_path,
 )
+from tests.support.databases import fresh_postgres_url
+from tests.support.gateway import free_port
+from tests.support.stores import Backend
 
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
-
-
-@asynccontextmanager
-async def fresh_pg_database() -> AsyncIterator[str]:
-    """Create gw_test_<hex> through the `test` database, yield its URL, drop it afterwards."""
-    name = f"gw_test_{secrets.token_hex(6)}"
-    admin = await asyncpg.connect(PG_ADMIN_URL, timeout=10)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        admin = await asyncpg.connect(PG_ADMIN_URL, timeout=10)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
-
-
-@dataclass
-class Backend:
-    """A store under test plus raw SQL access to the same database (for checks only)."""
-
-    store: Store
-    query: Callable[[str], Awaitable[list[tuple[Any, ...]]]]
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
-    """Each backend in turn, without schema."""
-    if request.param == "sqlite":
-        path = str(tmp_path / "gateway.db")
-        store = SqliteStore(path)
-
-        async def sqlite_query(sql: str) -> list[tuple[Any, ...]]:
-            with sqlite3.connect(path) as db:
-                return [tuple(r) for r in db.execute(sql).fetchall()]
-
-        yield Backend(store, sqlite_query)
-        await store.close()
-        return
-    async with fresh_pg_database() as url:
-        pg = await connect_postgres(url)
-
-        async def pg_query(sql: str) -> list[tuple[Any, ...]]:
-            conn = await asyncpg.connect(url)
-            try:
-                return [tuple(r) for r in await conn.fetch(sql)]
-            finally:
-                await conn.close()
-
-        try:
-            yield Backend(pg, pg_query)
-        finally:
-            await pg.close()
-
-
-@pytest.fixture
-async def store(backend: Backend) -> Store:
-    """The backend's store with the schema applied."""
-    await backend.store.migrate()
-    return backend.store
 
 
 def log_row(request_id: str, **over: Any) -> RequestLogRow:
@@ -566,7 +497,7 @@ async def test_open_store_by_scheme(tmp_path: Path) -> None:
     await memory.migrate()
     assert await memory.has_schema()
     await memory.close()
-    async with fresh_pg_database() as url:
+    async with fresh_postgres_url() as url:
         for u in (url, url.replace("postgresql://", "postgres://", 1)):
             pg = await open_store(u)
             assert isinstance(pg, PostgresStore)
@@ -576,15 +507,9 @@ async def test_open_store_by_scheme(tmp_path: Path) -> None:
         await open_store("mysql://localhost/db")
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 async def test_unreachable_databases_raise_store_unavailable(tmp_path: Path) -> None:
     with pytest.raises(StoreUnavailable):
-        await connect_postgres(f"postgresql://postgres@127.0.0.1:{_closed_port()}/x")
+        await connect_postgres(f"postgresql://postgres@127.0.0.1:{free_port()}/x")
     sqlite = SqliteStore(str(tmp_path / "missing-dir" / "x.db"))
     with pytest.raises(StoreUnavailable):
         await sqlite.ping()

@@ -5,57 +5,33 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import shutil
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from gateway.store import (
     MessageRow,
     RequestLogRow,
     Session,
-    SqliteStore,
     Store,
     StoreUnavailable,
     WriteItem,
     Writer,
-    connect_postgres,
 )
 from gateway.store.writer import decode_item, encode_item
 
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    """Each backend in turn, migrated, with session s1 of u1; PostgreSQL in a fresh database."""
-    if request.param == "sqlite":
-        sqlite = SqliteStore(str(tmp_path / "gateway.db"))
-        await sqlite.migrate()
-        await sqlite.create_session(Session("s1", "u1", "t", None, 0, 0, "active", T0, T0))
-        yield sqlite
-        await sqlite.close()
-        return
-    name = f"gw_test_{secrets.token_hex(6)}"
-    admin = await asyncpg.connect(PG_ADMIN_URL, timeout=10)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        pg = await connect_postgres(f"postgresql://postgres@127.0.0.1:5432/{name}")
-        try:
-            await pg.migrate()
-            await pg.create_session(Session("s1", "u1", "t", None, 0, 0, "active", T0, T0))
-            yield pg
-        finally:
-            await pg.close()
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+@pytest.fixture
+async def store(store: Store) -> Store:
+    """The contract `store` (each backend in turn, migrated) with session s1 of u1."""
+    await store.create_session(Session("s1", "u1", "t", None, 0, 0, "active", T0, T0))
+    return store
 
 
 class GatedStore:
@@ -143,6 +119,17 @@ def make_writer(store: Store | GatedStore, spill: Path, **kw: object) -> Writer:
     return Writer(store, **options)  # type: ignore[arg-type]
 
 
+def start_writer(
+    store: Store | GatedStore, spill: Path, items: Sequence[WriteItem], **kw: object
+) -> Writer:
+    """A started writer (make_writer's options and `kw`) that has been handed `items` in order."""
+    writer = make_writer(store, spill, **kw)
+    writer.start()
+    for item in items:
+        writer.submit(item)
+    return writer
+
+
 async def assert_all_written_once(store: Store, items: Sequence[WriteItem]) -> None:
     assert await store.count_request_logs() == sum(isinstance(i, RequestLogRow) for i in items)
     assert await stored_message_ids(store) == expected_ids(items)
@@ -159,11 +146,8 @@ def test_spill_lines_round_trip() -> None:
 async def test_batches_in_submit_order(store: Store, tmp_path: Path) -> None:
     gated = GatedStore(store)
     depths: list[int] = []
-    writer = make_writer(gated, tmp_path / "spill", on_depth=depths.append)
-    writer.start()
     items = rows(45)
-    for item in items:
-        writer.submit(item)
+    writer = start_writer(gated, tmp_path / "spill", items, on_depth=depths.append)
     assert writer.depth == 45
     assert await writer.flush(10)
     assert writer.depth == 0 and depths[-1] == 0
@@ -211,11 +195,8 @@ async def test_wait_session_is_read_your_writes(store: Store, tmp_path: Path) ->
 async def test_outage_retries_and_writes_every_row_once(store: Store, tmp_path: Path) -> None:
     flaky = FlakyStore(store, failures=4)
     failures: list[int] = []
-    writer = make_writer(flaky, tmp_path / "spill", on_failure=lambda: failures.append(1))
-    writer.start()
     items = rows(60)
-    for item in items:
-        writer.submit(item)
+    writer = start_writer(flaky, tmp_path / "spill", items, on_failure=lambda: failures.append(1))
     assert await writer.flush(10)
     assert len(failures) == 4
     assert [i for b in flaky.batches for i in b] == items
@@ -227,11 +208,8 @@ async def test_overflow_spills_and_keeps_order(store: Store, tmp_path: Path) -> 
     spill = tmp_path / "spill"
     gated = GatedStore(store)
     gated.gate.clear()
-    writer = make_writer(gated, spill, batch_size=5, max_queue=20)
-    writer.start()
     items = rows(200)
-    for item in items:
-        writer.submit(item)
+    writer = start_writer(gated, spill, items, batch_size=5, max_queue=20)
     await asyncio.sleep(0.02)
     assert writer.depth == 200
     assert spill.exists()
@@ -250,11 +228,8 @@ async def test_close_saves_unwritten_rows_and_next_writer_replays_once(
 ) -> None:
     spill = tmp_path / "spill"
     down = FlakyStore(store, failures=10**9)
-    writer = make_writer(down, spill, batch_size=7, max_queue=10)
-    writer.start()
     items = rows(30)
-    for item in items:
-        writer.submit(item)
+    writer = start_writer(down, spill, items, batch_size=7, max_queue=10)
     await asyncio.sleep(0.05)  # some retries happen, some rows spill
     await writer.close(0.1)
     assert writer.depth == 30
@@ -287,11 +262,8 @@ async def test_close_mid_outage_with_spilled_rows_keeps_order(store: Store, tmp_
     """Rows in flight, on disk and in memory at close come back in submit order."""
     spill = tmp_path / "spill"
     down = FlakyStore(store, failures=10**9)
-    writer = make_writer(down, spill, batch_size=4, max_queue=6)
-    writer.start()
     items = rows(5)
-    for item in items:
-        writer.submit(item)
+    writer = start_writer(down, spill, items, batch_size=4, max_queue=6)
     await asyncio.sleep(0.03)  # the worker holds a batch of 4 in flight
     more = rows(40)[5:]
     for item in more:
@@ -358,10 +330,7 @@ async def test_a_refused_row_is_set_aside_and_the_rest_written(
 ) -> None:
     items = rows(30)
     picky = PickyStore(store, bad_id=log(7).request_id)
-    writer = make_writer(picky, tmp_path / "spill.jsonl")
-    writer.start()
-    for item in items:
-        writer.submit(item)
+    writer = start_writer(picky, tmp_path / "spill.jsonl", items)
     assert await writer.flush(10), "one bad row must not stop persistence"
     await writer.close()
     rest = [i for i in items if not (isinstance(i, RequestLogRow) and i.request_id == "r00007")]

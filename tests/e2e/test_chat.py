@@ -8,20 +8,11 @@ import openai
 import orjson
 import pytest
 
-from tests.support.gateway import USER_KEY
+from tests.support.clients import bearer, post_chat, raw_chat, sdk
+from tests.support.gateway import USER_KEY, start_gateway
 from tests.support.upstream import sse_stream, wait_for
 
 HELLO = [{"role": "user", "content": "hi"}]
-
-
-async def raw_chat(gateway, body: dict, headers: dict | None = None):
-    """POST a chat body with plain aiohttp: (status, headers, exact body bytes)."""
-    headers = {"Authorization": f"Bearer {USER_KEY}", **(headers or {})}
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(f"{gateway.base_url}/chat/completions", json=body, headers=headers) as resp,
-    ):
-        return resp.status, resp.headers, await resp.read()
 
 
 async def test_non_stream_returns_upstream_answer_and_rewrites_model(client, upstream):
@@ -182,7 +173,7 @@ async def test_bad_fields_are_400_with_param(client, upstream):
 
 
 async def test_malformed_json_and_oversized_body(gateway):
-    headers = {"Authorization": f"Bearer {USER_KEY}", "Content-Type": "application/json"}
+    headers = {**bearer(USER_KEY), "Content-Type": "application/json"}
     async with aiohttp.ClientSession() as http:
         async with http.post(
             f"{gateway.base_url}/chat/completions", data=b"{nope", headers=headers
@@ -229,16 +220,12 @@ async def test_upstream_hang_is_504(client, upstream):
 
 
 async def test_upstream_unreachable_is_502(gateway_config, tmp_path):
-    from tests.support.gateway import start_gateway
-
     gateway_config["providers"]["fake"]["base_url"] = "http://127.0.0.1:9/v1"
     running = await start_gateway(gateway_config)
     try:
-        async with openai.AsyncOpenAI(
-            base_url=running.base_url, api_key=USER_KEY, max_retries=0
-        ) as sdk:
+        async with sdk(running) as client:
             with pytest.raises(openai.InternalServerError) as err:
-                await sdk.chat.completions.create(model="fake-model", messages=HELLO)
+                await client.chat.completions.create(model="fake-model", messages=HELLO)
         assert err.value.status_code == 502 and err.value.code == "provider_error"
     finally:
         await running.close()
@@ -260,12 +247,7 @@ async def test_client_disconnect_cancels_upstream(gateway, upstream):
     upstream.behaviour.chunk_delay_s = 0.05
     upstream.behaviour.split = 60
     body = {"model": "fake-model", "messages": HELLO, "stream": True}
-    async with aiohttp.ClientSession() as http:
-        resp = await http.post(
-            f"{gateway.base_url}/chat/completions",
-            json=body,
-            headers={"Authorization": f"Bearer {USER_KEY}"},
-        )
+    async with aiohttp.ClientSession() as http, post_chat(http, gateway, body) as resp:
         await resp.content.readany()
         resp.close()
     assert await wait_for(lambda: upstream.cancelled == 1, timeout_s=3)

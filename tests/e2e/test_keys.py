@@ -11,6 +11,7 @@ import openai
 import pytest
 import yaml
 
+from tests.support.clients import bearer, sdk
 from tests.support.gateway import ADMIN_KEY, start_gateway
 
 HELLO = [{"role": "user", "content": "hi"}]
@@ -38,8 +39,8 @@ async def test_cli_key_works_then_revoked_key_is_refused_quickly(gateway_config,
     assert "carol" in listed.stdout and key not in listed.stdout
     running = await start_gateway(gateway_config)
     try:
-        async with openai.AsyncOpenAI(base_url=running.base_url, api_key=key, max_retries=0) as sdk:
-            reply = await sdk.chat.completions.create(model="echo", messages=HELLO)
+        async with sdk(running, key) as client:
+            reply = await client.chat.completions.create(model="echo", messages=HELLO)
             assert reply.choices[0].message.content == "hi"
             prefix = key[:12]
             revoked = gateway_cli(path, "keys", "revoke", prefix)
@@ -47,7 +48,7 @@ async def test_cli_key_works_then_revoked_key_is_refused_quickly(gateway_config,
 
             async def refused() -> bool:
                 try:
-                    await sdk.chat.completions.create(model="echo", messages=HELLO)
+                    await client.chat.completions.create(model="echo", messages=HELLO)
                 except openai.AuthenticationError:
                     return True
                 return False
@@ -66,7 +67,7 @@ async def test_cli_key_works_then_revoked_key_is_refused_quickly(gateway_config,
 
 
 async def test_admin_api_keys_and_quota(gateway):
-    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    admin = bearer(ADMIN_KEY)
     async with aiohttp.ClientSession(base_url=gateway.url) as http:
         async with http.post(
             "/admin/keys", json={"user": "dave", "tier": "free"}, headers=admin
@@ -75,25 +76,23 @@ async def test_admin_api_keys_and_quota(gateway):
             made = await resp.json()
         async with http.get("/admin/keys?user=dave", headers=admin) as resp:
             assert [k["id"] for k in (await resp.json())["data"]] == [made["id"]]
-        async with http.get("/admin/keys", headers={"Authorization": "Bearer nope"}) as resp:
+        async with http.get("/admin/keys", headers=bearer("nope")) as resp:
             assert resp.status == 401
             assert (await resp.json())["error"]["code"] == "invalid_api_key"
         async with http.put("/admin/users/dave/quota", json={"rpm": 1}, headers=admin) as resp:
             assert resp.status == 200
             assert (await resp.json())["effective"] == {"rpm": 1, "tpd": 1000}
-        async with openai.AsyncOpenAI(
-            base_url=gateway.base_url, api_key=made["key"], max_retries=0
-        ) as sdk:
-            await sdk.chat.completions.create(model="echo", messages=HELLO)
+        async with sdk(gateway, made["key"]) as client:
+            await client.chat.completions.create(model="echo", messages=HELLO)
             with pytest.raises(openai.RateLimitError) as err:
-                await sdk.chat.completions.create(model="echo", messages=HELLO)
+                await client.chat.completions.create(model="echo", messages=HELLO)
             assert err.value.code == "rate_limit_exceeded"
         async with http.delete(f"/admin/keys/{made['id']}", headers=admin) as resp:
             assert resp.status == 200
         async with http.post(
             "/v1/chat/completions",
             json={"model": "echo", "messages": HELLO},
-            headers={"Authorization": f"Bearer {made['key']}"},
+            headers=bearer(made["key"]),
         ) as resp:
             assert resp.status == 401
         async with http.get("/admin/usage?user=dave", headers=admin) as resp:
@@ -107,7 +106,7 @@ async def test_admin_disabled_without_admin_key(gateway_config):
     try:
         async with (
             aiohttp.ClientSession() as http,
-            http.get(f"{running.url}/admin/keys", headers={"Authorization": "Bearer "}) as resp,
+            http.get(f"{running.url}/admin/keys", headers=bearer("")) as resp,
         ):
             assert resp.status == 404
     finally:

@@ -22,12 +22,12 @@ import pytest
 import yaml
 from redis.asyncio import Redis
 
-from tests.support.databases import fresh_postgres_url
+from tests.support.clients import sdk
+from tests.support.databases import REDIS_URL, delete_redis_keys
 from tests.support.gateway import USER_KEY, free_port, start_gateway
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
-SHARED_REDIS = "redis://127.0.0.1:6379/0"
 HELLO = [{"role": "user", "content": "hi"}]
 USER = "multi"
 START_TIMEOUT_S = 30.0
@@ -170,12 +170,6 @@ class RedisServer:
 
 
 @pytest.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    async with fresh_postgres_url() as url:
-        yield url
-
-
-@pytest.fixture
 def processes() -> Iterator[list[GatewayProcess]]:
     """Gateway processes a test starts; all stopped at teardown."""
     started: list[GatewayProcess] = []
@@ -197,17 +191,7 @@ async def shared_prefix() -> AsyncIterator[str]:
     """A random key prefix on the shared Redis; its keys are deleted afterwards."""
     prefix = f"gwtest-procs-{uuid.uuid4().hex[:12]}"
     yield prefix
-    client = Redis.from_url(SHARED_REDIS)
-    try:
-        keys = [k async for k in client.scan_iter(match=f"{prefix}:*", count=1000)]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
-
-
-def sdk(url: str) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=USER_KEY, max_retries=0, timeout=10)
+    await delete_redis_keys([prefix])
 
 
 async def chat(client: openai.AsyncOpenAI) -> tuple[int, str | None, str | None]:
@@ -225,12 +209,12 @@ async def test_two_serve_processes_admit_exactly_rpm_in_total(
 ):
     # postgres_url is set up first, so the processes are stopped before the database is dropped.
     for name in ("one", "two"):
-        mapping = gateway_config(tmp_path, name, postgres_url, SHARED_REDIS, shared_prefix, rpm=6)
+        mapping = gateway_config(tmp_path, name, postgres_url, REDIS_URL, shared_prefix, rpm=6)
         processes.append(GatewayProcess(tmp_path, name, mapping))
     for process in processes:
         process.start()  # both at once: they also race to apply the schema to the empty database
     await asyncio.gather(*(p.wait_ready() for p in processes))
-    async with sdk(processes[0].url) as one, sdk(processes[1].url) as two:
+    async with sdk(processes[0]) as one, sdk(processes[1]) as two:
         replies = await asyncio.gather(*(chat((one, two)[i % 2]) for i in range(20)))
     admitted = [r for r in replies if r[0] == 200]
     assert len(admitted) == 6, replies
@@ -250,7 +234,7 @@ async def test_redis_outage_limits_per_process_then_returns_to_redis(
     processes.append(gateway)
     gateway.start()
     await gateway.wait_ready()
-    async with sdk(gateway.url) as client:
+    async with sdk(gateway) as client:
         # Redis up: the bucket lives in Redis.
         assert await bounded(chat(client)) == (200, None, "2")
         assert await redis_server.exists(bucket_key)
@@ -327,7 +311,7 @@ async def test_redis_client_fails_fast_instead_of_retrying(redis_server, tmp_pat
         kwargs = client.connection_pool.connection_kwargs
         assert kwargs["socket_timeout"] <= 0.5 and kwargs["socket_connect_timeout"] <= 0.5
         assert client.get_retry().get_retries() == 0
-        async with sdk(running.url) as sdk_client:
+        async with sdk(running) as sdk_client:
             assert (await bounded(chat(sdk_client)))[0] == 200
             # A Redis that hangs rather than dies: the socket timeout, not the SDK's, ends it.
             assert redis_server.proc is not None
@@ -352,7 +336,7 @@ async def test_read_only_redis_is_an_outage_not_a_500(redis_server, tmp_path):
     running = await start_gateway(config)
     admin = Redis.from_url(redis_server.url, socket_timeout=2, socket_connect_timeout=2)
     try:
-        async with sdk(running.url) as client, aiohttp.ClientSession() as http:
+        async with sdk(running) as client, aiohttp.ClientSession() as http:
 
             async def readyz() -> tuple[int, dict]:
                 async with http.get(f"{running.url}/readyz") as resp:

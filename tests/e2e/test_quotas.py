@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import aiohttp
 import openai
 import pytest
-from redis.asyncio import Redis
 
 from gateway.tokens import estimate_prompt_tokens, estimate_tokens
-from tests.support.databases import fresh_postgres_url
+from tests.support.clients import call, sdk
+from tests.support.databases import delete_redis_keys
 from tests.support.gateway import (
     ADMIN_KEY,
     OTHER_KEY,
@@ -28,7 +28,6 @@ from tests.support.gateway import (
 from tests.support.upstream import FakeUpstream, wait_for
 
 HELLO = [{"role": "user", "content": "hi"}]
-REDIS_URL = "redis://127.0.0.1:6379/0"
 # The fake upstream's usage for every answer, streamed or not: 11 prompt + 3 completion.
 PROMPT, COMPLETION = 11, 3
 PER_ANSWER = PROMPT + COMPLETION
@@ -103,18 +102,7 @@ async def gateways() -> AsyncIterator[Callable[[dict], Awaitable[RunningGateway]
         await running.close()
     prefixes = {r.config.redis.prefix for r in started if r.config.redis.url.startswith("redis")}
     if prefixes:
-        client = Redis.from_url(REDIS_URL)
-        try:
-            for prefix in prefixes:
-                keys = [k async for k in client.scan_iter(match=f"{prefix}:*", count=1000)]
-                if keys:
-                    await client.delete(*keys)
-        finally:
-            await client.aclose()
-
-
-def sdk(gateway: RunningGateway, key: str = USER_KEY) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=gateway.base_url, api_key=key, max_retries=0, timeout=10)
+        await delete_redis_keys(prefixes)
 
 
 @dataclass
@@ -147,27 +135,19 @@ async def chat(
 
 
 async def usage(gateway: RunningGateway, key: str = USER_KEY) -> dict:
-    async with (
-        aiohttp.ClientSession() as http,
-        http.get(
-            f"{gateway.base_url}/ai/usage", headers={"Authorization": f"Bearer {key}"}
-        ) as resp,
-    ):
-        assert resp.status == 200
-        return await resp.json()
+    async with aiohttp.ClientSession() as http:
+        status, headers, body = await call(http, "GET", f"{gateway.base_url}/ai/usage", key)
+    assert status == 200 and headers["Content-Type"].startswith("application/json")
+    return body
 
 
 async def put_quota(gateway: RunningGateway, uid: str, body: dict) -> dict:
-    async with (
-        aiohttp.ClientSession() as http,
-        http.put(
-            f"{gateway.url}/admin/users/{uid}/quota",
-            json=body,
-            headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-        ) as resp,
-    ):
-        assert resp.status == 200, await resp.text()
-        return await resp.json()
+    url = f"{gateway.url}/admin/users/{uid}/quota"
+    async with aiohttp.ClientSession() as http:
+        status, headers, effective = await call(http, "PUT", url, ADMIN_KEY, body)
+    assert status == 200, effective
+    assert headers["Content-Type"].startswith("application/json")
+    return effective
 
 
 async def test_concurrent_requests_admit_exactly_rpm(backend, upstream, tmp_path, gateways):
@@ -391,12 +371,6 @@ async def test_admin_override_takes_effect_at_once(backend, upstream, tmp_path, 
     assert all(r.rl("limit-tokens") == "50" for r in after)
     assert reset["effective"] == {"rpm": 0, "tpd": 0}
     assert free.status == 200 and free.rl("limit-requests") is None
-
-
-@pytest.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    async with fresh_postgres_url() as url:
-        yield url
 
 
 async def test_override_reaches_a_second_instance_sharing_postgres_and_redis(

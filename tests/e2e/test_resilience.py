@@ -13,7 +13,8 @@ import openai
 import orjson
 import pytest
 
-from tests.support.gateway import ADMIN_KEY, USER_KEY, base_config, free_port, start_gateway
+from tests.support.clients import bearer, raw_chat, sdk
+from tests.support.gateway import ADMIN_KEY, base_config, free_port, start_gateway
 from tests.support.upstream import FakeUpstream, wait_for
 
 HELLO = [{"role": "user", "content": "hi"}]
@@ -71,9 +72,7 @@ class Fleet:
         return self.gateway
 
     def sdk(self) -> openai.AsyncOpenAI:
-        return openai.AsyncOpenAI(
-            base_url=self.gateway.base_url, api_key=USER_KEY, max_retries=0, timeout=10
-        )
+        return sdk(self.gateway)
 
     def received(self, name: str) -> int:
         return len(self.fakes[name].received)
@@ -130,16 +129,8 @@ async def ask(sdk: openai.AsyncOpenAI, model: str, stream: bool, request_id: str
 
 
 async def raw_stream(gateway, model: str) -> tuple[int, bytes]:
-    body = {"model": model, "messages": HELLO, "stream": True}
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(
-            f"{gateway.base_url}/chat/completions",
-            json=body,
-            headers={"Authorization": f"Bearer {USER_KEY}"},
-        ) as resp,
-    ):
-        return resp.status, await resp.read()
+    status, _, got = await raw_chat(gateway, {"model": model, "messages": HELLO, "stream": True})
+    return status, got
 
 
 # --- one deployment down --------------------------------------------------------------------
@@ -168,9 +159,7 @@ async def test_dead_deployment_is_invisible_to_clients(fleet, stream):
     assert health["live/live-model"]["state"] == "healthy"
     async with (
         aiohttp.ClientSession() as http,
-        http.get(
-            f"{fleet.gateway.url}/admin/routes", headers={"Authorization": f"Bearer {ADMIN_KEY}"}
-        ) as resp,
+        http.get(f"{fleet.gateway.url}/admin/routes", headers=bearer(ADMIN_KEY)) as resp,
     ):
         view = await resp.json()
     pair = next(m for m in view["data"] if m["model"] == "pair")

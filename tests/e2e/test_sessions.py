@@ -8,28 +8,20 @@ from datetime import UTC, datetime
 import openai
 import pytest
 
-from tests.support.databases import fresh_postgres_url
-from tests.support.gateway import USER_KEY, base_config, start_gateway
+from tests.support.clients import sdk
+from tests.support.gateway import USER_KEY, gateway_on
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def gateway(request, upstream, tmp_path):
-    mapping = base_config(upstream.base_url, tmp_path)
-    if request.param == "postgres":
-        async with fresh_postgres_url() as url:
-            mapping["database"]["url"] = url
-            running = await start_gateway(mapping)
-            yield running
-            await running.close()
-    else:
-        running = await start_gateway(mapping)
+@pytest.fixture
+async def gateway(gateway_config, database):
+    """The suite's gateway, on each database in turn."""
+    async with gateway_on(gateway_config, database) as running:
         yield running
-        await running.close()
 
 
 async def _session(gateway, key: str, **body) -> dict:
-    async with openai.AsyncOpenAI(base_url=gateway.base_url, api_key=key, max_retries=0) as sdk:
-        return await sdk.post("/ai/sessions", body=body, cast_to=object)
+    async with sdk(gateway, key) as client:
+        return await client.post("/ai/sessions", body=body, cast_to=object)
 
 
 async def test_chat_in_session_prepends_history_and_appends_turns(gateway, client, upstream):

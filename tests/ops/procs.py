@@ -18,6 +18,8 @@ from pathlib import Path
 import aiohttp
 import yaml
 
+from tests.support.clients import Reachable, bearer, post_chat
+
 KEY = "sk-ops-test"
 WORDS = "one two three four five six seven eight nine ten eleven twelve"
 
@@ -158,24 +160,15 @@ def fresh_connections() -> aiohttp.ClientSession:
 
 
 async def chat(
-    http: aiohttp.ClientSession, url: str, text: str = "hi", model: str = "echo"
+    http: aiohttp.ClientSession, gateway: Reachable, text: str = "hi", model: str = "echo"
 ) -> tuple[int, dict]:
     """A non-stream chat request; status and JSON body."""
-    async with http.post(
-        f"{url}/v1/chat/completions",
-        json={"model": model, "messages": [{"role": "user", "content": text}]},
-        headers={"Authorization": f"Bearer {KEY}"},
-    ) as resp:
+    body = {"model": model, "messages": [{"role": "user", "content": text}]}
+    async with post_chat(http, gateway, body, KEY) as resp:
         return resp.status, await resp.json()
 
 
-async def scrape(http: aiohttp.ClientSession, url: str) -> str:
-    async with http.get(f"{url}/metrics") as resp:
-        assert resp.status == 200
-        return await resp.text()
-
-
-async def model_ids(http: aiohttp.ClientSession, url: str) -> set[str]:
-    async with http.get(f"{url}/v1/models", headers={"Authorization": f"Bearer {KEY}"}) as resp:
+async def model_ids(http: aiohttp.ClientSession, gateway: Reachable) -> set[str]:
+    async with http.get(f"{gateway.url}/v1/models", headers=bearer(KEY)) as resp:
         assert resp.status == 200
         return {m["id"] for m in (await resp.json())["data"]}

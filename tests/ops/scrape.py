@@ -1,9 +1,34 @@
-"""Reading Prometheus text in tests: sum the samples of one series that match some labels.
-Shared by the in-process metrics tests and the multi-worker tests."""
+"""Reading Prometheus text in tests: sum the samples of one series that match some labels; the
+metrics SPEC section 6 names. Shared by the metrics, multi-worker and deployment-file tests."""
 
 from __future__ import annotations
 
+import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.clients import Reachable
+
+SPEC_HISTOGRAMS = ("gateway_request_duration_seconds", "gateway_time_to_first_token_seconds")
+# Every metric of SPEC section 6, histograms by their base name.
+SPEC_METRICS = (
+    "gateway_requests_total",
+    *SPEC_HISTOGRAMS,
+    "gateway_tokens_total",
+    "gateway_cost_usd_total",
+    "gateway_upstream_errors_total",
+    "gateway_rate_limited_total",
+    "gateway_active_streams",
+    "gateway_persist_queue_depth",
+    "gateway_persist_failures_total",
+)
+
+
+async def fetch(http: aiohttp.ClientSession, gateway: Reachable) -> str:
+    """The gateway's /metrics page (a 200 in Prometheus' text format)."""
+    async with http.get(f"{gateway.url}/metrics") as resp:
+        assert resp.status == 200
+        assert resp.headers["Content-Type"].startswith("text/plain")
+        return await resp.text()
 
 
 def samples(text: str) -> list[tuple[str, dict[str, str], float]]:

@@ -8,6 +8,7 @@ from decimal import Decimal
 import aiohttp
 import pytest
 
+from tests.support.clients import post_chat
 from tests.support.gateway import USER_KEY, start_gateway
 from tests.support.upstream import wait_for
 
@@ -15,34 +16,13 @@ from . import scrape as prom
 
 FREE_KEY = "sk-test-free-user"
 HELLO = [{"role": "user", "content": "hi"}]
-SPEC_METRICS = {
-    "gateway_requests_total",
-    "gateway_request_duration_seconds_bucket",
-    "gateway_time_to_first_token_seconds_bucket",
-    "gateway_tokens_total",
-    "gateway_cost_usd_total",
-    "gateway_upstream_errors_total",
-    "gateway_rate_limited_total",
-    "gateway_active_streams",
-    "gateway_persist_queue_depth",
-    "gateway_persist_failures_total",
-}
+# A histogram shows in a scrape by its samples (`_bucket` and the others), not by its base name.
+SPEC_SAMPLES = {f"{m}_bucket" if m in prom.SPEC_HISTOGRAMS else m for m in prom.SPEC_METRICS}
 
 
 async def _post(http, gateway, body: dict, key: str = USER_KEY) -> tuple[int, bytes]:
-    async with http.post(
-        f"{gateway.base_url}/chat/completions",
-        json=body,
-        headers={"Authorization": f"Bearer {key}"},
-    ) as resp:
+    async with post_chat(http, gateway, body, key) as resp:
         return resp.status, await resp.read()
-
-
-async def _metrics(http, gateway) -> str:
-    async with http.get(f"{gateway.url}/metrics") as resp:
-        assert resp.status == 200
-        assert resp.headers["Content-Type"].startswith("text/plain")
-        return await resp.text()
 
 
 @pytest.fixture
@@ -71,7 +51,7 @@ async def test_counters_and_histograms_move_by_the_traffic_sent(traffic_gateway,
             for _ in range(6)
         ]  # the free tier allows 5 a minute
         assert statuses == [200] * 5 + [429]
-        text = await _metrics(http, gw)
+        text = await prom.fetch(http, gw)
 
     v = prom.value
     ok = {"model": "fake-model", "provider": "fake", "status": "ok"}
@@ -97,7 +77,7 @@ async def test_counters_and_histograms_move_by_the_traffic_sent(traffic_gateway,
     assert v(text, "gateway_rate_limited_total", limit="tpd") == 0
     assert v(text, "gateway_active_streams") == 0
     assert v(text, "gateway_persist_failures_total") == 0
-    assert prom.names(text) >= SPEC_METRICS
+    assert prom.names(text) >= SPEC_SAMPLES
     labels = {label for _, got, _ in prom.samples(text) for label in got}
     assert not labels & {"user", "uid", "key", "key_id", "api_key"}
 
@@ -106,20 +86,13 @@ async def test_active_streams_and_queue_depth_gauges(gateway, upstream):
     upstream.behaviour.chunk_delay_s = 0.2
     upstream.behaviour.split = 150
     body = {"model": "fake-model", "messages": HELLO, "stream": True}
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(
-            f"{gateway.base_url}/chat/completions",
-            json=body,
-            headers={"Authorization": f"Bearer {USER_KEY}"},
-        ) as resp,
-    ):
+    async with aiohttp.ClientSession() as http, post_chat(http, gateway, body) as resp:
         await resp.content.readany()
-        during = await _metrics(http, gateway)
+        during = await prom.fetch(http, gateway)
         await resp.read()
         assert prom.value(during, "gateway_active_streams") == 1
         writer = gateway.services.writer
         assert await wait_for(lambda: writer.depth == 0)
-        after = await _metrics(http, gateway)
+        after = await prom.fetch(http, gateway)
     assert prom.value(after, "gateway_active_streams") == 0
     assert prom.value(after, "gateway_persist_queue_depth") == 0

@@ -9,8 +9,9 @@ import time
 import aiohttp
 import pytest
 
-from tests.support.gateway import USER_KEY, base_config, start_gateway
-from tests.support.pgcluster import INITDB, PrivateCluster
+from tests.support.clients import post_chat
+from tests.support.gateway import base_config, start_gateway
+from tests.support.pgcluster import INITDB
 
 from .servers import REDIS_SERVER, PrivateRedis
 
@@ -23,14 +24,6 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture
 async def private_redis():
     server = PrivateRedis()
-    await asyncio.to_thread(server.start)
-    yield server
-    await asyncio.to_thread(server.destroy)
-
-
-@pytest.fixture
-async def private_postgres():
-    server = await asyncio.to_thread(PrivateCluster)
     await asyncio.to_thread(server.start)
     yield server
     await asyncio.to_thread(server.destroy)
@@ -49,11 +42,8 @@ async def _until(http, gateway, status: int, timeout_s: float = 20.0) -> dict:
 
 
 async def _chat(http, gateway) -> int:
-    async with http.post(
-        f"{gateway.base_url}/chat/completions",
-        json={"model": "echo", "messages": [{"role": "user", "content": "hi"}]},
-        headers={"Authorization": f"Bearer {USER_KEY}"},
-    ) as resp:
+    body = {"model": "echo", "messages": [{"role": "user", "content": "hi"}]}
+    async with post_chat(http, gateway, body) as resp:
         await resp.read()
         return resp.status
 

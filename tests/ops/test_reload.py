@@ -15,6 +15,7 @@ from gateway.config import parse
 from gateway.reload import Reloader, rebuild_upstreams
 from gateway.upstream import build_upstreams
 from gateway.web.lifecycle import RELOADER, InFlight
+from tests.support.clients import post_chat
 from tests.support.gateway import USER_KEY
 from tests.support.upstream import wait_for
 
@@ -32,11 +33,7 @@ def root_level():
 
 
 async def _chat(http, gateway, key: str, model: str = "echo") -> aiohttp.ClientResponse:
-    async with http.post(
-        f"{gateway.base_url}/chat/completions",
-        json={"model": model, "messages": HELLO},
-        headers={"Authorization": f"Bearer {key}"},
-    ) as resp:
+    async with post_chat(http, gateway, {"model": model, "messages": HELLO}, key) as resp:
         await resp.read()
         return resp
 
@@ -139,14 +136,7 @@ async def test_stream_in_flight_outlives_its_replaced_upstream_client(
         "stream": True,
         "stream_options": {"include_usage": True},  # so the relayed bytes equal upstream's
     }
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(
-            f"{gateway.base_url}/chat/completions",
-            json=body,
-            headers={"Authorization": f"Bearer {USER_KEY}"},
-        ) as resp,
-    ):
+    async with aiohttp.ClientSession() as http, post_chat(http, gateway, body) as resp:
         received = await resp.content.readany()
         assert gateway.runner.app[RELOADER].apply(parse(mapping, "test-config", {}))
         assert s.upstreams["fake"] is not old

@@ -20,7 +20,7 @@ async def _all_see(gateway, http, model: str, present: bool, timeout_s: float = 
     streak = 0
     while streak < 8:
         assert time.monotonic() < deadline, f"{model} present={present} not seen everywhere"
-        seen = model in await model_ids(http, gateway.url)
+        seen = model in await model_ids(http, gateway)
         streak = streak + 1 if seen == present else 0
         if not streak:
             await asyncio.sleep(0.05)
@@ -38,7 +38,7 @@ async def test_sighup_applies_a_good_file_and_refuses_a_bad_one(serve, tmp_path,
         gateway.send(signal.SIGHUP)
         await _all_see(gateway, http, "echo-2", present=True)
         for _ in range(6):
-            status, body = await chat(http, gateway.url, "after reload", model="echo-2")
+            status, body = await chat(http, gateway, "after reload", model="echo-2")
             assert status == 200 and body["choices"][0]["message"]["content"] == "after reload"
 
         gateway.config_path.write_text(
@@ -50,7 +50,7 @@ async def test_sighup_applies_a_good_file_and_refuses_a_bad_one(serve, tmp_path,
         await asyncio.sleep(0.5)  # any worker that wrongly re-read it would have said so by now
         assert len(gateway.logged(REFUSED)) == 1
         await _all_see(gateway, http, "echo-2", present=True)
-        assert (await chat(http, gateway.url, model="echo-2"))[0] == 200
+        assert (await chat(http, gateway, model="echo-2"))[0] == 200
 
 
 async def test_sighup_ignores_server_changes_until_restart(serve, tmp_path):
@@ -67,4 +67,4 @@ async def test_sighup_ignores_server_changes_until_restart(serve, tmp_path):
     assert len(forwarded["workers"]) == 2
     await gateway.wait_record(lambda r: len(gateway.logged("config reloaded")) == 2)
     async with fresh_connections() as http:
-        assert (await chat(http, gateway.url))[0] == 200  # still on the old port
+        assert (await chat(http, gateway))[0] == 200  # still on the old port

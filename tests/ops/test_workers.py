@@ -12,10 +12,11 @@ import aiohttp
 import orjson
 import pytest
 
+from tests.support.clients import post_chat
 from tests.support.gateway import free_port
 
 from . import scrape as prom
-from .procs import KEY, WORDS, chat, fresh_connections, scrape
+from .procs import KEY, WORDS, chat, fresh_connections
 
 REQUESTS_TOTAL = "gateway_requests_total"
 
@@ -25,10 +26,10 @@ async def test_metrics_from_any_worker_sum_all_workers(serve):
     k = 40
     async with fresh_connections() as http:
         for i in range(k):
-            status, body = await chat(http, gateway.url, f"hello {i}")
+            status, body = await chat(http, gateway, f"hello {i}")
             assert status == 200, body
         totals = [
-            prom.value(await scrape(http, gateway.url), REQUESTS_TOTAL, status="ok")
+            prom.value(await prom.fetch(http, gateway), REQUESTS_TOTAL, status="ok")
             for _ in range(12)
         ]
     assert totals == [k] * 12
@@ -40,7 +41,7 @@ async def test_killed_worker_is_replaced_and_requests_keep_succeeding(serve):
     first = gateway.listening_pids()
     async with fresh_connections() as http:
         for _ in range(10):
-            assert (await chat(http, gateway.url))[0] == 200
+            assert (await chat(http, gateway))[0] == 200
         victim = first[0]
         os.kill(victim, signal.SIGKILL)
         died = await gateway.wait_record(
@@ -52,9 +53,9 @@ async def test_killed_worker_is_replaced_and_requests_keep_succeeding(serve):
         )
         assert replacement["pid"] != victim
         for _ in range(20):
-            status, body = await chat(http, gateway.url)
+            status, body = await chat(http, gateway)
             assert status == 200, body
-        text = await scrape(http, gateway.url)
+        text = await prom.fetch(http, gateway)
     # The dead worker's counts stay in the sum; only its live gauges are dropped.
     assert prom.value(text, REQUESTS_TOTAL, status="ok") == 30
     assert prom.value(text, "gateway_active_streams") == 0
@@ -78,11 +79,7 @@ async def test_sigterm_drains_a_slow_stream_then_exits_zero(serve, tmp_path, wor
     body = {"model": "echo", "stream": True, "messages": [{"role": "user", "content": WORDS}]}
     async with (
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http,
-        http.post(
-            f"{gateway.url}/v1/chat/completions",
-            json=body,
-            headers={"Authorization": f"Bearer {KEY}"},
-        ) as resp,
+        post_chat(http, gateway, body, KEY) as resp,
     ):
         assert resp.status == 200
         received = await resp.content.readany()

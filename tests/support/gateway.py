@@ -3,10 +3,11 @@ The runner is set up exactly as `gateway serve` does (handler cancellation on, d
 
 from __future__ import annotations
 
+import contextlib
 import copy
-import os
 import socket
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -15,6 +16,7 @@ from gateway.config import Config, parse
 from gateway.services import Services
 from gateway.web.app import create_app
 from gateway.web.keys import SERVICES
+from tests.support.databases import ADMIN_URL, REDIS_URL, fresh_postgres_url
 
 USER_KEY = "sk-test-user-a"
 OTHER_KEY = "sk-test-user-b"
@@ -23,16 +25,8 @@ ADMIN_KEY = "sk-test-admin"
 
 def base_config(upstream_url: str, tmp_path, *, database: str = "sqlite", redis: str = "memory"):
     """A config mapping: fake upstream provider `fake`, echo, two users, generous limits."""
-    db_url = (
-        f"sqlite:///{tmp_path}/gateway.db"
-        if database == "sqlite"
-        else os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    )
-    redis_url = (
-        "memory://"
-        if redis == "memory"
-        else os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    )
+    db_url = f"sqlite:///{tmp_path}/gateway.db" if database == "sqlite" else ADMIN_URL
+    redis_url = "memory://" if redis == "memory" else REDIS_URL
     return {
         "server": {"max_body_bytes": 65536, "shutdown_grace_s": 5},
         "database": {
@@ -119,3 +113,17 @@ async def start_gateway(mapping: dict, **overrides) -> RunningGateway:
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
     return RunningGateway(runner, f"http://127.0.0.1:{port}", config)
+
+
+@contextlib.asynccontextmanager
+async def gateway_on(mapping: dict, database: str) -> AsyncIterator[RunningGateway]:
+    """A gateway from `mapping` on `database`: "sqlite" keeps the mapping's database, "postgres"
+    puts it in a fresh PostgreSQL database (dropped once the gateway is closed)."""
+    async with contextlib.AsyncExitStack() as stack:
+        if database == "postgres":
+            mapping["database"]["url"] = await stack.enter_async_context(fresh_postgres_url())
+        running = await start_gateway(mapping)
+        try:
+            yield running
+        finally:
+            await running.close()

@@ -7,10 +7,11 @@ import contextlib
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from tests.support.gateway import free_port
 
 INITDB = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
 SKIP_REASON = "PostgreSQL server binaries (/usr/lib/postgresql/*/bin/initdb) not installed"
@@ -24,7 +25,7 @@ class PrivateCluster:
         self.bin = Path(INITDB[-1]).parent
         self.dir = Path(tempfile.mkdtemp(prefix="gw-pg-", dir="/tmp"))
         self.data = self.dir / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres", "postgres")
@@ -61,9 +62,3 @@ class PrivateCluster:
         with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):  # already stopped
             self.stop("immediate")
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
