@@ -384,6 +384,7 @@ async def test_override_reaches_a_second_instance_sharing_postgres_and_redis(
     second = await gateways(config)
     async with sdk(first) as on_first, sdk(second) as on_second:
         assert (await chat(on_first)).rl("remaining-requests") == "9"
+        await first.services.recorder.drain()
         probe = await chat(on_second, model="no-such-model")  # 404s peek, take nothing
         assert probe.rl("limit-requests") == "10" and probe.rl("remaining-requests") == "9"
         assert probe.rl("remaining-tokens") == str(1000 - PER_ANSWER)  # shared counter
@@ -400,12 +401,11 @@ async def test_override_reaches_a_second_instance_sharing_postgres_and_redis(
         assert probe.rl("limit-tokens") == "100"
 
         # One bucket for both instances, capped at the new capacity of 2.
-        replies = [
-            await chat(on_second),
-            await chat(on_first),
-            await chat(on_second),
-            await chat(on_first),
-        ]
+        replies = []
+        for client in (on_second, on_first, on_second, on_first):
+            replies.append(await chat(client))
+            # Tokens are charged just after each answer; let that land before the next request.
+            await asyncio.gather(first.services.recorder.drain(), second.services.recorder.drain())
     assert [(r.status, r.rl("remaining-requests")) for r in replies] == [
         (200, "1"),
         (200, "0"),
