@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from .sse import SSEParser
-from .tokens import StreamAccounting
+from .sse import SSEEvent, SSEParser
+from .tokens import StreamAccounting, is_usage_only, may_hold_usage_only
 
 
 class StreamRelay:
@@ -22,24 +22,51 @@ class StreamRelay:
         self.first_byte_at: float | None = None
 
     def _outgoing(self, chunk: bytes) -> bytes:
-        """Observe a chunk's complete events; return the bytes the client should get now."""
-        events = self.parser.feed(chunk)
-        observe = self.accounting.observe
+        """Keep a chunk's complete events for accounting; return the bytes the client gets now.
+        Events are parsed as JSON later, in accounting.settle(), and only as far as needed."""
+        parser = self.parser
+        if (
+            parser.idle
+            and chunk.endswith(b"\n\n")
+            and b"\r" not in chunk
+            and not (self.drop_usage_event and may_hold_usage_only(chunk))
+        ):
+            # Whole events only (without a CR, a chunk ending in a blank line ends its last event
+            # at its last byte), none of them usage-only: forward as-is, split them only if needed.
+            self.accounting.hold_events(chunk)
+            return chunk
+        events = parser.feed(chunk)
+        hold = self.accounting.hold
         if not self.drop_usage_event:
             for event in events:
                 if event.data is not None:
-                    observe(event.data)
+                    hold(event.data)
             return chunk
         # Hold partial events back so the usage-only event can be dropped whole.
-        return b"".join(
-            event.raw for event in events if event.data is None or not observe(event.data)
-        )
+        return self._kept(events)
+
+    def _kept(self, events: list[SSEEvent]) -> bytes:
+        """The bytes of ``events`` without the usage-only ones; every event's data is held."""
+        hold = self.accounting.hold
+        out = []
+        for event in events:
+            data = event.data
+            if data is not None:
+                hold(data)
+                if is_usage_only(data):
+                    continue
+            out.append(event.raw)
+        return out[0] if len(out) == 1 else b"".join(out)
 
     def _tail(self) -> bytes:
         events = self.parser.flush()
-        observe = self.accounting.observe
-        out = [e.raw for e in events if e.data is None or not observe(e.data)]
-        return b"" if not self.drop_usage_event else b"".join(out)
+        hold = self.accounting.hold
+        if not self.drop_usage_event:
+            for event in events:
+                if event.data is not None:
+                    hold(event.data)
+            return b""
+        return self._kept(events)
 
     async def run(
         self,

@@ -44,6 +44,11 @@ class SSEParser:
         # Where the search for a blank line resumes in _buf: bytes before it were already searched.
         self._scan = 0
 
+    @property
+    def idle(self) -> bool:
+        """True when no incomplete event is buffered."""
+        return not self._buf
+
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """Add bytes; return every event that they complete, in stream order."""
         if not chunk:

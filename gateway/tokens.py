@@ -12,6 +12,8 @@ from typing import Any
 
 import orjson
 
+from .sse import SSEParser
+
 # Scripts a BPE tokenizer spends about one token per character on: CJK ideographs, kana, Hangul
 # and full-width forms. Everything else is counted at about four characters per token.
 _WIDE = re.compile(
@@ -46,9 +48,10 @@ class StreamAccounting:
     content, tool-call arguments and the other choices when ``n > 1``, since upstream bills those.
     """
 
-    __slots__ = ("_content", "_extra", "done", "error", "finish_reason", "usage")
+    __slots__ = ("_content", "_extra", "_held", "done", "error", "finish_reason", "usage")
 
     def __init__(self) -> None:
+        self._held: list[tuple[bool, bytes]] = []  # (whole events not yet split?, bytes)
         self._content: list[str] = []
         self._extra: list[str] = []
         self.usage: Usage | None = None
@@ -90,6 +93,55 @@ class StreamAccounting:
                 self._observe_choice(choice)
         return False
 
+    def hold(self, data: bytes) -> None:
+        """Keep one event's data to account for in settle(): the relay's lazy alternative to
+        observe(), which spends a JSON parse on every event."""
+        self._held.append((False, data))
+
+    def hold_events(self, block: bytes) -> None:
+        """Keep whole SSE events, not yet split (a block the SSE parser would end exactly at its
+        last byte); settle() splits them only if it has to read them."""
+        self._held.append((True, block))
+
+    def settle(self, need_text: bool) -> None:
+        """Account for the held events, as if each had gone through observe() in order.
+
+        Only events whose bytes could carry ``usage`` or ``error`` are parsed (a key spelled with
+        escapes holds ``\\u``); every event is parsed only when the text is needed or no usage came.
+        """
+        held, self._held = self._held, []
+        if not held:
+            return
+        if not need_text and self.usage is None and self.error is None:
+            for is_block, raw in held:
+                if b"usage" in raw or b"error" in raw or b"\\u" in raw or b"[DONE]" in raw:
+                    for data in _event_data(raw) if is_block else (raw,):
+                        if data == b"[DONE]":
+                            self.done = True
+                        elif b"usage" in data or b"error" in data or b"\\u" in data:
+                            self._observe_meta(data)
+            if self.usage is not None:
+                return
+            self.done, self.error = False, None  # not enough: go over every event again below
+        for is_block, raw in held:
+            for data in _event_data(raw) if is_block else (raw,):
+                self.observe(data)
+
+    def _observe_meta(self, data: bytes) -> None:
+        """observe()'s reading of ``usage`` and ``error``, without the choices."""
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(chunk, dict):
+            return
+        if chunk.get("error") is not None:
+            self.error = chunk["error"]
+            return
+        usage = _usage(chunk.get("usage"))
+        if usage is not None:
+            self.usage = usage
+
     def _observe_choice(self, choice: dict[str, Any]) -> None:
         if choice.get("finish_reason") is not None:
             self.finish_reason = choice["finish_reason"]
@@ -122,6 +174,40 @@ class StreamAccounting:
             return self.usage
         generated = self.text + "".join(self._extra)
         return Usage(prompt_estimate, estimate_tokens(generated), estimated=True)
+
+
+def _event_data(block: bytes) -> list[bytes]:
+    """The data of every event in a block of whole events."""
+    parser = SSEParser()
+    events = parser.feed(block)
+    events += parser.flush()
+    return [event.data for event in events if event.data is not None]
+
+
+# A usage-only event has ``"choices": []``: its bytes must hold an empty JSON array.
+_EMPTY_ARRAY = re.compile(rb"\[[ \t\r\n]*\]")
+
+
+def may_hold_usage_only(block: bytes) -> bool:
+    """False when no event in ``block`` can be a usage-only event (is_usage_only's byte test)."""
+    return _EMPTY_ARRAY.search(block) is not None and (b"usage" in block or b"\\u" in block)
+
+
+def is_usage_only(data: bytes) -> bool:
+    """What observe() returns for ``data`` (a usage-only event), parsing only the events whose
+    bytes could be one: an empty array and a ``usage`` key (or a ``\\u`` escape spelling it)."""
+    if not may_hold_usage_only(data):
+        return False
+    try:
+        chunk = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return False
+    return (
+        isinstance(chunk, dict)
+        and chunk.get("error") is None
+        and chunk.get("choices") == []
+        and isinstance(chunk.get("usage"), dict)
+    )
 
 
 def usage_from_body(body: bytes) -> tuple[Usage | None, str]:

@@ -188,6 +188,7 @@ async def _stream(
         answer.reply.close()
         s.metrics.active_streams.dec()
         acc = relay.accounting
+        acc.settle(need_text=outcome.session_id is not None or s.recorder.log_content)
         outcome.first_byte_at = relay.first_byte_at
         outcome.answer = acc.text
         outcome.usage = acc.final_usage(prompt_estimate)
