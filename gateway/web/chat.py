@@ -123,7 +123,10 @@ async def _read_body(request: web.Request) -> bytes:
 
 
 def _finish(s: Services, outcome: Outcome) -> None:
-    tokens = [estimate_prompt_tokens([m]) for m in outcome.new_messages]
+    # Per-message estimates are only stored with a session turn.
+    tokens = (
+        [estimate_prompt_tokens([m]) for m in outcome.new_messages] if outcome.session_id else []
+    )
     s.recorder.finish(outcome, tokens)
 
 

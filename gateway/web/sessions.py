@@ -4,12 +4,14 @@ Another user's session answers exactly like a missing one (404 session_not_found
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from aiohttp import web
 
 from ..errors import InvalidRequest, session_not_found
-from ..store import Message, Session
+from ..store import Message, Session, Store
 from .keys import PRINCIPAL, SERVICES
 from .respond import (
     json_object,
@@ -21,6 +23,7 @@ from .respond import (
     unix,
 )
 
+T = TypeVar("T")
 STATUSES = ("active", "archived")
 READ_WAIT_S = 2.0  # how long a read waits for this session's queued writes
 
@@ -87,19 +90,24 @@ async def list_sessions(request: web.Request) -> web.Response:
     )
 
 
-async def get_session(request: web.Request) -> web.Response:
+async def _in_session(request: web.Request, call: Callable[[Store, str, str], Awaitable[T]]) -> T:
+    """Run a store call on the caller's session once its queued writes have landed (read your
+    own writes); a missing session and someone else's both answer 404."""
     s = request.app[SERVICES]
     session_id = request.match_info["session_id"]
     await s.writer.wait_session(session_id, READ_WAIT_S)
-    session = await s.store.get_session(request[PRINCIPAL].user, session_id)
-    if session is None:
+    result = await call(s.store, request[PRINCIPAL].user, session_id)
+    if result is None or result is False:
         raise session_not_found(session_id)
+    return result
+
+
+async def get_session(request: web.Request) -> web.Response:
+    session = await _in_session(request, lambda store, uid, sid: store.get_session(uid, sid))
     return json_response(session_object(session))
 
 
 async def update_session(request: web.Request) -> web.Response:
-    s = request.app[SERVICES]
-    session_id = request.match_info["session_id"]
     payload = await json_object(request)
     reject_unknown(payload, ("title", "status"))
     title = optional_str(payload, "title")
@@ -108,32 +116,23 @@ async def update_session(request: web.Request) -> web.Response:
         raise InvalidRequest(
             "`status` must be active or archived.", param="status", code="invalid_value"
         )
-    await s.writer.wait_session(session_id, READ_WAIT_S)
-    session = await s.store.update_session(request[PRINCIPAL].user, session_id, title, status)
-    if session is None:
-        raise session_not_found(session_id)
+    session = await _in_session(
+        request, lambda store, uid, sid: store.update_session(uid, sid, title, status)
+    )
     return json_response(session_object(session))
 
 
 async def delete_session(request: web.Request) -> web.Response:
-    s = request.app[SERVICES]
-    session_id = request.match_info["session_id"]
-    await s.writer.wait_session(session_id, READ_WAIT_S)
-    if not await s.store.delete_session(request[PRINCIPAL].user, session_id):
-        raise session_not_found(session_id)
+    await _in_session(request, lambda store, uid, sid: store.delete_session(uid, sid))
     return web.Response(status=204)
 
 
 async def list_messages(request: web.Request) -> web.Response:
-    s = request.app[SERVICES]
-    session_id = request.match_info["session_id"]
     limit = query_int(request, "limit", 20, 1, 100)
     before = request.query.get("before") or None
-    await s.writer.wait_session(session_id, READ_WAIT_S)
-    page = await s.store.list_messages(request[PRINCIPAL].user, session_id, limit, before)
-    if page is None:
-        raise session_not_found(session_id)
-    rows, has_more = page
+    rows, has_more = await _in_session(
+        request, lambda store, uid, sid: store.list_messages(uid, sid, limit, before)
+    )
     return json_response(
         {"object": "list", "data": [message_object(m) for m in rows], "has_more": has_more}
     )
