@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from . import logs
 from .auth import hash_key, new_key
 from .config import Config, ConfigError, config_path, load
-from .store import ApiKey, StoreUnavailable, open_store
+from .store import ApiKey, StoreUnavailable
+from .store.backends import open_store
 from .supervisor import run
 
 

@@ -23,7 +23,7 @@ from ..quotas import QuotaResolver
 from ..reload import Reloader
 from ..routing import DeploymentHealth, Router
 from ..services import Services
-from ..store import open_store
+from ..store.backends import open_store
 from ..store.writer import Writer
 from ..upstream import build_upstreams
 from . import admin, chat, docs, models, ops, sessions, usage

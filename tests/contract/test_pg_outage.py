@@ -17,8 +17,8 @@ from gateway.store import (
     StoreUnavailable,
     WriteItem,
     Writer,
-    connect_postgres,
 )
+from gateway.store.backends import connect_postgres
 from tests.support.pgcluster import INITDB, SKIP_REASON, PrivateCluster
 
 pytestmark = pytest.mark.skipif(not INITDB, reason=SKIP_REASON)

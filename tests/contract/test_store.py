@@ -14,14 +14,16 @@ import pytest
 from gateway.store import (
     ApiKey,
     MessageRow,
-    PostgresStore,
     QuotaOverride,
     RequestLogRow,
     Session,
-    SqliteStore,
     Store,
     StoreConflict,
     StoreUnavailable,
+)
+from gateway.store.backends import (
+    PostgresStore,
+    SqliteStore,
     connect_postgres,
     open_store,
     sqlite_path,

@@ -12,7 +12,8 @@ from typing import Any
 
 import asyncpg
 
-from gateway.store import SqliteStore, Store, connect_postgres
+from gateway.store import Store
+from gateway.store.backends import SqliteStore, connect_postgres
 from tests.support.databases import fresh_postgres_url
 
 
