@@ -38,6 +38,7 @@ from . import logs
 from .config import METRICS_DIR_ENV, Config, ConfigError, environment, load
 from .reload import prepare
 from .server import install_uvloop, serve
+from .store.spill import adopt_orphans, spill_paths
 from .worker import WorkerSpec, command
 
 log = logging.getLogger("gateway.supervisor")
@@ -54,6 +55,7 @@ def run(config: Config, host: str | None, port: int | None, workers: int) -> int
     logs.configure(config.logging.level)
     host = host or config.server.host
     port = config.server.port if port is None else port
+    adopt_orphans(config.database.spill_path, workers)  # rows an earlier layout left behind
     if workers <= 1:
         install_uvloop()
         asyncio.run(serve(config, host, port))
@@ -61,10 +63,10 @@ def run(config: Config, host: str | None, port: int | None, workers: int) -> int
     return Supervisor(config, host, port, workers).run()
 
 
-def per_worker(config: Config, index: int) -> Config:
+def per_worker(config: Config, index: int, workers: int) -> Config:
     """Each worker gets its own spill file: a restarted worker N replays worker N's leftovers."""
-    database = replace(config.database, spill_path=f"{config.database.spill_path}.{index}")
-    return replace(config, database=database)
+    spill = spill_paths(config.database.spill_path, workers)[index]
+    return replace(config, database=replace(config.database, spill_path=spill))
 
 
 def check_port(host: str, port: int) -> None:
@@ -166,7 +168,9 @@ class Supervisor:
         # The variable is set for the worker only, here; see the module rules for why.
         env = {**environment(), METRICS_DIR_ENV: self.metrics_dir}
         process = subprocess.Popen(command(), stdin=subprocess.PIPE, env=env)
-        spec = WorkerSpec(per_worker(self.config, slot.index), self.host, self.port, os.getpid())
+        spec = WorkerSpec(
+            per_worker(self.config, slot.index, len(self.slots)), self.host, self.port, os.getpid()
+        )
         assert process.stdin is not None
         try:
             process.stdin.write(pickle.dumps(spec))

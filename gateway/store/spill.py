@@ -179,3 +179,41 @@ class SpillFile:
             log.warning("persist: %d unwritten rows saved to %s", saved, self.path)
         self.unread, self.offset = saved, 0
         return True
+
+
+def spill_paths(base: str, workers: int) -> list[str]:
+    """The spill files a gateway run uses: `base` alone, or `base.<n>` for each of N workers."""
+    return [base] if workers <= 1 else [f"{base}.{n}" for n in range(workers)]
+
+
+def adopt_orphans(base: str, workers: int) -> int:
+    """Move rows left in spill files this run will not replay (another worker count before, or
+    a single process) into the first one it will, so they are replayed too; returns the rows.
+
+    Call it before any writer starts: the files must not be in use.
+    """
+    keep = spill_paths(base, workers)
+    folder = os.path.dirname(os.path.abspath(base))
+    name = os.path.basename(base)
+    numbered = sorted(
+        (int(f[len(name) + 1 :]), f)
+        for f in os.listdir(folder)
+        if f.startswith(name + ".") and f[len(name) + 1 :].isdigit()
+    )
+    candidates = [base] + [os.path.join(folder, f) for _, f in numbered]
+    moved = 0
+    for path in candidates:
+        if path in keep or not os.path.exists(path):
+            continue
+        with open(path, "rb") as f:
+            data = f.read()
+        data = data[: data.rfind(b"\n") + 1]  # a torn last line is dropped, as recover() does
+        if data:
+            with open(keep[0], "ab") as target:
+                target.write(data)
+                target.flush()
+                os.fsync(target.fileno())
+            moved += data.count(b"\n")
+            log.warning("persist: %d rows of %s moved to %s", data.count(b"\n"), path, keep[0])
+        os.remove(path)
+    return moved

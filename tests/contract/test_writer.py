@@ -22,6 +22,7 @@ from gateway.store import (
     WriteItem,
     Writer,
 )
+from gateway.store.spill import adopt_orphans, spill_paths
 from gateway.store.writer import decode_item, encode_item
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -338,3 +339,22 @@ async def test_a_refused_row_is_set_aside_and_the_rest_written(
     assert await stored_message_ids(store) == expected_ids(items)
     rejected = (tmp_path / "spill.jsonl.rejected").read_bytes().splitlines(keepends=True)
     assert [decode_item(line) for line in rejected] == [log(7)]
+
+
+async def test_rows_left_by_another_worker_layout_are_adopted_and_replayed(
+    store: Store, tmp_path: Path
+) -> None:
+    base = tmp_path / "spill.jsonl"
+    items = rows(12)
+    # A run with three workers left rows in .0 and .2 (the last one torn by a crash).
+    (tmp_path / "spill.jsonl.0").write_bytes(b"".join(encode_item(i) for i in items[:5]))
+    torn = b"".join(encode_item(i) for i in items[5:]) + b'{"k":"log","v":{"req'
+    (tmp_path / "spill.jsonl.2").write_bytes(torn)
+    assert adopt_orphans(str(base), workers=1) == 12
+    assert sorted(p.name for p in tmp_path.glob("spill.jsonl*")) == ["spill.jsonl"]
+    writer = make_writer(store, base)
+    writer.start()
+    assert await writer.flush(10)
+    await writer.close()
+    await assert_all_written_once(store, items)
+    assert spill_paths(str(base), 2) == [f"{base}.0", f"{base}.1"]
