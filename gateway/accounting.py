@@ -19,7 +19,7 @@ from .metrics import Metrics
 from .routing import Target
 from .store import MessageRow, RequestLogRow
 from .store.writer import Writer
-from .tokens import Usage
+from .tokens import Usage, text_parts
 
 log = logging.getLogger("gateway.requests")
 
@@ -155,31 +155,25 @@ class Recorder:
         log.info("request", extra={"fields": fields})
 
     def _append_turn(self, o: Outcome, message_tokens: list[int]) -> None:
-        now = o.created_at
-        for message, tokens in zip(o.new_messages, message_tokens, strict=False):
-            content = message.get("content")
+        """The request's new messages, then the answer, as rows of the session."""
+        answer_tokens = o.usage.completion_tokens if o.usage else 0
+        turn = [
+            (str(m.get("role")), "".join(text_parts(m.get("content"))), tokens, o.created_at)
+            for m, tokens in zip(o.new_messages, message_tokens, strict=False)
+        ]
+        turn.append(("assistant", o.answer, answer_tokens, datetime.now(UTC)))
+        for role, content, tokens, at in turn:
             self.writer.submit(
                 MessageRow(
                     message_id=f"msg_{uuid.uuid4().hex}",
                     session_id=o.session_id or "",
-                    role=str(message.get("role")),
-                    content=content if isinstance(content, str) else _text(content),
+                    role=role,
+                    content=content,
                     tokens=tokens,
                     model=o.model,
-                    created_at=now,
+                    created_at=at,
                 )
             )
-        self.writer.submit(
-            MessageRow(
-                message_id=f"msg_{uuid.uuid4().hex}",
-                session_id=o.session_id or "",
-                role="assistant",
-                content=o.answer,
-                tokens=(o.usage.completion_tokens if o.usage else 0),
-                model=o.model,
-                created_at=datetime.now(UTC),
-            )
-        )
 
     def _charged(self, task: asyncio.Task) -> None:
         self._charges.discard(task)
@@ -190,13 +184,3 @@ class Recorder:
         """Wait for quota charges still in flight (at shutdown)."""
         if self._charges:
             await asyncio.gather(*self._charges, return_exceptions=True)
-
-
-def _text(content: object) -> str:
-    if isinstance(content, list):
-        return "".join(
-            p.get("text", "")
-            for p in content
-            if isinstance(p, dict) and isinstance(p.get("text"), str)
-        )
-    return "" if content is None else str(content)

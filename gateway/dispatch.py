@@ -102,6 +102,15 @@ async def _try(
         raise
 
 
+def record_failure(
+    health: DeploymentHealth, metrics: Metrics, target: Target, reason: str, now: float
+) -> None:
+    """Count a failed attempt (before or after the first byte) in metrics and health."""
+    metrics.upstream_errors.labels(target.provider.name, reason).inc()
+    if health.failure(target.deployment_id, now, reason):
+        metrics.deployment_cooldown.labels(target.deployment_id).set(1)
+
+
 def _next(remaining: list[Target], health: DeploymentHealth, now: float) -> Target:
     for target in remaining:
         if health.usable(target.deployment_id, now):
@@ -141,10 +150,7 @@ async def dispatch(
             if isinstance(error, UpstreamRejected) and error.status != 429:
                 health.release(deployment)
                 raise  # the client's problem, not the deployment's
-            reason = _reason(error)
-            metrics.upstream_errors.labels(target.provider.name, reason).inc()
-            if health.failure(deployment, clock(), reason):
-                metrics.deployment_cooldown.labels(deployment).set(1)
+            record_failure(health, metrics, target, _reason(error), clock())
             if not isinstance(error, ProviderError | ProviderTimeout | UpstreamRejected):
                 raise
             if isinstance(error, ProviderTimeout):

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import orjson
 
 from .config import ProviderConfig
-from .tokens import estimate_prompt_tokens, estimate_tokens
+from .tokens import estimate_prompt_tokens, estimate_tokens, text_parts
 
 PIECES = 6  # a streamed answer arrives in about this many content chunks
 
@@ -20,15 +20,7 @@ def last_user_text(messages: list) -> str:
     """The text of the last user message (string content or the text parts of a list)."""
     for message in reversed(messages):
         if isinstance(message, dict) and message.get("role") == "user":
-            content = message.get("content")
-            if isinstance(content, str):
-                return content
-            if isinstance(content, list):
-                return "".join(
-                    part.get("text", "")
-                    for part in content
-                    if isinstance(part, dict) and isinstance(part.get("text"), str)
-                )
+            return "".join(text_parts(message.get("content")))
     return ""
 
 

@@ -29,11 +29,8 @@ class QuotaResolver:
     def limits_for(self, user: str, key_tier: str | None) -> Limits:
         """The user's limits: override fields, else the override's tier (or the key's tier),
         else the default tier; an unknown tier name counts as the default tier."""
-        tiers = self.quota.tiers
         override = self._overrides.get(user)
-        tier = (override.tier if override else None) or key_tier
-        base = tiers.get(tier) if tier else None
-        base = base or tiers[self.quota.default_tier]
+        base = self.quota.tiers[self.tier_for(user, key_tier)]
         if override is None:
             return Limits(rpm=base.rpm, tpd=base.tpd)
         return Limits(

@@ -119,7 +119,7 @@ class Reloader:
             )
         previous = s.config
         upstreams, retired = rebuild_upstreams(s.upstreams, previous.providers, config.providers)
-        health = s.health
+        health = s.router.health
         if (config.routing.cooldown_failures, config.routing.cooldown_s) != (
             previous.routing.cooldown_failures,
             previous.routing.cooldown_s,
@@ -128,7 +128,6 @@ class Reloader:
         static = StaticKeys(config.auth.keys)
         stores = tuple(static if isinstance(k, StaticKeys) else k for k in s.authenticator.stores)
         # The swap: no await between these lines.
-        s.health = health
         s.router = Router(config, health)
         s.upstreams = upstreams
         s.authenticator = Authenticator(stores)

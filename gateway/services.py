@@ -14,7 +14,7 @@ from .config import Config
 from .limits import RateLimiter
 from .metrics import Metrics
 from .quotas import QuotaResolver
-from .routing import DeploymentHealth, Router
+from .routing import Router
 from .store import Store
 from .store.writer import Writer
 from .upstream import Upstreams
@@ -26,7 +26,6 @@ class Services:
 
     config: Config
     router: Router
-    health: DeploymentHealth
     upstreams: Upstreams
     authenticator: Authenticator
     key_cache: CachedKeys

@@ -240,6 +240,21 @@ def estimate_tokens(text: str) -> int:
     return max(1, wide + math.ceil((len(text) - wide) / _CHARS_PER_TOKEN))
 
 
+def text_parts(content: Any) -> list[str]:
+    """The text of a message's content: a string, or the `{"type": "text"}` parts of a list."""
+    if isinstance(content, str):
+        return [content]
+    if not isinstance(content, list):
+        return []
+    return [
+        part["text"]
+        for part in content
+        if isinstance(part, dict)
+        and part.get("type") == "text"
+        and isinstance(part.get("text"), str)
+    ]
+
+
 def estimate_prompt_tokens(messages: list[dict[str, Any]]) -> int:
     """Rough prompt size: text of every message, plus 4 tokens per message and 3 for the reply.
 
@@ -249,14 +264,7 @@ def estimate_prompt_tokens(messages: list[dict[str, Any]]) -> int:
     for message in messages:
         total += _TOKENS_PER_MESSAGE
         content = message.get("content") if isinstance(message, dict) else None
-        if isinstance(content, str):
-            total += estimate_tokens(content)
-        elif isinstance(content, list):
-            for part in content:
-                if isinstance(part, dict) and part.get("type") == "text":
-                    text = part.get("text")
-                    if isinstance(text, str):
-                        total += estimate_tokens(text)
+        total += sum(estimate_tokens(text) for text in text_parts(content))
     return total
 
 

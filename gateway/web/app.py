@@ -110,7 +110,6 @@ async def build_services(config: Config, metrics: Metrics) -> Services:
     return Services(
         config=config,
         router=Router(config, health),
-        health=health,
         upstreams=build_upstreams(config.providers),
         authenticator=Authenticator([StaticKeys(config.auth.keys), key_cache]),
         key_cache=key_cache,

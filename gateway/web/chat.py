@@ -9,7 +9,7 @@ import time
 from aiohttp import web
 
 from ..accounting import Outcome
-from ..dispatch import Answer, dispatch
+from ..dispatch import Answer, dispatch, record_failure
 from ..errors import (
     GatewayError,
     RateLimited,
@@ -63,8 +63,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     try:
         chat = validate_chat(parse_json_object(await _read_body(request)))
         outcome.model, outcome.stream, outcome.session_id = chat.model, chat.stream, chat.session_id
-        outcome.route_model = s.router.lookup(chat.model)[0]
-        targets = s.router.plan(chat.model, s.clock())
+        router = s.router  # one routing table for the whole request, even across a reload
+        outcome.route_model = router.lookup(chat.model)[0]
+        targets = router.plan(chat.model, s.clock())
         messages = await _messages_with_history(s, chat, principal.user)
         limits = s.quotas.limits_for(principal.user, principal.tier)
         decision = await s.limiter.admit(principal.user, limits, time.time())
@@ -81,7 +82,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             targets,
             lambda target: upstream_payload(chat, target.upstream_model, messages),
             s.upstreams,
-            s.health,
+            router.health,
             s.config.routing,
             s.metrics,
             outcome.request_id,
@@ -175,7 +176,7 @@ async def _stream(
         await response.write_eof()
     except GatewayError as error:  # upstream failed mid-stream: tell the client, then close
         outcome.status, outcome.status_code = "upstream_error", 200
-        s.health.failure(answer.target.deployment_id, s.clock(), "mid_stream")
+        record_failure(s.router.health, s.metrics, answer.target, "mid_stream", s.clock())
         outcome.error = f"{error.code}: {error.message}"
         response.force_close()
         try:

@@ -411,7 +411,7 @@ async def test_only_one_request_probes_a_half_open_deployment(fleet):
         {"m": {"deployments": deployments("sick", "well")}},
         cooldown_failures=1, cooldown_s=30,
     )  # fmt: skip
-    fleet.gateway.services.health.failure("sick/sick-model", fleet.clock(), "http_503")
+    fleet.gateway.services.router.health.failure("sick/sick-model", fleet.clock(), "http_503")
     fleet.clock.now += 30
     async with fleet.sdk() as sdk:
         probe = asyncio.create_task(ask(sdk, "m", False))

@@ -41,6 +41,13 @@ PIECES = [
 SEPARATORS = [b"\n\n", b"\r\n\r\n", b"\r\r", b"\n\r\n"]
 
 
+def summary(out: list[bytes], accounting: StreamAccounting) -> tuple[bytes, tuple, str, object]:
+    """What a test compares: bytes sent, usage (prompt, completion, estimated), text, error."""
+    usage = accounting.final_usage(11)
+    usage_fields = (usage.prompt_tokens, usage.completion_tokens, usage.estimated)
+    return b"".join(out), usage_fields, accounting.text, accounting.error
+
+
 def reference(body: bytes, drop: bool) -> tuple[bytes, tuple, str, object]:
     """Parse the whole stream at once: what the client must get, and what must be counted."""
     parser = SSEParser()
@@ -51,13 +58,7 @@ def reference(body: bytes, drop: bool) -> tuple[bytes, tuple, str, object]:
         usage_only = event.data is not None and accounting.observe(event.data)
         if not (drop and usage_only):
             out.append(event.raw)
-    usage = accounting.final_usage(11)
-    return (
-        b"".join(out),
-        (usage.prompt_tokens, usage.completion_tokens, usage.estimated),
-        (accounting.text),
-        accounting.error,
-    )
+    return summary(out, accounting)
 
 
 async def relayed(chunks: list[bytes], drop: bool) -> tuple[bytes, tuple, str, object]:
@@ -74,13 +75,7 @@ async def relayed(chunks: list[bytes], drop: bool) -> tuple[bytes, tuple, str, o
     await relay.run(chunks[0], rest(), write)
     accounting = relay.accounting
     accounting.settle(need_text=True)
-    usage = accounting.final_usage(11)
-    return (
-        b"".join(out),
-        (usage.prompt_tokens, usage.completion_tokens, usage.estimated),
-        (accounting.text),
-        accounting.error,
-    )
+    return summary(out, accounting)
 
 
 def random_stream(rnd: random.Random) -> tuple[bytes, list[bytes]]:
