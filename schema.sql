@@ -123,3 +123,5 @@ CREATE TABLE IF NOT EXISTS ai_request_log (
 );
 -- Per-user usage for a UTC day.
 CREATE INDEX IF NOT EXISTS ai_request_log_uid_created_idx ON ai_request_log (uid, created_at);
+-- Upgrades of a database made by an earlier release, in place.
+ALTER TABLE ai_request_log ADD COLUMN IF NOT EXISTS endpoint TEXT NOT NULL DEFAULT 'chat';

@@ -1,4 +1,4 @@
-"""What a chat request cost and how it ended: request-log row, metrics, quota charge, log line.
+"""What an API request cost and how it ended: request-log row, metrics, quota charge, log line.
 Everything here runs after the answer, and nothing here waits on the database."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from .metrics import Metrics
 from .routing import Target
 from .store import MessageRow, RequestLogRow
 from .store.writer import Writer
-from .tokens import Usage, text_parts
+from .tokens import Usage, estimate_prompt_tokens, text_parts
 
 log = logging.getLogger("gateway.requests")
 
@@ -37,17 +37,18 @@ def cost_usd(model: ModelConfig | None, usage: Usage | None) -> Decimal:
 
 @dataclass(slots=True)
 class Outcome:
-    """Everything known about one authenticated chat request by the time it ends."""
+    """Everything known about one authenticated API request by the time it ends."""
 
     request_id: str
     principal: Principal
-    model: str
+    endpoint: str = "chat"
+    model: str = ""
     stream: bool = False
     started: float = field(default_factory=time.perf_counter)
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     status: str = "ok"
     status_code: int = 200
-    route_model: ModelConfig | None = None  # whose prices apply
+    route_model: ModelConfig | None = None  # whose prices apply until a deployment answers
     target: Target | None = None
     attempts: int = 0
     usage: Usage | None = None
@@ -55,7 +56,97 @@ class Outcome:
     session_id: str | None = None
     error: str | None = None
     answer: str = ""
-    new_messages: list[dict] = field(default_factory=list)
+    new_messages: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def priced_by(self) -> ModelConfig | None:
+        """The model entry whose prices apply: the serving deployment's, else the route's."""
+        return self.target.model if self.target is not None else self.route_model
+
+    @property
+    def cost(self) -> Decimal:
+        return cost_usd(self.priced_by, self.usage)
+
+
+def log_row(o: Outcome, ended: float) -> RequestLogRow:
+    """The request-log row of an ended request (`ended` on the perf_counter clock)."""
+    usage = o.usage or Usage()
+    target = o.target
+    return RequestLogRow(
+        request_id=o.request_id,
+        uid=o.principal.user,
+        key_id=o.principal.key_id,
+        model=o.model,
+        provider=target.provider.name if target else None,
+        upstream_model=target.upstream_model if target else None,
+        stream=o.stream,
+        status=o.status,
+        status_code=o.status_code,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        usage_estimated=usage.estimated,
+        cost_usd=o.cost,
+        latency_ms=round((ended - o.started) * 1000),
+        ttft_ms=round((o.first_byte_at - o.started) * 1000) if o.first_byte_at else None,
+        session_id=o.session_id,
+        attempts=o.attempts,
+        error=o.error,
+        created_at=o.created_at,
+        endpoint=o.endpoint,
+    )
+
+
+def session_turn(o: Outcome) -> list[MessageRow]:
+    """The request's new messages, then the answer, as rows of its session."""
+    answer_tokens = o.usage.completion_tokens if o.usage else 0
+    turn = [
+        (
+            str(m.get("role")),
+            "".join(text_parts(m.get("content"))),
+            estimate_prompt_tokens([m]),
+            o.created_at,
+        )
+        for m in o.new_messages
+    ]
+    turn.append(("assistant", o.answer, answer_tokens, datetime.now(UTC)))
+    return [
+        MessageRow(
+            message_id=f"msg_{uuid.uuid4().hex}",
+            session_id=o.session_id or "",
+            role=role,
+            content=content,
+            tokens=tokens,
+            model=o.model,
+            created_at=at,
+        )
+        for role, content, tokens, at in turn
+    ]
+
+
+def log_fields(row: RequestLogRow, o: Outcome, with_content: bool) -> dict[str, Any]:
+    """The JSON log line of a request: the row's figures, the content only when asked."""
+    fields: dict[str, Any] = {
+        "request_id": row.request_id,
+        "user": row.uid,
+        "endpoint": row.endpoint,
+        "model": row.model,
+        "provider": row.provider,
+        "status": row.status,
+        "status_code": row.status_code,
+        "stream": row.stream,
+        "prompt_tokens": row.prompt_tokens,
+        "completion_tokens": row.completion_tokens,
+        "usage_estimated": row.usage_estimated,
+        "latency_ms": row.latency_ms,
+        "ttft_ms": row.ttft_ms,
+        "attempts": row.attempts,
+    }
+    if row.error:
+        fields["error"] = row.error
+    if with_content:
+        fields["messages"] = o.new_messages
+        fields["answer"] = o.answer
+    return fields
 
 
 class Recorder:
@@ -68,10 +159,23 @@ class Recorder:
         self.limiter = limiter
         self.metrics = metrics
         self.log_content = log_content
-        self._charges: set[asyncio.Task] = set()
+        self._charges: set[asyncio.Task[int]] = set()
         # Labelled children, made once per label set: `labels()` takes a lock and checks every
         # value on each call. Made lazily, so /metrics shows the same series as without it.
-        self._children: dict[tuple, Any] = {}
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+    def finish(self, o: Outcome) -> None:
+        """Record an ended request; session messages are appended when there is an answer."""
+        ended = time.perf_counter()
+        row = log_row(o, ended)
+        self.writer.submit(row)
+        if o.session_id and o.answer and o.status in ("ok", "client_closed"):
+            for message in session_turn(o):
+                self.writer.submit(message)
+        self.observe(o, row, ended)
+        if row.prompt_tokens or row.completion_tokens:
+            self.charge(o.principal.user, row.prompt_tokens + row.completion_tokens)
+        log.info("request", extra={"fields": log_fields(row, o, self.log_content)})
 
     def _child(self, metric: Any, *labels: str) -> Any:
         key = (id(metric), labels)
@@ -80,102 +184,30 @@ class Recorder:
             child = self._children[key] = metric.labels(*labels)
         return child
 
-    def finish(self, o: Outcome, message_tokens: list[int] | None = None) -> None:
-        """Record an ended request; session messages are appended when there is an answer."""
-        latency = time.perf_counter() - o.started
-        ttft = (o.first_byte_at - o.started) if o.first_byte_at is not None else None
-        target = o.target
-        priced = target.model if target is not None else o.route_model
-        cost = cost_usd(priced, o.usage)
-        usage = o.usage or Usage()
-        provider = target.provider.name if target else None
-        self.writer.submit(
-            RequestLogRow(
-                request_id=o.request_id,
-                uid=o.principal.user,
-                key_id=o.principal.key_id,
-                model=o.model,
-                provider=provider,
-                upstream_model=target.upstream_model if target else None,
-                stream=o.stream,
-                status=o.status,
-                status_code=o.status_code,
-                prompt_tokens=usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens,
-                usage_estimated=usage.estimated,
-                cost_usd=cost,
-                latency_ms=round(latency * 1000),
-                ttft_ms=round(ttft * 1000) if ttft is not None else None,
-                session_id=o.session_id,
-                attempts=o.attempts,
-                error=o.error,
-                created_at=o.created_at,
-            )
-        )
-        if o.session_id and o.answer and o.status in ("ok", "client_closed"):
-            self._append_turn(o, message_tokens or [])
+    def observe(self, o: Outcome, row: RequestLogRow, ended: float) -> None:
+        """Move the request's metrics."""
         label = o.route_model.name if o.route_model else "unknown"
-        provider_label = provider or "none"
-        m = self.metrics
+        provider = row.provider or "none"
+        m, child = self.metrics, self._child
         stream = "true" if o.stream else "false"
-        child = self._child
-        child(m.requests, label, provider_label, o.status, stream).inc()
-        child(m.duration, label, stream).observe(latency)
-        if ttft is not None:
-            child(m.ttft, label).observe(ttft)
-        if usage.total:
-            child(m.tokens, label, provider_label, "prompt").inc(usage.prompt_tokens)
-            child(m.tokens, label, provider_label, "completion").inc(usage.completion_tokens)
-            child(m.cost, label).inc(float(cost))
-            task = asyncio.get_running_loop().create_task(
-                self.limiter.add_tokens(o.principal.user, usage.total, time.time())
-            )
-            self._charges.add(task)
-            task.add_done_callback(self._charged)
-        fields = {
-            "request_id": o.request_id,
-            "user": o.principal.user,
-            "model": o.model,
-            "provider": provider,
-            "status": o.status,
-            "status_code": o.status_code,
-            "stream": o.stream,
-            "prompt_tokens": usage.prompt_tokens,
-            "completion_tokens": usage.completion_tokens,
-            "usage_estimated": usage.estimated,
-            "latency_ms": round(latency * 1000, 2),
-            "ttft_ms": round(ttft * 1000, 2) if ttft is not None else None,
-            "attempts": o.attempts,
-        }
-        if o.error:
-            fields["error"] = o.error
-        if self.log_content:
-            fields["messages"] = o.new_messages
-            fields["answer"] = o.answer
-        log.info("request", extra={"fields": fields})
+        child(m.requests, label, provider, o.status, stream, o.endpoint).inc()
+        child(m.duration, label, stream).observe(ended - o.started)
+        if o.first_byte_at is not None:
+            child(m.ttft, label).observe(o.first_byte_at - o.started)
+        if row.prompt_tokens or row.completion_tokens:
+            child(m.tokens, label, provider, "prompt").inc(row.prompt_tokens)
+            child(m.tokens, label, provider, "completion").inc(row.completion_tokens)
+            child(m.cost, label).inc(float(row.cost_usd))
 
-    def _append_turn(self, o: Outcome, message_tokens: list[int]) -> None:
-        """The request's new messages, then the answer, as rows of the session."""
-        answer_tokens = o.usage.completion_tokens if o.usage else 0
-        turn = [
-            (str(m.get("role")), "".join(text_parts(m.get("content"))), tokens, o.created_at)
-            for m, tokens in zip(o.new_messages, message_tokens, strict=False)
-        ]
-        turn.append(("assistant", o.answer, answer_tokens, datetime.now(UTC)))
-        for role, content, tokens, at in turn:
-            self.writer.submit(
-                MessageRow(
-                    message_id=f"msg_{uuid.uuid4().hex}",
-                    session_id=o.session_id or "",
-                    role=role,
-                    content=content,
-                    tokens=tokens,
-                    model=o.model,
-                    created_at=at,
-                )
-            )
+    def charge(self, user: str, tokens: int) -> None:
+        """Charge the tokens to the user's daily quota, off the request path."""
+        task = asyncio.get_running_loop().create_task(
+            self.limiter.add_tokens(user, tokens, time.time())
+        )
+        self._charges.add(task)
+        task.add_done_callback(self._charged)
 
-    def _charged(self, task: asyncio.Task) -> None:
+    def _charged(self, task: asyncio.Task[int]) -> None:
         self._charges.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.warning("quota charge failed: %s", task.exception())

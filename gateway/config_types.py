@@ -64,6 +64,7 @@ class ProviderConfig:
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 120.0
     chunk_delay_s: float = 0.0  # echo only: pause between streamed chunks
+    api_version: str = ""  # azure only
 
     @property
     def configured(self) -> bool:

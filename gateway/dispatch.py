@@ -18,11 +18,12 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+from .adapters.base import Call, Reply
 from .config import RoutingConfig
 from .errors import GatewayError, ProviderError, ProviderTimeout, UpstreamRejected
 from .metrics import Metrics
 from .routing import DeploymentHealth, Target
-from .upstream import Reply, Upstreams
+from .upstream import Upstreams
 
 
 @dataclass(slots=True)
@@ -30,11 +31,23 @@ class Answer:
     """A target that answered: a whole body (non-stream) or the first chunk and the rest."""
 
     target: Target
+    call: Call
     reply: Reply
     attempts: int
     body: bytes = b""
     first_chunk: bytes = b""
     rest: AsyncIterator[bytes] | None = None
+
+
+class DispatchFailed(Exception):
+    """Every attempt failed (or the first failure was final): the error the client gets, how
+    many attempts were made, and the deployment that failed last (None if none was tried)."""
+
+    def __init__(self, error: GatewayError, attempts: int, target: Target | None):
+        super().__init__(error.message)
+        self.error = error
+        self.attempts = attempts
+        self.target = target
 
 
 class _UpstreamStatus(ProviderError):
@@ -74,10 +87,8 @@ def backoff_s(policy: RoutingConfig, attempts_made: int) -> float:
     return min(policy.backoff_max_s, policy.backoff_base_s * 2 ** (attempts_made - 1))
 
 
-async def _try(
-    target: Target, upstreams: Upstreams, payload: dict, request_id: str, stream: bool
-) -> Answer:
-    reply = await upstreams[target.provider.name].send(payload, request_id)
+async def _try(target: Target, upstreams: Upstreams, call: Call) -> Answer:
+    reply = await upstreams[target.provider.name].send(call)
     try:
         if reply.status >= 400:
             body = await reply.read()
@@ -85,10 +96,10 @@ async def _try(
                 raise _UpstreamStatus(target.provider.name, reply.status)
             rejected = UpstreamRejected(reply.status, body, reply.content_type)
             if reply.status == 429:  # a 429 always says when to come back
-                rejected.headers["Retry-After"] = _retry_after(getattr(reply, "retry_after", None))
+                rejected.headers["Retry-After"] = _retry_after(reply.retry_after)
             raise rejected
-        if not stream:
-            return Answer(target, reply, 0, body=await reply.read())
+        if not call.stream:
+            return Answer(target, call, reply, 0, body=await reply.read())
         rest = aiter(reply.chunks())
         try:
             first = await anext(rest)
@@ -96,7 +107,7 @@ async def _try(
             raise _EmptyStream(
                 f"Provider `{target.provider.name}` closed the stream before any data."
             ) from None
-        return Answer(target, reply, 0, first_chunk=first, rest=rest)
+        return Answer(target, call, reply, 0, first_chunk=first, rest=rest)
     except BaseException:
         reply.close()
         raise
@@ -111,6 +122,26 @@ def record_failure(
         metrics.deployment_cooldown.labels(target.deployment_id).set(1)
 
 
+async def _watched(
+    rest: AsyncIterator[bytes],
+    target: Target,
+    health: DeploymentHealth,
+    metrics: Metrics,
+    clock: Callable[[], float],
+) -> AsyncIterator[bytes]:
+    """The rest of a stream; a failure after the first byte counts against the deployment,
+    unless the stream had already ended with `data: [DONE]` (its answer is complete)."""
+    last = b""
+    try:
+        async for chunk in rest:
+            last = chunk
+            yield chunk
+    except GatewayError:
+        if not last.rstrip().endswith(b"[DONE]"):
+            record_failure(health, metrics, target, "mid_stream", clock())
+        raise
+
+
 def _next(remaining: list[Target], health: DeploymentHealth, now: float) -> Target:
     for target in remaining:
         if health.usable(target.deployment_id, now):
@@ -120,20 +151,19 @@ def _next(remaining: list[Target], health: DeploymentHealth, now: float) -> Targ
 
 async def dispatch(
     targets: list[Target],
-    payload_for: Callable[[Target], dict],
+    call_for: Callable[[Target], Call],
     upstreams: Upstreams,
     health: DeploymentHealth,
     policy: RoutingConfig,
     metrics: Metrics,
-    request_id: str,
-    stream: bool,
     clock: Callable[[], float] = time.monotonic,
 ) -> Answer:
     """The first target's answer that arrives whole (or whose stream has begun); else raises
-    the last failure, with `attempts` and `target` set on it."""
+    DispatchFailed with the last failure."""
     remaining = list(targets)
     attempts = 0
     last: GatewayError | None = None
+    last_target: Target | None = None
     while remaining:
         if attempts:
             await asyncio.sleep(backoff_s(policy, attempts))
@@ -144,18 +174,18 @@ async def dispatch(
         attempts += 1
         health.begin(deployment, now)
         try:
-            answer = await _try(target, upstreams, payload_for(target), request_id, stream)
+            answer = await _try(target, upstreams, call_for(target))
         except GatewayError as error:
-            error.attempts, error.target = attempts, target
             if isinstance(error, UpstreamRejected) and error.status != 429:
                 health.release(deployment)
-                raise  # the client's problem, not the deployment's
-            record_failure(health, metrics, target, _reason(error), clock())
+                raise DispatchFailed(error, attempts, target) from None  # the client's fault
             if not isinstance(error, ProviderError | ProviderTimeout | UpstreamRejected):
-                raise
+                health.release(deployment)  # refused before reaching upstream (bad input)
+                raise DispatchFailed(error, attempts, target) from None
+            record_failure(health, metrics, target, _reason(error), clock())
             if isinstance(error, ProviderTimeout):
                 remaining = [t for t in remaining if t.deployment_id != deployment]
-            last = error
+            last, last_target = error, target
             continue
         except BaseException:
             health.release(deployment)  # cancelled (client gone): no verdict on the upstream
@@ -163,6 +193,8 @@ async def dispatch(
         if health.success(deployment):
             metrics.deployment_cooldown.labels(deployment).set(0)
         answer.attempts = attempts
+        if answer.rest is not None:
+            answer.rest = _watched(answer.rest, target, health, metrics, clock)
         return answer
     assert last is not None
-    raise last
+    raise DispatchFailed(last, attempts, last_target)

@@ -42,8 +42,6 @@ class GatewayError(Exception):
         if code is not None:
             self.code = code
         self.headers: dict[str, str] = {}
-        self.attempts = 0  # upstream attempts made before this error (set by dispatch)
-        self.target: object | None = None  # the routing Target that failed last, if any
 
     def payload(self) -> dict:
         return {

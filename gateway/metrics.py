@@ -29,8 +29,8 @@ class Metrics:
         self.multiprocess_dir = multiprocess_dir
         self.requests = Counter(
             "gateway_requests_total",
-            "Chat completion requests by outcome.",
-            ["model", "provider", "status", "stream"],
+            "API requests by endpoint and outcome.",
+            ["model", "provider", "status", "stream", "endpoint"],
             registry=r,
         )
         self.duration = Histogram(

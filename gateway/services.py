@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .accounting import Recorder
+from .affinity import MemoryAffinity, ResponseAffinity
 from .auth import Authenticator, CachedKeys
 from .config import Config
 from .limits import RateLimiter
@@ -36,4 +37,6 @@ class Services:
     recorder: Recorder
     metrics: Metrics
     redis: Any = None  # the redis client when redis.url is redis://
+    affinity: ResponseAffinity = field(default_factory=MemoryAffinity)
     clock: Callable[[], float] = time.monotonic  # routing's `now` (cooldowns); tests replace it
+    started: int = field(default_factory=lambda: int(time.time()))  # /v1/models' `created`

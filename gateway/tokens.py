@@ -48,16 +48,20 @@ class StreamAccounting:
     content, tool-call arguments and the other choices when ``n > 1``, since upstream bills those.
     """
 
-    __slots__ = ("_content", "_extra", "_held", "done", "error", "finish_reason", "usage")
+    __slots__ = ("_content", "_deltas", "_extra", "_held", "_identity", "error", "usage")
 
     def __init__(self) -> None:
         self._held: list[tuple[bool, bytes]] = []  # (whole events not yet split?, bytes)
         self._content: list[str] = []
         self._extra: list[str] = []
+        self._deltas = 0  # content/reasoning deltas: servers like llama.cpp send one token each
+        self._identity: dict[str, Any] = {}
         self.usage: Usage | None = None
-        self.done = False
-        self.finish_reason: str | None = None
         self.error: Any = None
+
+    def identity(self) -> dict[str, Any]:
+        """`id`, `created` and `model` of the stream's first chunk (for an event of our own)."""
+        return dict(self._identity)
 
     @property
     def text(self) -> str:
@@ -69,7 +73,6 @@ class StreamAccounting:
     def observe(self, data: bytes) -> bool:
         """Account for one event's data; True if it is a usage-only event (choices == [])."""
         if data == b"[DONE]":
-            self.done = True
             return False
         try:
             chunk = orjson.loads(data)
@@ -80,6 +83,8 @@ class StreamAccounting:
         if chunk.get("error") is not None:
             self.error = chunk["error"]
             return False
+        if not self._identity:
+            self._identity = {k: chunk[k] for k in ("id", "created", "model") if k in chunk}
         usage = _usage(chunk.get("usage"))
         if usage is not None:
             self.usage = usage
@@ -108,21 +113,21 @@ class StreamAccounting:
 
         Only events whose bytes could carry ``usage`` or ``error`` are parsed (a key spelled with
         escapes holds ``\\u``); every event is parsed only when the text is needed or no usage came.
+        Events read only for their usage stay held, so calling it again with need_text works.
         """
         held, self._held = self._held, []
         if not held:
             return
         if not need_text and self.usage is None and self.error is None:
             for is_block, raw in held:
-                if b"usage" in raw or b"error" in raw or b"\\u" in raw or b"[DONE]" in raw:
+                if b"usage" in raw or b"error" in raw or b"\\u" in raw:
                     for data in _event_data(raw) if is_block else (raw,):
-                        if data == b"[DONE]":
-                            self.done = True
-                        elif b"usage" in data or b"error" in data or b"\\u" in data:
+                        if b"usage" in data or b"error" in data or b"\\u" in data:
                             self._observe_meta(data)
             if self.usage is not None:
+                self._held = held + self._held  # kept, so a later settle can still read the text
                 return
-            self.done, self.error = False, None  # not enough: go over every event again below
+            self.error = None  # not enough: go over every event again below
         for is_block, raw in held:
             for data in _event_data(raw) if is_block else (raw,):
                 self.observe(data)
@@ -143,19 +148,19 @@ class StreamAccounting:
             self.usage = usage
 
     def _observe_choice(self, choice: dict[str, Any]) -> None:
-        if choice.get("finish_reason") is not None:
-            self.finish_reason = choice["finish_reason"]
         delta = choice.get("delta")
         if not isinstance(delta, dict):
-            return
+            delta = {"content": choice.get("text")}  # legacy completions stream `text`
         content = delta.get("content")
         if isinstance(content, str) and content:
+            self._deltas += 1
             if choice.get("index", 0) == 0:
                 self._content.append(content)
             else:
                 self._extra.append(content)
         reasoning = delta.get("reasoning_content")
-        if isinstance(reasoning, str):
+        if isinstance(reasoning, str) and reasoning:
+            self._deltas += 1
             self._extra.append(reasoning)
         tool_calls = delta.get("tool_calls")
         if isinstance(tool_calls, list):
@@ -169,11 +174,13 @@ class StreamAccounting:
                     )
 
     def final_usage(self, prompt_estimate: int) -> Usage:
-        """Upstream's usage if it sent one, else an estimate from everything generated so far."""
+        """Upstream's usage if it sent one, else an estimate from everything generated so far:
+        at least one token per content delta received."""
         if self.usage is not None:
             return self.usage
         generated = self.text + "".join(self._extra)
-        return Usage(prompt_estimate, estimate_tokens(generated), estimated=True)
+        completion = max(estimate_tokens(generated), self._deltas)
+        return Usage(prompt_estimate, completion, estimated=True)
 
 
 def _event_data(block: bytes) -> list[bytes]:
@@ -224,6 +231,8 @@ def usage_from_body(body: bytes) -> tuple[Usage | None, str]:
         message = choices[0].get("message")
         if isinstance(message, dict) and isinstance(message.get("content"), str):
             content = message["content"]
+        elif isinstance(choices[0].get("text"), str):  # legacy completions
+            content = choices[0]["text"]
     return _usage(obj.get("usage")), content
 
 

@@ -4,6 +4,7 @@ Pure: checks only what the gateway needs and leaves every other field untouched.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -41,7 +42,8 @@ def parse_json_object(body: bytes) -> dict:
     return payload
 
 
-def _optional_positive_int(payload: dict, field: str) -> None:
+def optional_positive_int(payload: dict[str, Any], field: str) -> None:
+    """A positive integer when present (64.0 counts, as in JSON Schema)."""
     value = payload.get(field)
     if value is None:
         return
@@ -84,8 +86,8 @@ def _reserialisable(payload: dict) -> None:
         ) from None
 
 
-def validate_chat(payload: dict) -> ChatRequest:
-    """Check model, messages, stream, max_tokens, stream_options and session_id."""
+def require_model(payload: dict[str, Any]) -> str:
+    """The body's `model`: a non-empty string without NUL."""
     model = payload.get("model")
     if model is None:
         raise _bad("`model` is required.", "model", "missing_required_parameter")
@@ -93,12 +95,24 @@ def validate_chat(payload: dict) -> ChatRequest:
         raise _bad("`model` must be a non-empty string.", "model", "invalid_type")
     if "\x00" in model:
         raise _bad("`model` must not contain NUL characters.", "model")
-    messages = validate_messages(payload.get("messages"))
+    return model
+
+
+def require_stream(payload: dict[str, Any]) -> bool:
+    """The body's `stream`: a boolean when present, false when absent."""
     stream = payload.get("stream")
     if stream is not None and not isinstance(stream, bool):
         raise _bad("`stream` must be a boolean.", "stream", "invalid_type")
-    _optional_positive_int(payload, "max_tokens")
-    _optional_positive_int(payload, "max_completion_tokens")
+    return bool(stream)
+
+
+def validate_chat(payload: dict[str, Any]) -> ChatRequest:
+    """Check model, messages, stream, max_tokens, stream_options and session_id."""
+    model = require_model(payload)
+    messages = validate_messages(payload.get("messages"))
+    stream = require_stream(payload)
+    optional_positive_int(payload, "max_tokens")
+    optional_positive_int(payload, "max_completion_tokens")
     options = payload.get("stream_options")
     if options is not None:
         if not isinstance(options, dict):
@@ -121,7 +135,7 @@ def validate_chat(payload: dict) -> ChatRequest:
         payload=payload,
         model=model,
         messages=messages,
-        stream=bool(stream),
+        stream=stream,
         client_wants_usage=bool(options and options.get("include_usage") is True),
         session_id=session_id,
     )

@@ -51,7 +51,7 @@ class StoreConflict(ValueError):
 
 @dataclass(slots=True)
 class RequestLogRow:
-    """One row of ai_request_log: one authenticated chat request, failures included."""
+    """One row of ai_request_log: one authenticated API request, failures included."""
 
     request_id: str
     uid: str
@@ -72,6 +72,7 @@ class RequestLogRow:
     attempts: int
     error: str | None
     created_at: datetime
+    endpoint: str = "chat"  # chat | embeddings | responses | completions | messages
 
 
 @dataclass(slots=True)

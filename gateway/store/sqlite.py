@@ -48,7 +48,7 @@ from gateway.store.common import (
     usage_totals,
     window_sql,
 )
-from gateway.store.sqlite_schema import SCHEMA, money_text, ts_text
+from gateway.store.sqlite_schema import SCHEMA, UPGRADES, money_text, ts_text
 from gateway.store.sqlite_thread import SqliteThread, transaction
 
 _READ = RowReader(parse_time=datetime.fromisoformat)
@@ -101,8 +101,8 @@ class SqliteStore(MessageWindow):
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def migrate(self) -> None:
-        """Create the tables and indexes (idempotent)."""
-        await self._worker.run(lambda db: db.executescript(SCHEMA))
+        """Create the tables and indexes, and add columns a database made earlier lacks."""
+        await self._worker.run(_migrate)
 
     async def has_schema(self) -> bool:
         """True when every table exists."""
@@ -391,3 +391,12 @@ def _write_batch(
                 " WHERE session_id = ?",
                 [(n, t, last, sid) for sid, (n, t, last) in grown.items()],
             )
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """SCHEMA, then each of UPGRADES that the table does not have yet."""
+    db.executescript(SCHEMA)
+    for table, column, definition in UPGRADES:
+        have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")

@@ -64,10 +64,15 @@ CREATE TABLE IF NOT EXISTS ai_request_log (
     prompt_tokens INTEGER NOT NULL DEFAULT 0, completion_tokens INTEGER NOT NULL DEFAULT 0,
     usage_estimated INTEGER NOT NULL DEFAULT 0, cost_usd TEXT NOT NULL DEFAULT '0',
     latency_ms INTEGER NOT NULL DEFAULT 0, ttft_ms INTEGER, session_id TEXT,
-    attempts INTEGER NOT NULL DEFAULT 1, error TEXT, created_at TEXT NOT NULL
+    attempts INTEGER NOT NULL DEFAULT 1, error TEXT, created_at TEXT NOT NULL,
+    endpoint TEXT NOT NULL DEFAULT 'chat'
 );
 CREATE INDEX IF NOT EXISTS ai_request_log_uid_created_idx ON ai_request_log (uid, created_at);
 """
+
+# Columns added after a table's first release: (table, column, definition). SQLite has no
+# ADD COLUMN IF NOT EXISTS, so the store adds each one that table_info does not list.
+UPGRADES = (("ai_request_log", "endpoint", "TEXT NOT NULL DEFAULT 'chat'"),)
 
 
 def ts_text(moment: datetime) -> str:

@@ -14,6 +14,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from ..accounting import Recorder
+from ..affinity import MemoryAffinity, RedisAffinity
 from ..auth import Authenticator, CachedKeys, StaticKeys
 from ..config import Config
 from ..limits import FallbackLimiter, MemoryLimiter, RateLimiter
@@ -26,7 +27,7 @@ from ..services import Services
 from ..store.backends import open_store
 from ..store.writer import Writer
 from ..upstream import build_upstreams
-from . import admin, chat, docs, models, ops, sessions, usage
+from . import admin, chat, docs, embeddings, models, ops, sessions, usage
 from .keys import SERVICES
 from .lifecycle import INFLIGHT, RELOADER, InFlight, inflight_middleware
 from .middleware import auth_middleware, errors_middleware
@@ -120,6 +121,11 @@ async def build_services(config: Config, metrics: Metrics) -> Services:
         recorder=Recorder(writer, limiter, metrics, log_content=config.logging.content),
         metrics=metrics,
         redis=redis_client,
+        affinity=(
+            MemoryAffinity()
+            if redis_client is None
+            else RedisAffinity(redis_client, config.redis.prefix)
+        ),
     )
 
 
@@ -168,6 +174,8 @@ def create_app(config: Config, metrics: Metrics | None = None) -> web.Applicatio
 
     app.cleanup_ctx.append(lifetime)
     app.router.add_post("/v1/chat/completions", chat.chat_completions)
+    app.router.add_post("/v1/embeddings", embeddings.embeddings)
+    app.router.add_post("/v1/completions", embeddings.completions)
     app.router.add_get("/v1/models", models.list_models)
     app.router.add_get("/v1/models/{model:.+}", models.get_model)
     app.router.add_get("/healthz", ops.healthz)

@@ -1,46 +1,50 @@
 """GET /v1/models and /v1/models/{id}: OpenAI model objects built from the config.
-Models whose provider has no api_key are listed with `"available": false`."""
+Models whose provider has no api_key are listed with `"available": false`; `capabilities` says
+which endpoints (chat, embeddings, responses) each model accepts."""
 
 from __future__ import annotations
 
-import time
+from typing import Any
 
-import orjson
 from aiohttp import web
 
+from ..adapters.capabilities import listed_capabilities
 from ..config import ModelConfig
 from ..errors import ModelNotFound, clip
+from ..routing import Router
 from .keys import SERVICES
+from .respond import json_response
 
-STARTED = int(time.time())
 
-
-def _model_object(model: ModelConfig, available: bool) -> dict:
+def _model_object(router: Router, model: ModelConfig, created: int) -> dict[str, Any]:
+    types = {
+        router.providers[d.provider].type
+        for d in model.deployments
+        if d.provider in router.providers
+    }
     return {
         "id": model.name,
         "object": "model",
-        "created": STARTED,
+        "created": created,
         "owned_by": model.deployments[0].provider,
-        "available": available,
+        "available": router.available(model),
+        "capabilities": listed_capabilities(types),
     }
 
 
-def _json(payload: dict) -> web.Response:
-    return web.Response(body=orjson.dumps(payload), content_type="application/json")
-
-
 async def list_models(request: web.Request) -> web.Response:
-    router = request.app[SERVICES].router
+    s = request.app[SERVICES]
+    router = s.router
     data = [
-        _model_object(m, router.available(m)) for m in router.models.values() if not m.is_wildcard
+        _model_object(router, m, s.started) for m in router.models.values() if not m.is_wildcard
     ]
-    return _json({"object": "list", "data": data})
+    return json_response({"object": "list", "data": data})
 
 
 async def get_model(request: web.Request) -> web.Response:
-    router = request.app[SERVICES].router
+    s = request.app[SERVICES]
     name = request.match_info["model"]
-    model = router.models.get(name)
+    model = s.router.models.get(name)
     if model is None or model.is_wildcard:
         raise ModelNotFound(f"The model `{clip(name)}` does not exist.", param="model")
-    return _json(_model_object(model, router.available(model)))
+    return json_response(_model_object(s.router, model, s.started))

@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from gateway.adapters.base import Call
 from gateway.config import RoutingConfig, parse
-from gateway.dispatch import backoff_s, dispatch
+from gateway.dispatch import DispatchFailed, backoff_s, dispatch
 from gateway.errors import ProviderError, ProviderTimeout, UpstreamRejected
 from gateway.metrics import Metrics
 from gateway.routing import DeploymentHealth, Router, Target
@@ -21,6 +22,7 @@ POLICY = RoutingConfig(max_attempts=4, backoff_base_s=0.0, backoff_max_s=0.0)
 class ScriptedReply:
     def __init__(self, status: int, body: bytes = b"{}", chunks: tuple[bytes, ...] = ()):
         self.status, self.content_type, self._body, self._chunks = status, "x", body, chunks
+        self.retry_after = None
         self.closed = False
 
     async def read(self) -> bytes:
@@ -41,7 +43,7 @@ class Scripted:
         self.script = list(script)
         self.calls = 0
 
-    async def send(self, payload: dict, request_id: str):
+    async def send(self, call: Call):
         self.calls += 1
         step = self.script.pop(0) if len(self.script) > 1 else self.script[0]
         if step == "hang":
@@ -68,10 +70,12 @@ def targets(*names: str) -> tuple[list[Target], dict[str, Target]]:
 
 
 async def run(plan, upstreams: dict, health: DeploymentHealth, now: float = 0.0, stream=False):
+    def call_for(target: Target) -> Call:
+        return Call("chat", {}, "r", "m", target.upstream_model, stream=stream)
+
     return await dispatch(
-        plan, lambda t: {}, Upstreams(upstreams), health, POLICY, Metrics(), "r", stream,
-        clock=lambda: now,
-    )  # fmt: skip
+        plan, call_for, Upstreams(upstreams), health, POLICY, Metrics(), clock=lambda: now
+    )
 
 
 def test_backoff_doubles_and_is_capped():
@@ -128,8 +132,9 @@ async def test_timeouts_skip_the_deployment_for_the_rest_of_the_request():
 async def test_the_last_failure_is_raised_with_attempts_and_target():
     plan, _ = targets("a", "b")
     health = DeploymentHealth(9, 30)
-    with pytest.raises(ProviderTimeout) as err:
+    with pytest.raises(DispatchFailed) as err:
         await run(plan, {"a": Scripted(502), "b": Scripted(ProviderTimeout("slow"))}, health)
+    assert isinstance(err.value.error, ProviderTimeout)
     assert err.value.attempts == 2 and err.value.target.provider.name == "b"
     assert health.snapshot(0.0)["a/m"]["last_error"] == "http_502"
     assert health.snapshot(0.0)["b/m"]["last_error"] == "timeout"
@@ -150,9 +155,10 @@ async def test_a_4xx_is_raised_at_once_and_ends_a_probe_without_verdict():
     health = DeploymentHealth(1, 30)
     health.failure("a/m", 0.0)
     b = Scripted(200)
-    with pytest.raises(UpstreamRejected) as err:
+    with pytest.raises(DispatchFailed) as err:
         await run(plan, {"a": Scripted(400), "b": b}, health, now=30.0)
-    assert err.value.status == 400 and err.value.attempts == 1 and b.calls == 0
+    assert isinstance(err.value.error, UpstreamRejected)
+    assert err.value.error.status == 400 and err.value.attempts == 1 and b.calls == 0
     assert health.state("a/m", 30.0) == "half_open", "probe released, state unchanged"
 
 

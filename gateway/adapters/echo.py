@@ -1,22 +1,31 @@
-"""The built-in `echo` provider: answers with the last user message, streamed or not, with usage.
-No network and no secrets, so a fresh install works; it speaks OpenAI's wire format exactly."""
+"""The built-in `echo` provider: answers with the last user message, streamed or not, with usage,
+and embeds text as deterministic unit vectors. No network and no secrets, so a fresh install
+works; it speaks OpenAI's wire format exactly."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import math
+import struct
 import time
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import orjson
 
-from .config import ProviderConfig
-from .tokens import estimate_prompt_tokens, estimate_tokens, text_parts
+from ..config import ProviderConfig
+from ..errors import InvalidRequest
+from ..tokens import estimate_prompt_tokens, estimate_tokens, text_parts
+from .base import Call, not_supported
 
 PIECES = 6  # a streamed answer arrives in about this many content chunks
+DEFAULT_DIMENSIONS = 16
 
 
-def last_user_text(messages: list) -> str:
+def last_user_text(messages: list[Any]) -> str:
     """The text of the last user message (string content or the text parts of a list)."""
     for message in reversed(messages):
         if isinstance(message, dict) and message.get("role") == "user":
@@ -32,10 +41,23 @@ def split_pieces(text: str, pieces: int) -> list[str]:
     return [p if i == len(parts) - 1 else p + " " for i, p in enumerate(parts)]
 
 
+def unit_vector(text: str, dimensions: int) -> list[float]:
+    """A deterministic unit vector for `text`: the same input always embeds the same way."""
+    values: list[float] = []
+    counter = 0
+    while len(values) < dimensions:
+        digest = hashlib.sha256(f"{counter}:{text}".encode()).digest()
+        values.extend((b - 127.5) / 127.5 for b in digest)
+        counter += 1
+    values = values[:dimensions]
+    norm = math.sqrt(sum(v * v for v in values)) or 1.0
+    return [v / norm for v in values]
+
+
 class EchoReply:
     """A finished answer handed out as a body or as SSE chunks."""
 
-    content_type: str
+    retry_after: str | None = None
 
     def __init__(self, status: int, parts: list[bytes], stream: bool, delay_s: float):
         self.status = status
@@ -56,13 +78,60 @@ class EchoReply:
         self._parts = []
 
 
+def _embedding_inputs(value: Any) -> list[str]:
+    """The texts to embed; token lists are embedded by their ids' text."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and value:
+        if all(isinstance(v, str) for v in value):
+            return list(value)
+        if all(isinstance(v, int) for v in value):
+            return [" ".join(map(str, value))]
+        if all(isinstance(v, list) and all(isinstance(i, int) for i in v) for v in value):
+            return [" ".join(map(str, v)) for v in value]
+    raise InvalidRequest(
+        "`input` must be a string, an array of strings, an array of token ids, or an array of "
+        "token-id arrays, and must not be empty.",
+        param="input",
+        code="invalid_type",
+    )
+
+
 class EchoUpstream:
     """Echoes the last user message back; honours stream, include_usage and max_tokens."""
 
     def __init__(self, provider: ProviderConfig):
         self.provider = provider
 
-    async def send(self, payload: dict, request_id: str) -> EchoReply:
+    async def send(self, call: Call) -> EchoReply:
+        payload = call.payload or {}
+        if call.endpoint == "embeddings":
+            return self._embed(payload)
+        if call.endpoint != "chat":
+            raise not_supported("echo", call.endpoint)
+        return self._chat(payload)
+
+    def _embed(self, payload: dict[str, Any]) -> EchoReply:
+        texts = _embedding_inputs(payload.get("input"))
+        dimensions = payload.get("dimensions") or DEFAULT_DIMENSIONS
+        as_base64 = payload.get("encoding_format") == "base64"
+        data = []
+        for i, text in enumerate(texts):
+            vector = unit_vector(text, dimensions)
+            embedding: Any = vector
+            if as_base64:
+                embedding = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+            data.append({"object": "embedding", "index": i, "embedding": embedding})
+        tokens = sum(max(1, estimate_tokens(t)) for t in texts)
+        body = {
+            "object": "list",
+            "data": data,
+            "model": payload.get("model", "echo"),
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+        return EchoReply(200, [orjson.dumps(body)], False, 0.0)
+
+    def _chat(self, payload: dict[str, Any]) -> EchoReply:
         messages = payload.get("messages") or []
         text = last_user_text(messages)
         finish = "stop"
@@ -98,11 +167,11 @@ class EchoUpstream:
             return EchoReply(200, [orjson.dumps(body)], False, 0.0)
         options = payload.get("stream_options")
         with_usage = isinstance(options, dict) and options.get("include_usage") is True
-        chunk = {**base, "object": "chat.completion.chunk"}
+        chunk: dict[str, Any] = {**base, "object": "chat.completion.chunk"}
         if with_usage:
             chunk["usage"] = None
 
-        def event(delta: dict, finish_reason: str | None = None) -> bytes:
+        def event(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
             choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
             return b"data: " + orjson.dumps({**chunk, "choices": [choice]}) + b"\n\n"
 

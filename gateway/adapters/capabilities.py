@@ -1,0 +1,37 @@
+"""Which endpoints each provider type serves, natively or bridged through chat completions.
+Pure: tables and lookups for routing, the handlers and /v1/models; no I/O."""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Endpoints an adapter answers itself (relayed or translated in the adapter).
+_NATIVE: Final[dict[str, frozenset[str]]] = {
+    "openai": frozenset({"chat", "embeddings", "responses", "completions"}),
+    "azure": frozenset({"chat", "embeddings", "responses", "completions"}),
+    "anthropic": frozenset({"chat", "messages", "count_tokens"}),
+    "gemini": frozenset({"chat", "embeddings"}),
+    "echo": frozenset({"chat", "embeddings"}),
+}
+# Endpoints the gateway serves for any type that speaks chat, by translating to and from chat.
+_BRIDGED: Final = frozenset({"responses", "messages", "count_tokens"})
+
+# What /v1/models lists as a model's capabilities (the OpenAI-side names clients use).
+LISTED: Final = ("chat", "embeddings", "responses")
+
+
+def native(provider_type: str, endpoint: str) -> bool:
+    """Whether the adapter of this type answers the endpoint itself."""
+    return endpoint in _NATIVE.get(provider_type, frozenset())
+
+
+def serves(provider_type: str, endpoint: str) -> bool:
+    """Whether a deployment of this type can serve the endpoint at all."""
+    return native(provider_type, endpoint) or (
+        endpoint in _BRIDGED and native(provider_type, "chat")
+    )
+
+
+def listed_capabilities(provider_types: set[str]) -> list[str]:
+    """The capabilities of a model whose deployments have these provider types."""
+    return [c for c in LISTED if any(serves(t, c) for t in provider_types)]

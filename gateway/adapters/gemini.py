@@ -1,0 +1,68 @@
+"""Google's Gemini API (generateContent): chat completions and embeddings are translated by
+gateway/translate/gemini.py on the way up and on the way back."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..config import ProviderConfig
+from ..tokens import estimate_tokens
+from ..translate import gemini as tr
+from .base import Call, not_supported
+from .http import HttpClient
+from .translated import TranslatedReply
+
+
+def _embedding_texts(payload: dict[str, Any]) -> list[str]:
+    value = payload.get("input")
+    return [value] if isinstance(value, str) else [v for v in value if isinstance(v, str)]
+
+
+class GeminiUpstream:
+    """{base_url}/models/{model}:generateContent (or :streamGenerateContent?alt=sse, or
+    :batchEmbedContents) with `x-goog-api-key`."""
+
+    def __init__(self, provider: ProviderConfig):
+        self.provider = provider
+        self.http = HttpClient(provider)
+        self.headers = {
+            "x-goog-api-key": provider.api_key,
+            "Content-Type": "application/json",
+            "Accept-Encoding": "identity",
+            **provider.headers,
+        }
+
+    async def send(self, call: Call) -> TranslatedReply:
+        if call.payload is None or call.endpoint not in ("chat", "embeddings"):
+            raise not_supported(self.provider.type, call.endpoint)
+        base = f"{self.provider.base_url}/models/{call.upstream_model}"
+        headers = {**self.headers, "X-Request-Id": call.request_id}
+        model, created = call.public_model, int(time.time())
+        if call.endpoint == "embeddings":
+            body = tr.embeddings_to_gemini(call.payload, call.upstream_model)
+            reply = await self.http.request("POST", f"{base}:batchEmbedContents", headers, body)
+            fmt = str(call.payload.get("encoding_format") or "float")
+            tokens = sum(max(1, estimate_tokens(t)) for t in _embedding_texts(call.payload))
+            return TranslatedReply(
+                reply,
+                body=lambda raw: tr.gemini_embeddings_to_openai(raw, model, fmt, tokens),
+                error=tr.error_to_openai,
+                stream=None,
+            )
+        body = tr.chat_to_gemini(call.payload, call.default_max_tokens)
+        chunk_id = f"chatcmpl-{call.request_id}"
+        if call.stream:
+            url, query = f"{base}:streamGenerateContent", {"alt": "sse"}
+        else:
+            url, query = f"{base}:generateContent", {}
+        reply = await self.http.request("POST", url, headers, body, query)
+        return TranslatedReply(
+            reply,
+            body=lambda raw: tr.gemini_to_chat(raw, model, chunk_id, created),
+            error=tr.error_to_openai,
+            stream=tr.GeminiStream(model, chunk_id, created) if call.stream else None,
+        )
+
+    async def close(self) -> None:
+        await self.http.close()

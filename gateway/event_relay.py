@@ -1,0 +1,149 @@
+"""Stream relays for the endpoints besides chat: one forwards upstream bytes unchanged while a
+reader counts them (Responses, Anthropic Messages); one translates OpenAI chat chunks into
+another API's events as they arrive (the Responses and Messages bridges), counting the chunks."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Protocol
+
+from .accounting import Outcome
+from .errors import GatewayError
+from .sse import SSEParser
+from .tokens import StreamAccounting, Usage
+
+
+class EventReader(Protocol):
+    """Reads each SSE event's data of a relayed stream for accounting."""
+
+    complete: bool  # the stream's terminal event has arrived
+    text: str
+
+    def feed(self, data: bytes) -> None: ...
+
+    def final_usage(self, prompt_estimate: int) -> Usage: ...
+
+
+class StreamTranslator(Protocol):
+    """OpenAI chunk bytes in (split anywhere), another API's events out."""
+
+    def feed(self, raw: bytes) -> bytes: ...
+
+    def close(self) -> bytes: ...
+
+
+async def _pump(
+    relay: PassthroughRelay | TranslatingRelay,
+    first: bytes,
+    rest: AsyncIterator[bytes],
+    write: Callable[[bytes], Awaitable[None]],
+) -> None:
+    out = relay.outgoing(first)
+    if out:
+        await write(out)
+        relay.first_byte_at = time.perf_counter()
+    async for chunk in rest:
+        out = relay.outgoing(chunk)
+        if out:
+            await write(out)
+            if relay.first_byte_at is None:
+                relay.first_byte_at = time.perf_counter()
+    tail = relay.tail()
+    if tail:
+        await write(tail)
+
+
+class PassthroughRelay:
+    """Upstream bytes to the client unchanged; `reader` sees every event's data."""
+
+    def __init__(
+        self,
+        reader: EventReader,
+        error_event: Callable[[GatewayError], bytes],
+        prompt_estimate: int,
+    ):
+        self.reader = reader
+        self.parser = SSEParser()
+        self._error_event = error_event
+        self.prompt_estimate = prompt_estimate
+        self.first_byte_at: float | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.reader.complete
+
+    def outgoing(self, chunk: bytes) -> bytes:
+        for event in self.parser.feed(chunk):
+            if event.data is not None:
+                self.reader.feed(event.data)
+        return chunk
+
+    def tail(self) -> bytes:
+        for event in self.parser.flush():
+            if event.data is not None:
+                self.reader.feed(event.data)
+        return b""
+
+    async def run(
+        self, first: bytes, rest: AsyncIterator[bytes], write: Callable[[bytes], Awaitable[None]]
+    ) -> None:
+        await _pump(self, first, rest, write)
+
+    def error_event(self, error: GatewayError) -> bytes:
+        return self._error_event(error)
+
+    def settle(self, outcome: Outcome) -> None:
+        outcome.usage = self.reader.final_usage(self.prompt_estimate)
+        outcome.answer = self.reader.text
+        if not self.reader.complete and outcome.status == "ok":
+            outcome.status, outcome.error = "upstream_error", "stream ended before its end event"
+
+
+class TranslatingRelay:
+    """OpenAI chat chunks (from any chat-speaking adapter) to the client as another API's
+    events; the chunks are counted exactly as the chat relay counts them."""
+
+    def __init__(
+        self,
+        translator: StreamTranslator,
+        error_event: Callable[[GatewayError], bytes],
+        prompt_estimate: int,
+    ):
+        self.translator = translator
+        self.accounting = StreamAccounting()
+        self.parser = SSEParser()
+        self._error_event = error_event
+        self.prompt_estimate = prompt_estimate
+        self.first_byte_at: float | None = None
+        self.complete = False
+        self.closed = False
+
+    def outgoing(self, chunk: bytes) -> bytes:
+        for event in self.parser.feed(chunk):
+            if event.data is not None:
+                self.accounting.observe(event.data)
+                self.complete = self.complete or event.data == b"[DONE]"
+        return self.translator.feed(chunk)
+
+    def tail(self) -> bytes:
+        self.closed = True
+        for event in self.parser.flush():
+            if event.data is not None:
+                self.accounting.observe(event.data)
+        return self.translator.close()
+
+    async def run(
+        self, first: bytes, rest: AsyncIterator[bytes], write: Callable[[bytes], Awaitable[None]]
+    ) -> None:
+        await _pump(self, first, rest, write)
+
+    def error_event(self, error: GatewayError) -> bytes:
+        return self._error_event(error)
+
+    def settle(self, outcome: Outcome) -> None:
+        acc = self.accounting
+        outcome.usage = acc.final_usage(self.prompt_estimate)
+        outcome.answer = acc.text
+        if acc.error is not None and outcome.status == "ok":
+            outcome.status, outcome.error = "upstream_error", "error event in upstream stream"

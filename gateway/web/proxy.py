@@ -1,0 +1,232 @@
+"""The steps every proxied endpoint shares: route, admit, forward, answer or relay, account.
+A handler composes them inside `exchange()`, which fills the outcome's ending in one place and
+records the request once, whatever happened."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from ..accounting import Outcome
+from ..adapters.base import Call, not_supported
+from ..adapters.capabilities import serves
+from ..dispatch import Answer, DispatchFailed, dispatch
+from ..errors import (
+    GatewayError,
+    ProviderError,
+    ProviderTimeout,
+    RateLimited,
+    RequestTooLarge,
+    UpstreamRejected,
+)
+from ..ratelimit_headers import ratelimit_headers
+from ..routing import Router, Target
+from ..services import Services
+from ..tokens import Usage
+from ..validation import parse_json_object
+from .keys import PRINCIPAL, REQUEST_ID, SERVICES
+
+STREAM_HEADERS = {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",
+}
+
+
+class Relay(Protocol):
+    """Writes one upstream stream to the client and knows what it amounted to."""
+
+    first_byte_at: float | None
+    complete: bool  # the stream's end marker has been relayed: the answer is whole
+
+    async def run(
+        self, first: bytes, rest: AsyncIterator[bytes], write: Callable[[bytes], Awaitable[None]]
+    ) -> None: ...
+
+    def error_event(self, error: GatewayError) -> bytes: ...
+
+    def settle(self, outcome: Outcome) -> None:
+        """Set the outcome's usage and answer text (and mark an upstream error event)."""
+        ...
+
+
+class Exchange:
+    """One proxied request on its way through the gateway."""
+
+    def __init__(self, request: web.Request, endpoint: str):
+        self.request = request
+        self.s: Services = request.app[SERVICES]
+        self.principal = request[PRINCIPAL]
+        self.outcome = Outcome(
+            request_id=request[REQUEST_ID], principal=self.principal, endpoint=endpoint
+        )
+        self.router: Router = self.s.router  # one routing table for the whole request
+        self.headers: dict[str, str] | None = None  # rate-limit headers once admitted
+
+    async def read_json(self) -> dict[str, Any]:
+        """The body as a JSON object; an oversized one is refused (and logged as `rejected`)."""
+        try:
+            body = await self.request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise RequestTooLarge("The request body is larger than this gateway accepts.") from None
+        return parse_json_object(body)
+
+    def plan(self, model: str, stream: bool = False) -> list[Target]:
+        """The deployments to try for `model` that can serve this endpoint."""
+        o = self.outcome
+        o.model, o.stream = model, stream
+        o.route_model = self.router.lookup(model)[0]
+        targets = self.router.plan(model, self.s.clock())
+        usable = [t for t in targets if serves(t.provider.type, o.endpoint)]
+        if targets and not usable:
+            raise not_supported(targets[0].provider.type, o.endpoint)
+        return usable
+
+    async def admit(self) -> None:
+        """Count the request against the caller's quota, or refuse it with 429."""
+        s, user = self.s, self.principal.user
+        limits = s.quotas.limits_for(user, self.principal.tier)
+        decision = await s.limiter.admit(user, limits, time.time())
+        self.headers = ratelimit_headers(decision)
+        if not decision.allowed:
+            s.metrics.rate_limited.labels(decision.refused_by).inc()
+            if decision.refused_by == "tpd":
+                raise RateLimited(
+                    "You have used your daily token quota.", code="daily_token_quota_exceeded"
+                )
+            raise RateLimited(f"Rate limit reached: {limits.rpm} requests per minute.")
+
+    def call(
+        self,
+        target: Target,
+        payload: dict[str, Any] | None,
+        *,
+        endpoint: str | None = None,
+        stream: bool = False,
+        method: str = "POST",
+        path: str = "",
+        query: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Call:
+        """The Call for one attempt on `target`, with the payload's model rewritten."""
+        if payload is not None:
+            payload = {**payload, "model": target.upstream_model}
+        return Call(
+            endpoint=endpoint or self.outcome.endpoint,
+            payload=payload,
+            request_id=self.outcome.request_id,
+            public_model=self.outcome.model,
+            upstream_model=target.upstream_model,
+            stream=stream,
+            method=method,
+            path=path,
+            query=query or {},
+            headers=headers or {},
+            default_max_tokens=target.model.max_tokens,
+        )
+
+    async def forward(self, targets: list[Target], call_for: Callable[[Target], Call]) -> Answer:
+        """The first answer of the plan; the attempts and the serving deployment are recorded."""
+        s = self.s
+        try:
+            answer = await dispatch(
+                targets,
+                call_for,
+                s.upstreams,
+                self.router.health,
+                s.config.routing,
+                s.metrics,
+                clock=s.clock,
+            )
+        except DispatchFailed as failed:
+            self.outcome.attempts, self.outcome.target = failed.attempts, failed.target
+            raise failed.error from None
+        self.outcome.target, self.outcome.attempts = answer.target, answer.attempts
+        return answer
+
+    def respond(self, status: int, body: bytes, content_type: str, usage: Usage) -> web.Response:
+        """A whole answer; its usage is what the request is billed."""
+        self.outcome.usage = usage
+        response = web.Response(status=status, body=body, headers=self.headers)
+        response.headers["Content-Type"] = content_type
+        return response
+
+    async def relay(self, answer: Answer, relay: Relay) -> web.StreamResponse:
+        """Relay a stream that has begun; failures after this point are in-stream events."""
+        s, o = self.s, self.outcome
+        response = web.StreamResponse(
+            status=200, headers={**STREAM_HEADERS, **(self.headers or {})}
+        )
+        response.headers["X-Request-Id"] = o.request_id
+        s.metrics.active_streams.inc()
+        try:
+            await response.prepare(self.request)
+            assert answer.rest is not None
+            await relay.run(answer.first_chunk, answer.rest, response.write)
+            await response.write_eof()
+        except GatewayError as error:
+            if not relay.complete:  # upstream failed mid-answer: tell the client, then close
+                o.status, o.status_code = "upstream_error", 200
+                o.error = f"{error.code}: {error.message}"
+                response.force_close()
+                try:
+                    await response.write(relay.error_event(error))
+                    await response.write_eof()
+                except ConnectionError:
+                    pass
+        except (ConnectionError, asyncio.CancelledError) as exc:
+            if not relay.complete:
+                o.status, o.status_code = "client_closed", 499
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+        finally:
+            answer.reply.close()
+            s.metrics.active_streams.dec()
+            o.first_byte_at = relay.first_byte_at
+            relay.settle(o)
+        return response
+
+    async def peek_headers(self) -> dict[str, str]:
+        """Rate-limit headers for a request refused before admission (it consumed nothing)."""
+        s, user = self.s, self.principal.user
+        try:
+            limits = s.quotas.limits_for(user, self.principal.tier)
+            return ratelimit_headers(await s.limiter.peek(user, limits, time.time()))
+        except Exception:
+            return {}
+
+
+_UPSTREAM_FAILURES = (UpstreamRejected, ProviderError, ProviderTimeout)
+
+
+@asynccontextmanager
+async def exchange(request: web.Request, endpoint: str) -> AsyncIterator[Exchange]:
+    """An Exchange whose ending (ok, refused, failed upstream, client gone, bug) is recorded."""
+    ex = Exchange(request, endpoint)
+    o = ex.outcome
+    try:
+        yield ex
+    except GatewayError as error:
+        upstream = o.target is not None and isinstance(error, _UPSTREAM_FAILURES)
+        o.status = "upstream_error" if upstream else "rejected"
+        o.status_code = error.status
+        o.error = f"{error.code}: {error.message}"
+        headers = ex.headers
+        if headers is None and error.status != 401:
+            headers = await ex.peek_headers()
+        error.headers.update(headers or {})
+        raise
+    except asyncio.CancelledError:
+        o.status, o.status_code = "client_closed", 499
+        raise
+    except Exception as exc:  # a bug: the middleware answers 500; the log row must say so too
+        o.status, o.status_code = "error", 500
+        o.error = f"internal_error: {type(exc).__name__}"
+        raise
+    finally:
+        ex.s.recorder.finish(o)
