@@ -1,5 +1,5 @@
-"""A reply from a provider whose wire format is translated: the body, error body and stream come
-out in OpenAI's chat format, converted as they arrive by a pure translator from gateway/translate."""
+"""A reply from a provider whose wire format is translated: body, error body and stream come out
+in OpenAI's chat format, converted as they arrive by a pure translator from gateway/translate."""
 
 from __future__ import annotations
 
