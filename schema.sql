@@ -123,5 +123,15 @@ CREATE TABLE IF NOT EXISTS ai_request_log (
 );
 -- Per-user usage for a UTC day.
 CREATE INDEX IF NOT EXISTS ai_request_log_uid_created_idx ON ai_request_log (uid, created_at);
+CREATE TABLE IF NOT EXISTS ai_response (
+    response_id TEXT PRIMARY KEY,
+    uid         TEXT NOT NULL,
+    model       TEXT NOT NULL,
+    response    TEXT NOT NULL,
+    input_items TEXT NOT NULL,
+    history     TEXT NOT NULL,
+    created_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS ai_response_created_idx ON ai_response (created_at);
 -- Upgrades of a database made by an earlier release, in place.
 ALTER TABLE ai_request_log ADD COLUMN IF NOT EXISTS endpoint TEXT NOT NULL DEFAULT 'chat';

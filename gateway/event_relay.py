@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
 from .accounting import Outcome
-from .errors import GatewayError
+from .errors import GatewayError, stream_error_event
 from .sse import SSEParser
 from .tokens import StreamAccounting, Usage
 
@@ -60,10 +60,11 @@ class PassthroughRelay:
     def __init__(
         self,
         reader: EventReader,
-        error_event: Callable[[GatewayError], bytes],
+        error_event: Callable[[GatewayError, int], bytes],
         prompt_estimate: int,
     ):
         self.reader = reader
+        self.events = 0  # events relayed so far (a Responses error event numbers itself after)
         self.parser = SSEParser()
         self._error_event = error_event
         self.prompt_estimate = prompt_estimate
@@ -76,12 +77,14 @@ class PassthroughRelay:
     def outgoing(self, chunk: bytes) -> bytes:
         for event in self.parser.feed(chunk):
             if event.data is not None:
+                self.events += 1
                 self.reader.feed(event.data)
         return chunk
 
     def tail(self) -> bytes:
         for event in self.parser.flush():
             if event.data is not None:
+                self.events += 1
                 self.reader.feed(event.data)
         return b""
 
@@ -91,7 +94,7 @@ class PassthroughRelay:
         await _pump(self, first, rest, write)
 
     def error_event(self, error: GatewayError) -> bytes:
-        return self._error_event(error)
+        return self._error_event(error, self.events)
 
     def settle(self, outcome: Outcome) -> None:
         outcome.usage = self.reader.final_usage(self.prompt_estimate)
@@ -107,13 +110,11 @@ class TranslatingRelay:
     def __init__(
         self,
         translator: StreamTranslator,
-        error_event: Callable[[GatewayError], bytes],
         prompt_estimate: int,
     ):
         self.translator = translator
         self.accounting = StreamAccounting()
         self.parser = SSEParser()
-        self._error_event = error_event
         self.prompt_estimate = prompt_estimate
         self.first_byte_at: float | None = None
         self.complete = False
@@ -139,7 +140,9 @@ class TranslatingRelay:
         await _pump(self, first, rest, write)
 
     def error_event(self, error: GatewayError) -> bytes:
-        return self._error_event(error)
+        """The translator's own rendering of an OpenAI in-stream error event."""
+        # The blank line ends an event the broken connection left half-written.
+        return self.translator.feed(b"\n\n" + stream_error_event(error))
 
     def settle(self, outcome: Outcome) -> None:
         acc = self.accounting

@@ -12,6 +12,7 @@ from gateway.store.base import (
     Session,
     Store,
     StoreConflict,
+    StoredResponse,
     StoreUnavailable,
     WriteItem,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "Store",
     "StoreConflict",
     "StoreUnavailable",
+    "StoredResponse",
     "WriteItem",
     "Writer",
 ]

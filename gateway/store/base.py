@@ -34,6 +34,7 @@ TABLES = (
     "ai_message",
     "ai_api_key",
     "ai_request_log",
+    "ai_response",
 )
 
 
@@ -138,6 +139,20 @@ class QuotaOverride:
     tpd: int | None
 
 
+@dataclass(slots=True)
+class StoredResponse:
+    """A Responses API answer the gateway made itself (bridged onto chat), kept for
+    previous_response_id, GET, DELETE and input_items. The JSON fields are stored as text."""
+
+    response_id: str
+    uid: str
+    model: str
+    response: str  # the Response object
+    input_items: str  # the request's input items, with ids
+    history: str  # chat messages to replay before a follow-up's input
+    created_at: datetime
+
+
 WriteItem = RequestLogRow | MessageRow
 # mirror_config input: one dict per row of a config table, keyed by column name.
 ConfigRows = list[dict[str, Any]]
@@ -147,6 +162,7 @@ LOG_FIELDS = tuple(f.name for f in fields(RequestLogRow))
 MESSAGE_FIELDS = tuple(f.name for f in fields(MessageRow))
 SESSION_FIELDS = tuple(f.name for f in fields(Session))
 KEY_FIELDS = tuple(f.name for f in fields(ApiKey))
+RESPONSE_FIELDS = tuple(f.name for f in fields(StoredResponse))
 
 
 def key_row_id(text: str) -> int | None:
@@ -284,6 +300,18 @@ class Store(Protocol):
     async def usage(self, uid: str | None, day: date) -> list[dict[str, Any]]:
         """Per (uid, model) for that UTC day: requests, prompt_tokens, completion_tokens,
         cost_usd (Decimal, exact), ordered by uid then model."""
+        ...
+
+    async def save_response(self, row: StoredResponse) -> None:
+        """Insert a bridged response (an existing id is left as it is)."""
+        ...
+
+    async def get_response(self, uid: str, response_id: str) -> StoredResponse | None:
+        """The user's stored response, or None."""
+        ...
+
+    async def delete_response(self, uid: str, response_id: str) -> bool:
+        """Delete the user's stored response; False if there was none."""
         ...
 
     async def count_request_logs(self) -> int:

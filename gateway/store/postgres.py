@@ -14,6 +14,7 @@ import asyncpg
 from gateway.store.base import (
     LOG_FIELDS,
     MESSAGE_FIELDS,
+    RESPONSE_FIELDS,
     SESSION_FIELDS,
     TABLES,
     ApiKey,
@@ -22,6 +23,7 @@ from gateway.store.base import (
     QuotaOverride,
     Session,
     StoreConflict,
+    StoredResponse,
     StoreUnavailable,
     WriteItem,
     key_row_id,
@@ -418,6 +420,34 @@ class PostgresStore(MessageWindow):
                 *args,
             )
         return usage_totals(rows)
+
+    async def save_response(self, row: StoredResponse) -> None:
+        """Insert a bridged response; an id already stored is kept."""
+        async with self._conn() as conn:
+            await conn.execute(
+                f"INSERT INTO ai_response ({', '.join(RESPONSE_FIELDS)})"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (response_id) DO NOTHING",
+                *(getattr(row, f) for f in RESPONSE_FIELDS),
+            )
+
+    async def get_response(self, uid: str, response_id: str) -> StoredResponse | None:
+        """The user's stored response or None."""
+        async with self._conn() as conn:
+            found = await conn.fetchrow(
+                f"SELECT {', '.join(RESPONSE_FIELDS)} FROM ai_response"
+                " WHERE uid = $1 AND response_id = $2",
+                uid,
+                response_id,
+            )
+        return StoredResponse(**dict(found)) if found else None
+
+    async def delete_response(self, uid: str, response_id: str) -> bool:
+        """Delete the user's stored response."""
+        async with self._conn() as conn:
+            status = await conn.execute(
+                "DELETE FROM ai_response WHERE uid = $1 AND response_id = $2", uid, response_id
+            )
+        return bool(status.endswith(" 1"))
 
     async def count_request_logs(self) -> int:
         """count(*) of ai_request_log."""

@@ -22,6 +22,7 @@ from typing import Any
 from gateway.store.base import (
     LOG_FIELDS,
     MESSAGE_FIELDS,
+    RESPONSE_FIELDS,
     SESSION_FIELDS,
     TABLES,
     ApiKey,
@@ -30,6 +31,7 @@ from gateway.store.base import (
     QuotaOverride,
     Session,
     StoreConflict,
+    StoredResponse,
     WriteItem,
     key_row_id,
 )
@@ -351,6 +353,49 @@ class SqliteStore(MessageWindow):
             ).fetchall()
         )
         return usage_totals(rows)
+
+    async def save_response(self, row: StoredResponse) -> None:
+        """Insert a bridged response; an id already stored is kept."""
+        values = [getattr(row, f) for f in RESPONSE_FIELDS]
+        values[-1] = ts_text(row.created_at)
+        marks = ", ".join("?" for _ in RESPONSE_FIELDS)
+        sql = (
+            f"INSERT INTO ai_response ({', '.join(RESPONSE_FIELDS)}) VALUES ({marks})"
+            " ON CONFLICT (response_id) DO NOTHING"
+        )
+
+        def run(db: sqlite3.Connection) -> None:
+            with transaction(db):
+                db.execute(sql, values)
+
+        await self._worker.run(run)
+
+    async def get_response(self, uid: str, response_id: str) -> StoredResponse | None:
+        """The user's stored response or None."""
+        found = await self._worker.run(
+            lambda db: db.execute(
+                f"SELECT {', '.join(RESPONSE_FIELDS)} FROM ai_response"
+                " WHERE uid = ? AND response_id = ?",
+                (uid, response_id),
+            ).fetchone()
+        )
+        if not found:
+            return None
+        fields = dict(zip(RESPONSE_FIELDS, found, strict=True))
+        fields["created_at"] = datetime.fromisoformat(fields["created_at"])
+        return StoredResponse(**fields)
+
+    async def delete_response(self, uid: str, response_id: str) -> bool:
+        """Delete the user's stored response."""
+
+        def run(db: sqlite3.Connection) -> bool:
+            with transaction(db):
+                gone = db.execute(
+                    "DELETE FROM ai_response WHERE uid = ? AND response_id = ?", (uid, response_id)
+                ).rowcount
+            return gone > 0
+
+        return await self._worker.run(run)
 
     async def count_request_logs(self) -> int:
         """count(*) of ai_request_log."""

@@ -68,6 +68,10 @@ CREATE TABLE IF NOT EXISTS ai_request_log (
     endpoint TEXT NOT NULL DEFAULT 'chat'
 );
 CREATE INDEX IF NOT EXISTS ai_request_log_uid_created_idx ON ai_request_log (uid, created_at);
+CREATE TABLE IF NOT EXISTS ai_response (
+    response_id TEXT PRIMARY KEY, uid TEXT NOT NULL, model TEXT NOT NULL, response TEXT NOT NULL,
+    input_items TEXT NOT NULL, history TEXT NOT NULL, created_at TEXT NOT NULL
+);
 """
 
 # Columns added after a table's first release: (table, column, definition). SQLite has no

@@ -95,6 +95,11 @@ class ResponsesStreamReader:
             if response.get("error") is not None:
                 self.error = response["error"]
 
+    @property
+    def complete(self) -> bool:
+        """Whether the stream reached a terminal event (what the relay calls complete)."""
+        return self.terminal
+
     def final_usage(self, prompt_estimate: int) -> Usage:
         """The terminal event's usage, else an estimate: ``prompt_estimate`` in, deltas out."""
         if self.terminal and self.usage is not None:

@@ -1,0 +1,291 @@
+"""POST /v1/responses and GET/DELETE /v1/responses/{id}[/input_items] (OpenAI's Responses API).
+`openai`/`azure` deployments get the bytes unchanged and a response-id -> deployment affinity;
+every other type is bridged through chat completions, its answers stored for follow-ups."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from ..adapters.base import Call
+from ..adapters.capabilities import native
+from ..errors import GatewayError, InvalidRequest, NotFound, clip
+from ..event_relay import PassthroughRelay, TranslatingRelay
+from ..routing import Target
+from ..store import StoredResponse
+from ..tokens import Usage, estimate_prompt_tokens, estimate_tokens, usage_from_body
+from ..translate.responses import (
+    ChatToResponsesStream,
+    ResponseContext,
+    chat_to_response,
+    responses_to_chat,
+    stored_history,
+)
+from ..translate.responses_usage import ResponsesStreamReader, response_summary
+from ..validation import require_model, require_stream
+from .keys import PRINCIPAL, REQUEST_ID, SERVICES
+from .proxy import Exchange, exchange
+from .respond import json_response
+
+
+def _error_event(error: GatewayError, sequence_number: int) -> bytes:
+    """A Responses stream's `error` event, numbered after the events already relayed."""
+    event = {
+        "type": "error",
+        "code": "stream_error",
+        "message": error.message,
+        "param": None,
+        "sequence_number": sequence_number,
+    }
+    return b"event: error\ndata: " + orjson.dumps(event) + b"\n\n"
+
+
+def _previous_id(body: dict[str, Any]) -> str | None:
+    value = body.get("previous_response_id")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or "\x00" in value:
+        raise InvalidRequest(
+            "`previous_response_id` must be a non-empty string.",
+            param="previous_response_id",
+            code="invalid_type",
+        )
+    return value
+
+
+def input_items(body: dict[str, Any], response_id: str) -> list[dict[str, Any]]:
+    """The request's input as Responses items with ids (for GET .../input_items)."""
+    value = body.get("input")
+    raw = [{"role": "user", "content": value}] if isinstance(value, str) else value or []
+    items = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            continue
+        item = dict(item)
+        item.setdefault("type", "message")
+        item.setdefault("id", f"item_{response_id.removeprefix('resp_')}_{i}")
+        if item["type"] == "message":
+            if isinstance(item.get("content"), str):
+                item["content"] = [{"type": "input_text", "text": item["content"]}]
+            item.setdefault("status", "completed")
+        items.append(item)
+    return items
+
+
+class _Plan:
+    """Where a Responses request goes: native targets relay, bridged ones go through chat."""
+
+    def __init__(self, ex: Exchange, body: dict[str, Any], stream: bool):
+        self.ex = ex
+        self.body = body
+        self.stream = stream
+        self.history: list[dict[str, Any]] = []
+        self._chat: dict[str, Any] | None = None
+
+    def chat_payload(self) -> dict[str, Any]:
+        if self._chat is None:
+            self._chat = responses_to_chat(self.body, self.history)
+        return self._chat
+
+    def call(self, target: Target) -> Call:
+        if native(target.provider.type, "responses"):
+            return self.ex.call(target, self.body, stream=self.stream)
+        return self.ex.call(target, self.chat_payload(), endpoint="chat", stream=self.stream)
+
+
+async def _route_follow_up(
+    ex: Exchange, plan: _Plan, targets: list[Target], previous: str
+) -> list[Target]:
+    """A follow-up goes where its previous response was made: the remembered deployment, or a
+    bridged deployment replaying the stored response as history."""
+    s = ex.s
+    remembered = await s.affinity.lookup(previous)
+    if remembered is not None:
+        pinned = [t for t in targets if t.deployment_id == remembered]
+        if pinned:
+            return pinned[:1]
+    bridged = [t for t in targets if not native(t.provider.type, "responses")]
+    if not bridged:
+        return targets  # a native deployment knows its own responses (or answers 404 itself)
+    stored = await s.store.get_response(ex.principal.user, previous)
+    if stored is None:
+        raise InvalidRequest(
+            f"Previous response with id `{clip(previous)}` was not found.",
+            param="previous_response_id",
+            code="unsupported_parameter",
+        )
+    plan.history = orjson.loads(stored.history)
+    return bridged
+
+
+async def create_response(request: web.Request) -> web.StreamResponse:
+    async with exchange(request, "responses") as ex:
+        body = await ex.read_json()
+        model, stream = require_model(body), require_stream(body)
+        previous = _previous_id(body)
+        targets = ex.plan(model, stream)
+        plan = _Plan(ex, body, stream)
+        if any(not native(t.provider.type, "responses") for t in targets):
+            plan.chat_payload()  # bad input is refused before admission, whoever serves it
+        if previous is not None:
+            targets = await _route_follow_up(ex, plan, targets, previous)
+        await ex.admit()
+        answer = await ex.forward(targets, plan.call)
+        if answer.call.endpoint == "responses":
+            return await _relayed(ex, answer, body, stream)
+        return await _bridged(ex, answer, plan)
+
+
+async def _relayed(ex: Exchange, answer: Any, body: dict[str, Any], stream: bool) -> Any:
+    """An openai/azure answer: bytes unchanged; its id remembered with the deployment."""
+    prompt_estimate = estimate_tokens(orjson.dumps(body.get("input")).decode())
+    deployment = answer.target.deployment_id
+    if stream:
+        reader = ResponsesStreamReader()
+        relay = PassthroughRelay(reader, _error_event, prompt_estimate)
+        response = await ex.relay(answer, relay)
+        if reader.response_id:
+            await ex.s.affinity.remember(reader.response_id, deployment)
+        return response
+    response_id, usage, _ = response_summary(answer.body)
+    if response_id and answer.reply.status < 400:
+        await ex.s.affinity.remember(response_id, deployment)
+    if usage is None:
+        usage = Usage(prompt_estimate, 0, estimated=True)
+    return ex.respond(answer.reply.status, answer.body, answer.reply.content_type, usage)
+
+
+async def _bridged(ex: Exchange, answer: Any, plan: _Plan) -> Any:
+    """A chat answer turned into a Response (or its events), stored when `store` is not false."""
+    o = ex.outcome
+    response_id = f"resp_{o.request_id}"
+    ctx = ResponseContext.from_request(
+        plan.body, response_id=response_id, model=o.model, created_at=int(time.time())
+    )
+    messages = plan.chat_payload()["messages"]
+    prompt_estimate = estimate_prompt_tokens(messages)
+    if plan.stream:
+        translator = ChatToResponsesStream(ctx)
+        response = await ex.relay(answer, TranslatingRelay(translator, prompt_estimate))
+        final = translator.final_response()
+        if final is not None and ctx.store:
+            await _store(ex, plan, final, messages)
+        return response
+    if answer.reply.status >= 400:  # an upstream 4xx the adapter put in OpenAI's shape
+        usage = Usage(prompt_estimate, 0, estimated=True)
+        return ex.respond(answer.reply.status, answer.body, "application/json", usage)
+    usage, text = usage_from_body(answer.body)
+    o.answer = text
+    result = chat_to_response(answer.body, ctx)
+    if ctx.store:
+        await _store(ex, plan, result, messages)
+    if usage is None:
+        usage = Usage(prompt_estimate, estimate_tokens(text), estimated=True)
+    return ex.respond(200, orjson.dumps(result), "application/json", usage)
+
+
+async def _store(
+    ex: Exchange, plan: _Plan, response: dict[str, Any], messages: list[dict[str, Any]]
+) -> None:
+    response_id = str(response["id"])
+    row = StoredResponse(
+        response_id=response_id,
+        uid=ex.principal.user,
+        model=ex.outcome.model,
+        response=orjson.dumps(response).decode(),
+        input_items=orjson.dumps(input_items(plan.body, response_id)).decode(),
+        history=orjson.dumps(stored_history(messages, response)).decode(),
+        created_at=ex.outcome.created_at,
+    )
+    await ex.s.store.save_response(row)
+
+
+def _not_found(response_id: str) -> NotFound:
+    return NotFound(f"Response with id `{clip(response_id)}` not found.", param="response_id")
+
+
+async def _forward_to_owner(request: web.Request, method: str, path: str) -> web.Response | None:
+    """GET/DELETE on a response made by an openai/azure deployment: asked of that deployment."""
+    s = request.app[SERVICES]
+    response_id = request.match_info["response_id"]
+    remembered = await s.affinity.lookup(response_id)
+    if remembered is None:
+        return None
+    provider_name, _, upstream_model = remembered.partition("/")
+    upstream = s.upstreams.clients.get(provider_name)
+    if upstream is None:
+        return None
+    call = Call(
+        endpoint="responses",
+        payload=None,
+        request_id=request[REQUEST_ID],
+        public_model="",
+        upstream_model=upstream_model,
+        method=method,
+        path=path,
+        query=dict(request.query),
+    )
+    reply = await upstream.send(call)
+    try:
+        body = await reply.read()
+    finally:
+        reply.close()
+    response = web.Response(status=reply.status, body=body)
+    response.headers["Content-Type"] = reply.content_type
+    return response
+
+
+async def get_response(request: web.Request) -> web.Response:
+    response_id = request.match_info["response_id"]
+    forwarded = await _forward_to_owner(request, "GET", f"/{response_id}")
+    if forwarded is not None:
+        return forwarded
+    s = request.app[SERVICES]
+    stored = await s.store.get_response(request[PRINCIPAL].user, response_id)
+    if stored is None:
+        raise _not_found(response_id)
+    return web.Response(body=stored.response.encode(), content_type="application/json")
+
+
+async def delete_response(request: web.Request) -> web.Response:
+    response_id = request.match_info["response_id"]
+    forwarded = await _forward_to_owner(request, "DELETE", f"/{response_id}")
+    if forwarded is not None:
+        return forwarded
+    s = request.app[SERVICES]
+    if not await s.store.delete_response(request[PRINCIPAL].user, response_id):
+        raise _not_found(response_id)
+    return json_response({"id": response_id, "object": "response.deleted", "deleted": True})
+
+
+async def list_input_items(request: web.Request) -> web.Response:
+    response_id = request.match_info["response_id"]
+    forwarded = await _forward_to_owner(request, "GET", f"/{response_id}/input_items")
+    if forwarded is not None:
+        return forwarded
+    s = request.app[SERVICES]
+    stored = await s.store.get_response(request[PRINCIPAL].user, response_id)
+    if stored is None:
+        raise _not_found(response_id)
+    items: list[dict[str, Any]] = orjson.loads(stored.input_items)
+    if request.query.get("order", "desc") == "desc":
+        items.reverse()
+    return json_response(
+        {
+            "object": "list",
+            "data": items,
+            "first_id": items[0]["id"] if items else None,
+            "last_id": items[-1]["id"] if items else None,
+            "has_more": False,
+        }
+    )
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/v1/responses", create_response)
+    app.router.add_get("/v1/responses/{response_id}", get_response)
+    app.router.add_delete("/v1/responses/{response_id}", delete_response)
+    app.router.add_get("/v1/responses/{response_id}/input_items", list_input_items)
