@@ -41,6 +41,8 @@ PURE = [
     "gateway.config",
     "gateway.errors",
     "gateway.store.base",
+    "gateway.translate.gemini",
+    "gateway.translate.gemini_request",
 ]
 
 
