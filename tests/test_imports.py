@@ -43,6 +43,8 @@ PURE = [
     "gateway.store.base",
     "gateway.translate.responses",
     "gateway.translate.responses_usage",
+    "gateway.translate.gemini",
+    "gateway.translate.gemini_request",
 ]
 
 
