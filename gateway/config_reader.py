@@ -221,11 +221,18 @@ def _auth(s: _Section, tiers: Mapping[str, TierLimits]) -> AuthConfig:
 
 def _provider(name: str, s: _Section) -> ProviderConfig:
     kind = s.str("type", required=True)
-    if kind not in ("openai", "echo"):
-        s.fail(f"must be 'openai' or 'echo', got {kind!r}", "type")
-    base_url = s.str("base_url", "")
-    if kind == "openai" and not base_url.startswith(("http://", "https://")):
-        s.fail("must be an http(s) URL for an openai provider", "base_url")
+    if kind not in ("openai", "azure", "anthropic", "gemini", "echo"):
+        s.fail(f"must be openai, azure, anthropic, gemini or echo, got {kind!r}", "type")
+    defaults = {
+        "anthropic": "https://api.anthropic.com",
+        "gemini": "https://generativelanguage.googleapis.com/v1beta",
+    }
+    base_url = s.str("base_url", defaults.get(kind, ""))
+    if kind != "echo" and not base_url.startswith(("http://", "https://")):
+        s.fail(f"must be an http(s) URL for an {kind} provider", "base_url")
+    api_version = s.str("api_version", "")
+    if kind == "azure" and not api_version:
+        s.fail("is required for an azure provider", "api_version")
     headers = s.section("headers")
     header_map = {k: headers.str(k, required=True) for k in list(headers.data)}
     d = ProviderConfig(name=name, type=kind)
@@ -239,6 +246,7 @@ def _provider(name: str, s: _Section) -> ProviderConfig:
         connect_timeout_s=s.float("connect_timeout_s", d.connect_timeout_s),
         read_timeout_s=s.float("read_timeout_s", d.read_timeout_s),
         chunk_delay_s=s.float("chunk_delay_s", d.chunk_delay_s),
+        api_version=api_version,
     )
     s.done()
     return cfg

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 
 from .adapters.base import Call, Reply, Upstream
 from .adapters.echo import EchoUpstream
+from .adapters.gemini import GeminiUpstream
 from .adapters.openai import AzureUpstream, OpenAIUpstream
 from .config import ProviderConfig
 
@@ -16,6 +17,7 @@ __all__ = ["Call", "Reply", "Upstream", "Upstreams", "build_upstreams"]
 ADAPTERS: dict[str, Callable[[ProviderConfig], Upstream]] = {
     "openai": OpenAIUpstream,
     "azure": AzureUpstream,
+    "gemini": GeminiUpstream,
     "echo": EchoUpstream,
 }
 

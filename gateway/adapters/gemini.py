@@ -19,6 +19,11 @@ def _embedding_texts(payload: dict[str, Any]) -> list[str]:
     return [value] if isinstance(value, str) else [v for v in value if isinstance(v, str)]
 
 
+def _n(payload: dict[str, Any]) -> int:
+    n = payload.get("n")
+    return n if isinstance(n, int) and n > 1 else 1
+
+
 class GeminiUpstream:
     """{base_url}/models/{model}:generateContent (or :streamGenerateContent?alt=sse, or
     :batchEmbedContents) with `x-goog-api-key`."""
@@ -61,7 +66,9 @@ class GeminiUpstream:
             reply,
             body=lambda raw: tr.gemini_to_chat(raw, model, chunk_id, created),
             error=tr.error_to_openai,
-            stream=tr.GeminiStream(model, chunk_id, created) if call.stream else None,
+            stream=tr.GeminiStream(model, chunk_id, created, n=_n(call.payload))
+            if call.stream
+            else None,
         )
 
     async def close(self) -> None:

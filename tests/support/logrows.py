@@ -1,0 +1,22 @@
+"""Reading what a gateway under test recorded: its request-log rows, once the writer has
+committed them, straight from the SQLite file of the test's config."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from tests.support.gateway import RunningGateway
+
+
+async def log_rows(gateway: RunningGateway) -> list[dict[str, Any]]:
+    """Every ai_request_log row, oldest first."""
+    assert await gateway.services.writer.flush(timeout_s=5)
+    path = gateway.config.database.url.removeprefix("sqlite:///")
+    db = sqlite3.connect(path)
+    db.row_factory = sqlite3.Row
+    try:
+        rows = db.execute("SELECT * FROM ai_request_log ORDER BY id").fetchall()
+    finally:
+        db.close()
+    return [dict(r) for r in rows]
