@@ -1,0 +1,122 @@
+"""Anthropic Messages API answers and errors -> OpenAI's chat.completion and error JSON.
+Pure: bytes in, bytes out; also the stop_reason and usage mappings the stream translator shares."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ...errors import ProviderError
+
+Json = dict[str, Any]
+
+_FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
+
+def finish_reason(stop_reason: object) -> str:
+    """OpenAI's finish_reason for an Anthropic stop_reason; "stop" for one we do not know."""
+    return _FINISH_REASONS.get(stop_reason, "stop") if isinstance(stop_reason, str) else "stop"
+
+
+def anthropic_to_chat(body: bytes, public_model: str, created: int) -> bytes:
+    """The chat.completion JSON for a Messages API answer; ProviderError if it is unreadable."""
+    try:
+        answer = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        answer = None
+    if not isinstance(answer, dict) or not isinstance(answer.get("content"), list):
+        raise ProviderError("The provider's answer could not be read.")
+    texts: list[str] = []
+    thoughts: list[str] = []
+    calls: list[Json] = []
+    for block in answer["content"]:
+        if not isinstance(block, dict):
+            continue
+        kind = block.get("type")
+        if kind == "text" and isinstance(block.get("text"), str):
+            texts.append(block["text"])
+        elif kind == "thinking" and isinstance(block.get("thinking"), str):
+            thoughts.append(block["thinking"])
+        elif kind == "tool_use":
+            calls.append(_tool_call(block))
+        # redacted_thinking is opaque ciphertext: nothing a client could show or send back.
+    content = "".join(texts)
+    message: Json = {"role": "assistant", "content": content if content or not calls else None}
+    if thoughts:
+        message["reasoning_content"] = "".join(thoughts)
+    if calls:
+        message["tool_calls"] = calls
+    choice = {
+        "index": 0,
+        "message": message,
+        "logprobs": None,
+        "finish_reason": finish_reason(answer.get("stop_reason")),
+    }
+    return orjson.dumps(
+        {
+            "id": answer.get("id"),
+            "object": "chat.completion",
+            "created": created,
+            "model": public_model,
+            "choices": [choice],
+            "usage": openai_usage(answer.get("usage")),
+        }
+    )
+
+
+def _tool_call(block: Json) -> Json:
+    return {
+        "id": block.get("id"),
+        "type": "function",
+        "function": {
+            "name": block.get("name"),
+            "arguments": orjson.dumps(block.get("input", {})).decode(),
+        },
+    }
+
+
+def openai_usage(usage: object) -> Json:
+    """OpenAI's usage object for Anthropic's: every input count (cache writes and reads too) is
+    prompt; cache reads are also reported as cached."""
+    counts = usage if isinstance(usage, dict) else {}
+    cached = _count(counts.get("cache_read_input_tokens"))
+    prompt = (
+        _count(counts.get("input_tokens"))
+        + _count(counts.get("cache_creation_input_tokens"))
+        + cached
+    )
+    completion = _count(counts.get("output_tokens"))
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": cached},
+    }
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def error_to_openai(status: int, body: bytes) -> bytes:
+    """OpenAI's error JSON for an Anthropic error answer, keeping Anthropic's type and message."""
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        parsed = None
+    error = parsed.get("error") if isinstance(parsed, dict) else None
+    message, kind = f"The provider returned HTTP {status}.", None
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        message, kind = error["message"], error.get("type")
+    if not isinstance(kind, str) or not kind:
+        kind = "invalid_request_error" if status < 500 else "server_error"
+    return orjson.dumps({"error": {"message": message, "type": kind, "param": None, "code": None}})
