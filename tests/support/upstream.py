@@ -4,17 +4,25 @@ Records every request it receives so tests can check what the gateway forwarded.
 from __future__ import annotations
 
 import asyncio
+import itertools
+import secrets
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
 
+from tests.support import openai_wire as wire
 
-def completion(text: str, model: str, usage: dict | None) -> dict:
-    body = {
+Json = dict[str, Any]
+
+
+def completion(text: str, model: str, usage: Json | None) -> Json:
+    body: Json = {
         "id": "chatcmpl-fake",
         "object": "chat.completion",
         "created": 1,
@@ -28,8 +36,12 @@ def completion(text: str, model: str, usage: dict | None) -> dict:
     return body
 
 
-def chunk(model: str, delta: dict | None, finish: str | None = None, usage=None) -> bytes:
-    obj = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1, "model": model}
+def chunk(
+    model: str, delta: Json | None, finish: str | None = None, usage: Json | None = None
+) -> bytes:
+    obj: Json = {
+        "id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1, "model": model
+    }  # fmt: skip
     obj["choices"] = (
         [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
     )
@@ -37,7 +49,9 @@ def chunk(model: str, delta: dict | None, finish: str | None = None, usage=None)
     return b"data: " + orjson.dumps(obj) + b"\n\n"
 
 
-def sse_stream(model: str, pieces: list[str], usage: dict | None, usage_in_content=False) -> bytes:
+def sse_stream(
+    model: str, pieces: list[str], usage: Json | None, usage_in_content: bool = False
+) -> bytes:
     """An OpenAI stream: role chunk, content chunks, finish chunk, usage chunk, [DONE]."""
     out = [chunk(model, {"role": "assistant", "content": ""})]
     out += [chunk(model, {"content": p}) for p in pieces]
@@ -53,13 +67,14 @@ def sse_stream(model: str, pieces: list[str], usage: dict | None, usage_in_conte
 
 @dataclass
 class Behaviour:
-    """What the fake does with the next requests (tests change it between calls)."""
+    """What the fake does with the next requests (tests change it between calls). `text` answers
+    unstreamed requests and `pieces` streamed ones, on every endpoint that generates text."""
 
     text: str = "Hello from upstream"
     pieces: list[str] = field(default_factory=lambda: ["Hello", " from", " upstream"])
-    usage: dict | None = field(
+    usage: Json | None = field(
         default_factory=lambda: {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14}
-    )
+    )  # chat and completions as is; /v1/responses as input_tokens / output_tokens
     usage_in_content: bool = False
     send_usage_only_when_asked: bool = True
     status: int = 200
@@ -74,24 +89,53 @@ class Behaviour:
     hang_s: float = 0.0  # sleep before answering
     close_after_bytes: int = -1  # >=0: drop the connection after this many stream bytes
     fail_times: int = 0  # answer `status` this many times, then 200
+    embedding_tokens: int = 5  # usage.prompt_tokens (and total_tokens) of /v1/embeddings
+    tool_call: Json | None = None  # {"name", "arguments", "call_id"}: a function_call output item
+    stop_before_completed: bool = False  # /v1/responses streams end cleanly without completed
 
 
 @dataclass
 class Received:
-    headers: dict
-    body: dict
+    headers: CIMultiDict[str]
+    body: Json  # {} when the request had no body
     raw: bytes
     at: float = field(default_factory=time.monotonic)  # when it arrived (orders several fakes)
+    path: str = "/v1/chat/completions"
+    method: str = "POST"
+
+
+@dataclass
+class StoredResponse:
+    """A response the fake created with `store` on: served again by GET /v1/responses/{id}."""
+
+    response: Json
+    input_items: list[Json]  # in request order, each with an id
+
+
+def new_id(prefix: str, sep: str = "_") -> str:
+    return f"{prefix}{sep}{secrets.token_hex(24)}"
+
+
+def error(
+    status: int, message: str, param: str | None = None, code: str | None = None
+) -> web.Response:
+    detail = {"message": message, "type": "invalid_request_error", "param": param, "code": code}
+    body = orjson.dumps({"error": detail})
+    return web.Response(status=status, body=body, content_type="application/json")
 
 
 class FakeUpstream:
-    """Serve POST /v1/chat/completions according to `behaviour`."""
+    """Serve OpenAI's chat completions, embeddings, legacy completions and Responses API
+    (create, retrieve, delete, input items) according to `behaviour`. `name` is put in every
+    answer's `X-Fake-Upstream` header and in each Response's metadata (`upstream`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "fake") -> None:
+        self.name = name
         self.behaviour = Behaviour()
         self.received: list[Received] = []
         self.streamed: list[bytes] = []  # exact bytes sent for each stream
         self.cancelled = 0
+        self.responses: dict[str, StoredResponse] = {}  # by response id
         self.server: TestServer | None = None
 
     @property
@@ -102,6 +146,13 @@ class FakeUpstream:
     async def start(self) -> FakeUpstream:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self.handle)
+        app.router.add_post("/v1/embeddings", self.embeddings)
+        app.router.add_post("/v1/completions", self.completions)
+        app.router.add_post("/v1/responses", self.create_response)
+        app.router.add_get("/v1/responses/{id}", self.retrieve_response)
+        app.router.add_delete("/v1/responses/{id}", self.delete_response)
+        app.router.add_get("/v1/responses/{id}/input_items", self.input_items)
+        app.on_response_prepare.append(self._name_header)
         self.server = TestServer(app, host="127.0.0.1")
         await self.server.start_server()
         return self
@@ -110,25 +161,160 @@ class FakeUpstream:
         if self.server is not None:
             await self.server.close()
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def _name_header(self, request: web.Request, response: web.StreamResponse) -> None:
+        response.headers["X-Fake-Upstream"] = self.name
+
+    async def _admit(self, request: web.Request) -> tuple[Json, web.Response | None]:
+        """Record the request, then hang or fail as scripted: (body, the failure to answer)."""
         raw = await request.read()
-        body = orjson.loads(raw)
-        self.received.append(Received(CIMultiDict(request.headers), body, raw))
+        body = orjson.loads(raw) if raw else {}
+        headers = CIMultiDict(request.headers)
+        self.received.append(Received(headers, body, raw, path=request.path, method=request.method))
         b = self.behaviour
         if b.hang_s:
             await asyncio.sleep(b.hang_s)
         failing = b.status != 200 and (b.fail_times == 0 or len(self.received) <= b.fail_times)
         if failing:
-            return web.Response(status=b.status, body=b.error_body, content_type="application/json")
+            failure = web.Response(
+                status=b.status, body=b.error_body, content_type="application/json"
+            )
+            return body, failure
+        return body, None
+
+    def _usage_for(self, body: Json) -> Json | None:
+        """The usage a stream carries: only when asked for, unless told otherwise."""
+        asked = (body.get("stream_options") or {}).get("include_usage") is True
+        b = self.behaviour
+        return b.usage if (asked or not b.send_usage_only_when_asked) else None
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """POST /v1/chat/completions."""
+        body, failure = await self._admit(request)
+        if failure is not None:
+            return failure
+        b = self.behaviour
         model = body.get("model", "")
         if not body.get("stream"):
             return web.Response(
                 body=orjson.dumps(completion(b.text, model, b.usage)),
                 content_type="application/json",
             )
-        asked = (body.get("stream_options") or {}).get("include_usage") is True
-        usage = b.usage if (asked or not b.send_usage_only_when_asked) else None
-        data = sse_stream(model, b.pieces, usage, b.usage_in_content)
+        data = sse_stream(model, b.pieces, self._usage_for(body), b.usage_in_content)
+        return await self._stream(request, data)
+
+    async def embeddings(self, request: web.Request) -> web.StreamResponse:
+        """POST /v1/embeddings: a deterministic unit vector per input."""
+        body, failure = await self._admit(request)
+        if failure is not None:
+            return failure
+        try:
+            answer = wire.embeddings_body(body, self.behaviour.embedding_tokens)
+        except (ValueError, TypeError) as e:
+            return error(400, str(e), param="input")
+        return web.Response(body=orjson.dumps(answer), content_type="application/json")
+
+    async def completions(self, request: web.Request) -> web.StreamResponse:
+        """POST /v1/completions (legacy text completions)."""
+        body, failure = await self._admit(request)
+        if failure is not None:
+            return failure
+        b = self.behaviour
+        model, cid, created = body.get("model", ""), new_id("cmpl", "-"), int(time.time())
+        if not body.get("stream"):
+            answer = wire.text_completion(cid, created, model, b.text, b.usage)
+            return web.Response(body=orjson.dumps(answer), content_type="application/json")
+        data = wire.text_completion_stream(cid, created, model, b.pieces, self._usage_for(body))
+        return await self._stream(request, data)
+
+    async def create_response(self, request: web.Request) -> web.StreamResponse:
+        """POST /v1/responses: remembered by id unless `store` is false."""
+        body, failure = await self._admit(request)
+        if failure is not None:
+            return failure
+        previous = body.get("previous_response_id")
+        if previous is not None and previous not in self.responses:
+            return error(
+                404,
+                f"Previous response with id '{previous}' not found.",
+                param="previous_response_id",
+                code="previous_response_not_found",
+            )
+        b = self.behaviour
+        streamed = bool(body.get("stream"))
+        text = "".join(b.pieces) if streamed else b.text
+        output = []
+        if text or b.tool_call is None:
+            output.append(wire.message_item(new_id("msg"), text))
+        if b.tool_call is not None:
+            output.append(wire.function_call_item(new_id("fc"), b.tool_call))
+        metadata = {**(body.get("metadata") or {}), "upstream": self.name}
+        final = wire.response_object(
+            new_id("resp"), int(time.time()), body, output, wire.response_usage(b.usage), metadata
+        )
+        if body.get("store", True) is not False:
+            items = wire.input_items(body.get("input"), ids("msg"))
+            self.responses[final["id"]] = StoredResponse(final, items)
+        if not streamed:
+            return web.Response(body=orjson.dumps(final), content_type="application/json")
+        data = wire.response_events(final, b.pieces, b.stop_before_completed)
+        return await self._stream(request, data)
+
+    async def _stored(self, request: web.Request) -> StoredResponse | web.Response:
+        """The stored response a GET/DELETE names, or the failure or 404 to answer instead."""
+        _, failure = await self._admit(request)
+        if failure is not None:
+            return failure
+        response_id = request.match_info["id"]
+        stored = self.responses.get(response_id)
+        if stored is None:
+            return error(404, f"Response with id '{response_id}' not found.")
+        return stored
+
+    async def retrieve_response(self, request: web.Request) -> web.StreamResponse:
+        """GET /v1/responses/{id}."""
+        stored = await self._stored(request)
+        if isinstance(stored, web.Response):
+            return stored
+        return web.Response(body=orjson.dumps(stored.response), content_type="application/json")
+
+    async def delete_response(self, request: web.Request) -> web.StreamResponse:
+        """DELETE /v1/responses/{id}: forgotten afterwards."""
+        stored = await self._stored(request)
+        if isinstance(stored, web.Response):
+            return stored
+        response_id = stored.response["id"]
+        del self.responses[response_id]
+        answer = {"id": response_id, "object": "response.deleted", "deleted": True}
+        return web.Response(body=orjson.dumps(answer), content_type="application/json")
+
+    async def input_items(self, request: web.Request) -> web.StreamResponse:
+        """GET /v1/responses/{id}/input_items: a cursor page (`order` desc by default, `limit`,
+        `after`)."""
+        stored = await self._stored(request)
+        if isinstance(stored, web.Response):
+            return stored
+        items = list(stored.input_items)
+        if request.query.get("order", "desc") == "desc":
+            items.reverse()
+        after = request.query.get("after")
+        if after is not None:
+            at = [i for i, item in enumerate(items) if item["id"] == after]
+            items = items[at[0] + 1 :] if at else []
+        limit = int(request.query.get("limit", "20"))
+        page = items[:limit]
+        answer = {
+            "object": "list",
+            "data": page,
+            "first_id": page[0]["id"] if page else None,
+            "last_id": page[-1]["id"] if page else None,
+            "has_more": len(items) > limit,
+        }
+        return web.Response(body=orjson.dumps(answer), content_type="application/json")
+
+    async def _stream(self, request: web.Request, data: bytes) -> web.StreamResponse:
+        """Write an event stream as scripted (line endings, comments, splits, delays, drops),
+        keeping the exact bytes sent in `streamed`."""
+        b = self.behaviour
         if b.crlf:
             data = data.replace(b"\n", b"\r\n")
         if b.keepalive_comments:
@@ -146,7 +332,8 @@ class FakeUpstream:
                         await response.write(piece)
                         sent += piece
                     self.streamed.append(sent)
-                    request.transport.close()
+                    if request.transport is not None:
+                        request.transport.close()
                     return response
                 await response.write(piece)
                 sent += piece
@@ -161,11 +348,18 @@ class FakeUpstream:
         return response
 
 
-async def wait_for(predicate, timeout_s: float = 5.0, every_s: float = 0.02) -> bool:
+def ids(prefix: str) -> Iterator[str]:
+    """Fresh ids with this prefix, as many as asked for."""
+    return (new_id(prefix) for _ in itertools.count())
+
+
+async def wait_for(
+    predicate: Callable[[], object], timeout_s: float = 5.0, every_s: float = 0.02
+) -> bool:
     """Poll a condition (bounded); True once it holds."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if predicate():
             return True
         await asyncio.sleep(every_s)
-    return predicate()
+    return bool(predicate())
