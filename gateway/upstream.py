@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 
+from .adapters.anthropic import AnthropicUpstream
 from .adapters.base import Call, Reply, Upstream
 from .adapters.echo import EchoUpstream
 from .adapters.gemini import GeminiUpstream
@@ -17,6 +18,7 @@ __all__ = ["Call", "Reply", "Upstream", "Upstreams", "build_upstreams"]
 ADAPTERS: dict[str, Callable[[ProviderConfig], Upstream]] = {
     "openai": OpenAIUpstream,
     "azure": AzureUpstream,
+    "anthropic": AnthropicUpstream,
     "gemini": GeminiUpstream,
     "echo": EchoUpstream,
 }

@@ -45,6 +45,10 @@ PURE = [
     "gateway.translate.responses_usage",
     "gateway.translate.gemini",
     "gateway.translate.gemini_request",
+    "gateway.translate.anthropic",
+    "gateway.translate.messages_usage",
+    "gateway.adapters.base",
+    "gateway.adapters.capabilities",
 ]
 
 
