@@ -35,6 +35,8 @@ PURE = [
     "gateway.tokens",
     "gateway.routing",
     "gateway.limits.bucket",
+    "gateway.limits.budget",
+    "gateway.limits.admission",
     "gateway.history",
     "gateway.validation",
     "gateway.ratelimit_headers",

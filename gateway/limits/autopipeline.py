@@ -21,7 +21,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
-_Call = tuple[tuple[Any, ...], asyncio.Future]
+_Call = tuple[tuple[Any, ...], asyncio.Future[Any]]
 
 
 class AutoPipeline:
