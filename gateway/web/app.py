@@ -27,7 +27,18 @@ from ..services import Services
 from ..store.backends import open_store
 from ..store.writer import Writer
 from ..upstream import build_upstreams
-from . import admin, chat, docs, embeddings, models, ops, responses, sessions, usage
+from . import (
+    admin,
+    chat,
+    docs,
+    embeddings,
+    messages,
+    models,
+    ops,
+    responses,
+    sessions,
+    usage,
+)
 from .keys import SERVICES
 from .lifecycle import INFLIGHT, RELOADER, InFlight, inflight_middleware
 from .middleware import auth_middleware, errors_middleware
@@ -182,6 +193,7 @@ def create_app(config: Config, metrics: Metrics | None = None) -> web.Applicatio
     app.router.add_get("/readyz", ops.readyz)
     app.router.add_get("/metrics", ops.metrics)
     responses.add_routes(app)
+    messages.add_routes(app)
     sessions.add_routes(app)
     usage.add_routes(app)
     admin.add_routes(app)

@@ -15,8 +15,10 @@ from ..errors import (
     NotFound,
     RequestTooLarge,
     ServiceUnavailable,
+    UpstreamRejected,
 )
 from ..store import StoreUnavailable
+from ..translate.messages_errors import error_body as anthropic_error_body
 from .keys import PRINCIPAL, REQUEST_ID, SERVICES
 
 log = logging.getLogger("gateway.web")
@@ -24,11 +26,20 @@ log = logging.getLogger("gateway.web")
 JSON = "application/json"
 
 
-def error_response(error: GatewayError, request_id: str) -> web.Response:
-    """An OpenAI-shaped error response carrying the error's own headers."""
+def _anthropic_route(request: web.Request) -> bool:
+    """Routes of the Anthropic front door answer errors in Anthropic's shape."""
+    return request.path == "/v1/messages" or request.path.startswith("/v1/messages/")
+
+
+def error_response(error: GatewayError, request_id: str, anthropic: bool = False) -> web.Response:
+    """An error response in OpenAI's shape (or Anthropic's) carrying the error's own headers.
+    An upstream's own 4xx body is passed through as it came (already in the route's shape)."""
     content_type = getattr(error, "content_type", JSON)
+    body = error.body()
+    if anthropic and not isinstance(error, UpstreamRejected):
+        body = anthropic_error_body(error.status, error.message)
     response = web.Response(
-        status=error.status, body=error.body(), content_type=None, headers=error.headers
+        status=error.status, body=body, content_type=None, headers=error.headers
     )
     response.headers["Content-Type"] = content_type
     response.headers["X-Request-Id"] = request_id
@@ -68,19 +79,21 @@ async def errors_middleware(request: web.Request, handler) -> web.StreamResponse
     """Assign the request id; render every GatewayError and unexpected failure as OpenAI JSON."""
     request_id = _request_id(request)
     request[REQUEST_ID] = request_id
+    anthropic = _anthropic_route(request)
     try:
         _refuse_nul(request)
         response = await handler(request)
     except GatewayError as error:
-        return error_response(error, request_id)
+        return error_response(error, request_id, anthropic)
     except web.HTTPException as exc:
-        return error_response(_from_http(exc), request_id)
+        return error_response(_from_http(exc), request_id, anthropic)
     except StoreUnavailable:
         error = ServiceUnavailable("The database is unavailable; try again shortly.")
-        return error_response(error, request_id)
+        return error_response(error, request_id, anthropic)
     except Exception:
         log.exception("unhandled error", extra={"fields": {"request_id": request_id}})
-        return error_response(GatewayError("The gateway failed to handle the request."), request_id)
+        failure = GatewayError("The gateway failed to handle the request.")
+        return error_response(failure, request_id, anthropic)
     if not response.prepared:
         response.headers["X-Request-Id"] = request_id
     return response
@@ -91,5 +104,9 @@ async def auth_middleware(request: web.Request, handler) -> web.StreamResponse:
     """Bearer key on every /v1 route; the Principal is stored on the request."""
     if request.path.startswith("/v1/"):
         auth = request.app[SERVICES].authenticator
-        request[PRINCIPAL] = await auth.authenticate(request.headers.get("Authorization"))
+        header = request.headers.get("Authorization")
+        api_key = request.headers.get("x-api-key")
+        if header is None and api_key is not None and _anthropic_route(request):
+            header = f"Bearer {api_key}"  # the Anthropic SDKs may send their key as x-api-key
+        request[PRINCIPAL] = await auth.authenticate(header)
     return await handler(request)

@@ -55,6 +55,15 @@ class Relay(Protocol):
         ...
 
 
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The body as a JSON object; an oversized body is a GatewayError (413) like any other."""
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise RequestTooLarge("The request body is larger than this gateway accepts.") from None
+    return parse_json_object(body)
+
+
 class Exchange:
     """One proxied request on its way through the gateway."""
 
@@ -70,11 +79,7 @@ class Exchange:
 
     async def read_json(self) -> dict[str, Any]:
         """The body as a JSON object; an oversized one is refused (and logged as `rejected`)."""
-        try:
-            body = await self.request.read()
-        except web.HTTPRequestEntityTooLarge:
-            raise RequestTooLarge("The request body is larger than this gateway accepts.") from None
-        return parse_json_object(body)
+        return await read_json(self.request)
 
     def plan(self, model: str, stream: bool = False) -> list[Target]:
         """The deployments to try for `model` that can serve this endpoint."""
