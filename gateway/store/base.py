@@ -74,6 +74,9 @@ class RequestLogRow:
     error: str | None
     created_at: datetime
     endpoint: str = "chat"  # chat | embeddings | responses | completions | messages
+    team: str | None = None
+    tags: str | None = None  # JSON array of the request's X-Gateway-Tags
+    key_metadata: str | None = None  # JSON object: the key's metadata
 
 
 @dataclass(slots=True)
@@ -127,6 +130,15 @@ class ApiKey:
     status: str
     created_at: datetime
     last_used_at: datetime | None = None
+    # Scopes (SPEC 10); None = not restricted / not set.
+    models: tuple[str, ...] | None = None  # public names or `prefix/*` globs it may use
+    expires_at: datetime | None = None
+    rpm: int | None = None  # on top of the user's limits
+    tpd: int | None = None
+    max_budget_usd: Decimal | None = None
+    budget_period: str | None = None  # daily | weekly | monthly | total
+    team: str | None = None
+    metadata: dict[str, Any] | None = None  # logged with each request
 
 
 @dataclass(slots=True)
@@ -137,6 +149,25 @@ class QuotaOverride:
     tier: str | None
     rpm: int | None
     tpd: int | None
+    team: str | None = None
+    max_budget_usd: Decimal | None = None
+    budget_period: str | None = None
+
+
+@dataclass(slots=True)
+class Team:
+    """A team: a budget, a model allow-list and limits over the sum of its members' traffic."""
+
+    id: str
+    name: str
+    max_budget_usd: Decimal | None = None
+    budget_period: str | None = None
+    models: tuple[str, ...] | None = None
+    rpm: int | None = None
+    tpd: int | None = None
+    status: str = "active"  # active | deleted (kept so the poll sees deletions)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -300,6 +331,46 @@ class Store(Protocol):
     async def usage(self, uid: str | None, day: date) -> list[dict[str, Any]]:
         """Per (uid, model) for that UTC day: requests, prompt_tokens, completion_tokens,
         cost_usd (Decimal, exact), ordered by uid then model."""
+        ...
+
+    async def update_key(self, key_id: str, changes: Mapping[str, Any]) -> ApiKey | None:
+        """Set some of a key's scope fields (models, expires_at, rpm, tpd, max_budget_usd,
+        budget_period, team, metadata, name; a None value clears it) and updated_at; the key
+        after the change, or None when there is no key with that id."""
+        ...
+
+    async def active_keys(self) -> list[ApiKey]:
+        """Every active key (the key cache holds them all, so unknown keys cost no query)."""
+        ...
+
+    async def put_team(self, team: Team) -> Team:
+        """Insert or replace a team (status active), updated_at = now; returns it as stored."""
+        ...
+
+    async def get_team(self, team_id: str) -> Team | None:
+        """The team (deleted ones included, with status `deleted`), or None."""
+        ...
+
+    async def list_teams(self) -> list[Team]:
+        """Active teams, by id."""
+        ...
+
+    async def delete_team(self, team_id: str) -> bool:
+        """Mark an active team deleted (updated_at = now); False if there was none."""
+        ...
+
+    async def teams_changed_since(self, since: datetime) -> list[Team]:
+        """Teams put or deleted after `since` (updated_at > since), for the team cache."""
+        ...
+
+    async def spend(
+        self, group_by: str, start: datetime, end: datetime, uid: str | None = None
+    ) -> list[dict[str, Any]]:
+        """ai_request_log rows with start <= created_at < end (of one user when `uid`), summed
+        per group: `group_by` is user | key | team | model | tag | day. Each dict: group (str;
+        the YYYY-MM-DD date for day; a row with several tags counts once per tag; None groups
+        as null), requests, prompt_tokens, completion_tokens, cost_usd (Decimal, exact).
+        Ordered by cost_usd descending, then group."""
         ...
 
     async def save_response(self, row: StoredResponse) -> None:
