@@ -135,3 +135,6 @@ CREATE TABLE IF NOT EXISTS ai_response (
 CREATE INDEX IF NOT EXISTS ai_response_created_idx ON ai_response (created_at);
 -- Upgrades of a database made by an earlier release, in place.
 ALTER TABLE ai_request_log ADD COLUMN IF NOT EXISTS endpoint TEXT NOT NULL DEFAULT 'chat';
+ALTER TABLE ai_request_log ADD COLUMN IF NOT EXISTS team TEXT;
+ALTER TABLE ai_request_log ADD COLUMN IF NOT EXISTS tags TEXT;
+ALTER TABLE ai_request_log ADD COLUMN IF NOT EXISTS key_metadata TEXT;

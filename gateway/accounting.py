@@ -12,9 +12,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 from .auth import Principal
 from .config import ModelConfig
-from .limits import RateLimiter
+from .governance import Scope
+from .limits import RateLimiter, Settlement
 from .metrics import Metrics
 from .routing import Target
 from .store import MessageRow, RequestLogRow
@@ -57,6 +60,9 @@ class Outcome:
     error: str | None = None
     answer: str = ""
     new_messages: list[dict[str, Any]] = field(default_factory=list)
+    scope: Scope | None = None  # set once admitted: the request is then settled when it ends
+    team: str | None = None
+    tags: tuple[str, ...] = ()
 
     @property
     def priced_by(self) -> ModelConfig | None:
@@ -93,6 +99,9 @@ def log_row(o: Outcome, ended: float) -> RequestLogRow:
         error=o.error,
         created_at=o.created_at,
         endpoint=o.endpoint,
+        team=o.team,
+        tags=orjson.dumps(list(o.tags)).decode() if o.tags else None,
+        key_metadata=orjson.dumps(o.principal.metadata).decode() if o.principal.metadata else None,
     )
 
 
@@ -159,7 +168,8 @@ class Recorder:
         self.limiter = limiter
         self.metrics = metrics
         self.log_content = log_content
-        self._charges: set[asyncio.Task[int]] = set()
+        self._settling: set[asyncio.Task[Any]] = set()
+        self._pending: list[Settlement] = []  # settled together, in one limiter round trip
         # Labelled children, made once per label set: `labels()` takes a lock and checks every
         # value on each call. Made lazily, so /metrics shows the same series as without it.
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
@@ -173,8 +183,11 @@ class Recorder:
             for message in session_turn(o):
                 self.writer.submit(message)
         self.observe(o, row, ended)
-        if row.prompt_tokens or row.completion_tokens:
-            self.charge(o.principal.user, row.prompt_tokens + row.completion_tokens)
+        if o.scope is not None:
+            tokens = row.prompt_tokens + row.completion_tokens
+            self.settle(
+                Settlement(o.request_id, o.scope.subject_ids, o.scope.budgets, row.cost_usd, tokens)
+            )
         log.info("request", extra={"fields": log_fields(row, o, self.log_content)})
 
     def _child(self, metric: Any, *labels: str) -> Any:
@@ -199,20 +212,28 @@ class Recorder:
             child(m.tokens, label, provider, "completion").inc(row.completion_tokens)
             child(m.cost, label).inc(float(row.cost_usd))
 
-    def charge(self, user: str, tokens: int) -> None:
-        """Charge the tokens to the user's daily quota, off the request path."""
-        task = asyncio.get_running_loop().create_task(
-            self.limiter.add_tokens(user, tokens, time.time())
-        )
-        self._charges.add(task)
-        task.add_done_callback(self._charged)
+    def settle(self, settlement: Settlement) -> None:
+        """Replace the request's reservation by its cost and charge its tokens, off the request
+        path; the settlements of one event-loop turn ride one limiter round trip."""
+        if not self._pending:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._pending.append(settlement)
 
-    def _charged(self, task: asyncio.Task[int]) -> None:
-        self._charges.discard(task)
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        task = asyncio.get_running_loop().create_task(self.limiter.settle(batch, time.time()))
+        self._settling.add(task)
+        task.add_done_callback(self._settled)
+
+    def _settled(self, task: asyncio.Task[Any]) -> None:
+        self._settling.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.warning("quota charge failed: %s", task.exception())
+            log.warning("settlement failed: %s", task.exception())
 
     async def drain(self) -> None:
-        """Wait for quota charges still in flight (at shutdown)."""
-        if self._charges:
-            await asyncio.gather(*self._charges, return_exceptions=True)
+        """Wait for settlements still in flight (at shutdown)."""
+        self._flush()
+        if self._settling:
+            await asyncio.gather(*self._settling, return_exceptions=True)

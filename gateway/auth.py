@@ -1,8 +1,10 @@
 """API keys: generation, SHA-256 hashing, and authentication from an in-process cache.
-Static keys come from config; database keys are cached and re-polled, so revocations land fast."""
+Static keys come from config; every active database key is held in memory and re-polled, so
+revocations land fast and an unknown or malformed key never costs a database round trip."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import secrets
@@ -10,27 +12,46 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Protocol
 
 from .config import StaticKey
 from .errors import InvalidApiKey, ServiceUnavailable
-from .polling import poll_forever
+from .polling import ChangedSince, poll_forever
 from .store import ApiKey, Store, StoreUnavailable
 
 log = logging.getLogger("gateway.auth")
 
 KEY_PREFIX = "sk-gw-"
-POLL_OVERLAP = timedelta(seconds=10)  # re-read a margin so rows committed late are not missed
+KEY_MIN_LENGTH = len(KEY_PREFIX) + 32
+_KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def could_be_key(token: str) -> bool:
+    """Whether `token` has the shape of a gateway key (checked before any lookup)."""
+    return (
+        token.startswith(KEY_PREFIX)
+        and KEY_MIN_LENGTH <= len(token) <= 256
+        and _KEY_CHARS.issuperset(token[len(KEY_PREFIX) :])
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the user id, which key, and the key's tier (if it names one)."""
+    """Who is calling: the user id, which key, the key's tier and its scopes (SPEC 10)."""
 
     user: str
     key_id: str
     tier: str | None = None
+    models: tuple[str, ...] | None = None  # None: any model
+    expires_at: datetime | None = None
+    rpm: int | None = None
+    tpd: int | None = None
+    max_budget_usd: Decimal | None = None
+    budget_period: str | None = None
+    team: str | None = None
+    metadata: dict[str, Any] | None = None
 
 
 def hash_key(key: str) -> str:
@@ -69,11 +90,12 @@ class StaticKeys:
 
 
 class CachedKeys:
-    """Database keys behind an in-process cache.
+    """Every active database key, held in process.
 
-    A hit costs no round trip. A background poll re-reads keys changed since the last poll
-    (every `refresh_s`), so a revocation reaches every instance within about that time.
-    Unknown keys are remembered briefly so a flood of bad keys cannot hammer the database.
+    A lookup costs no round trip, known key or not: the first refresh loads all active keys and
+    a background poll applies keys changed since (every `refresh_s`), so a new key or a
+    revocation reaches every instance within about that time. Until the first load has
+    succeeded (the database was down at start), a miss asks the database, remembered briefly.
     """
 
     def __init__(
@@ -89,11 +111,15 @@ class CachedKeys:
         self.clock = clock
         self._hits: OrderedDict[str, tuple[Principal | None, float]] = OrderedDict()
         self._last_used: dict[str, datetime] = {}
-        self._since = datetime(1970, 1, 1, tzinfo=UTC)
+        self._changes = ChangedSince()
+        self._loaded = False  # every active key is in _hits
+        self._pending: set[asyncio.Task[None]] = set()
 
     async def lookup(self, key_hash: str) -> Principal | None:
         entry = self._hits.get(key_hash)
         now = self.clock()
+        if entry is None and self._loaded:
+            return None
         if entry is not None and (entry[0] is not None or now - entry[1] < self.refresh_s):
             principal = entry[0]
         else:
@@ -114,14 +140,21 @@ class CachedKeys:
             self._hits.popitem(last=False)
 
     async def refresh(self) -> None:
-        """Apply keys changed since the last poll, and record last-used times."""
-        started = datetime.now(UTC)
-        rows = await self.store.keys_changed_since(self._since - POLL_OVERLAP)
+        """Load every active key (first), then apply keys changed since the last poll, and
+        record last-used times."""
         now = self.clock()
-        for row in rows:
-            if row.key_hash in self._hits or row.status != "active":
+        if not self._loaded:
+            for row in await self.store.active_keys():
                 self._remember(row.key_hash, _principal(row), now)
-        self._since = started
+            self._loaded = True
+        rows = await self.store.keys_changed_since(self._changes.begin())
+        for row in rows:
+            principal = _principal(row)
+            if principal is None:
+                self._hits.pop(row.key_hash, None)
+            else:
+                self._remember(row.key_hash, principal, now)
+        self._changes.advance()
         if self._last_used:
             used, self._last_used = self._last_used, {}
             await self.store.touch_keys(used)
@@ -130,23 +163,50 @@ class CachedKeys:
         """Poll forever (a background task)."""
         await poll_forever(self.refresh, self.refresh_s, "key cache", log)
 
+    def invalidate(self) -> None:
+        """A key changed on this instance (admin API): poll now rather than within refresh_s."""
+        task = asyncio.get_running_loop().create_task(self.refresh())
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
 
 def _principal(row: ApiKey | None) -> Principal | None:
     if row is None or row.status != "active":
         return None
-    return Principal(row.uid, row.id, row.tier)
+    return Principal(
+        row.uid,
+        row.id,
+        row.tier,
+        models=row.models,
+        expires_at=row.expires_at,
+        rpm=row.rpm,
+        tpd=row.tpd,
+        max_budget_usd=row.max_budget_usd,
+        budget_period=row.budget_period,
+        team=row.team,
+        metadata=row.metadata,
+    )
 
 
 class Authenticator:
-    """Static keys first, then the database cache."""
+    """Static keys first (any text), then, for text shaped like a gateway key, the database
+    keys' cache."""
 
-    def __init__(self, stores: Iterable[KeyStore]):
+    def __init__(self, static: StaticKeys, stores: Iterable[KeyStore]):
+        self.static = static
         self.stores = tuple(stores)
 
     async def authenticate(self, header: str | None) -> Principal:
-        key_hash = hash_key(bearer_token(header))
-        for store in self.stores:
-            principal = await store.lookup(key_hash)
-            if principal is not None:
-                return principal
-        raise InvalidApiKey("Incorrect API key provided.")
+        token = bearer_token(header)
+        key_hash = hash_key(token)
+        principal = await self.static.lookup(key_hash)
+        if principal is None and could_be_key(token):
+            for store in self.stores:
+                principal = await store.lookup(key_hash)
+                if principal is not None:
+                    break
+        if principal is None:
+            raise InvalidApiKey("Incorrect API key provided.")
+        if principal.expires_at is not None and principal.expires_at <= datetime.now(UTC):
+            raise InvalidApiKey("This API key has expired.", code="expired_api_key")
+        return principal

@@ -1,13 +1,34 @@
-"""A background loop that re-runs a refresh coroutine, surviving database outages.
-Used by the key cache and the quota-override cache."""
+"""A background loop that re-runs a refresh coroutine, surviving database outages, and the
+changed-since window each poll reads. Used by the key, quota-override and team caches."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 
 from .store import StoreUnavailable
+
+POLL_OVERLAP = timedelta(seconds=10)  # re-read a margin so rows committed late are not missed
+
+
+class ChangedSince:
+    """The `since` of a changed-since poll: each poll asks from the previous poll's start
+    (minus an overlap for clock skew and late commits); `advance` only after it succeeded."""
+
+    def __init__(self) -> None:
+        self._since = datetime(1970, 1, 1, tzinfo=UTC)
+        self._started = self._since
+
+    def begin(self) -> datetime:
+        """The moment to read changes from; marks this poll's start."""
+        self._started = datetime.now(UTC)
+        return self._since - POLL_OVERLAP
+
+    def advance(self) -> None:
+        """The poll begun last succeeded: the next one starts from its start."""
+        self._since = self._started
 
 
 async def poll_forever(

@@ -4,16 +4,13 @@ Overrides are cached in process and re-polled, so an admin change lands everywhe
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
 
 from .config import QuotaConfig
 from .limits import Limits
-from .polling import poll_forever
+from .polling import ChangedSince, poll_forever
 from .store import QuotaOverride, Store
 
 log = logging.getLogger("gateway.quotas")
-
-POLL_OVERLAP = timedelta(seconds=10)
 
 
 class QuotaResolver:
@@ -24,7 +21,7 @@ class QuotaResolver:
         self.store = store
         self.refresh_s = refresh_s
         self._overrides: dict[str, QuotaOverride] = {}
-        self._since = datetime(1970, 1, 1, tzinfo=UTC)
+        self._changes = ChangedSince()
 
     def limits_for(self, user: str, key_tier: str | None) -> Limits:
         """The user's limits: override fields, else the override's tier (or the key's tier),
@@ -44,6 +41,10 @@ class QuotaResolver:
         tier = (override.tier if override else None) or key_tier
         return tier if tier in self.quota.tiers else self.quota.default_tier
 
+    def override_for(self, user: str) -> QuotaOverride | None:
+        """The user's cached override (team and budget live there too)."""
+        return self._overrides.get(user)
+
     def apply(self, override: QuotaOverride) -> None:
         """Take an override into the cache at once (used by the admin API on this instance)."""
         self._overrides[override.uid] = override
@@ -52,10 +53,9 @@ class QuotaResolver:
         """Load overrides changed since the last poll (with an overlap for clock skew)."""
         if self.store is None:
             return
-        started = datetime.now(UTC)
-        for override in await self.store.quota_overrides_changed_since(self._since - POLL_OVERLAP):
+        for override in await self.store.quota_overrides_changed_since(self._changes.begin()):
             self._overrides[override.uid] = override
-        self._since = started
+        self._changes.advance()
 
     async def run(self) -> None:
         """Poll forever (a background task)."""

@@ -38,6 +38,9 @@ def ratelimit_headers(decision: Decision) -> dict[str, str]:
         headers["x-ratelimit-limit-tokens"] = str(limits.tpd)
         headers["x-ratelimit-remaining-tokens"] = str(decision.tokens_remaining)
         headers["x-ratelimit-reset-tokens"] = duration(decision.tokens_reset_s)
-    if not decision.allowed:
+    if decision.budget_remaining_usd is not None:
+        headers["x-budget-remaining-usd"] = f"{decision.budget_remaining_usd:f}"
+    never = decision.refused_by == "budget" and decision.retry_after_s <= 0  # a spent total budget
+    if not decision.allowed and not never:
         headers["Retry-After"] = str(max(1, math.ceil(decision.retry_after_s)))
     return headers

@@ -126,11 +126,10 @@ class Reloader:
         ):
             health = DeploymentHealth(config.routing.cooldown_failures, config.routing.cooldown_s)
         static = StaticKeys(config.auth.keys)
-        stores = tuple(static if isinstance(k, StaticKeys) else k for k in s.authenticator.stores)
         # The swap: no await between these lines.
         s.router = Router(config, health)
         s.upstreams = upstreams
-        s.authenticator = Authenticator(stores)
+        s.authenticator = Authenticator(static, s.authenticator.stores)
         # The resolver keeps its cache of per-user overrides and its poller: only tiers change.
         s.quotas.quota = config.quota
         s.recorder.log_content = config.logging.content

@@ -18,6 +18,7 @@ from .quotas import QuotaResolver
 from .routing import Router
 from .store import Store
 from .store.writer import Writer
+from .teams import TeamCache
 from .upstream import Upstreams
 
 
@@ -38,5 +39,6 @@ class Services:
     metrics: Metrics
     redis: Any = None  # the redis client when redis.url is redis://
     affinity: ResponseAffinity = field(default_factory=MemoryAffinity)
+    teams: TeamCache = field(default_factory=lambda: TeamCache(None))
     clock: Callable[[], float] = time.monotonic  # routing's `now` (cooldowns); tests replace it
     started: int = field(default_factory=lambda: int(time.time()))  # /v1/models' `created`

@@ -76,7 +76,12 @@ CREATE TABLE IF NOT EXISTS ai_response (
 
 # Columns added after a table's first release: (table, column, definition). SQLite has no
 # ADD COLUMN IF NOT EXISTS, so the store adds each one that table_info does not list.
-UPGRADES = (("ai_request_log", "endpoint", "TEXT NOT NULL DEFAULT 'chat'"),)
+UPGRADES = (
+    ("ai_request_log", "endpoint", "TEXT NOT NULL DEFAULT 'chat'"),
+    ("ai_request_log", "team", "TEXT"),
+    ("ai_request_log", "tags", "TEXT"),
+    ("ai_request_log", "key_metadata", "TEXT"),
+)
 
 
 def ts_text(moment: datetime) -> str:

@@ -26,6 +26,7 @@ from ..routing import DeploymentHealth, Router
 from ..services import Services
 from ..store.backends import open_store
 from ..store.writer import Writer
+from ..teams import TeamCache
 from ..upstream import build_upstreams
 from . import (
     admin,
@@ -123,9 +124,10 @@ async def build_services(config: Config, metrics: Metrics) -> Services:
         config=config,
         router=Router(config, health),
         upstreams=build_upstreams(config.providers),
-        authenticator=Authenticator([StaticKeys(config.auth.keys), key_cache]),
+        authenticator=Authenticator(StaticKeys(config.auth.keys), [key_cache]),
         key_cache=key_cache,
         quotas=QuotaResolver(config.quota, store, refresh_s=config.auth.cache_refresh_s),
+        teams=TeamCache(store, refresh_s=config.auth.cache_refresh_s),
         limiter=limiter,
         store=store,
         writer=writer,
@@ -165,8 +167,14 @@ def create_app(config: Config, metrics: Metrics | None = None) -> web.Applicatio
         s = await build_services(config, metrics)
         app[SERVICES] = s
         s.writer.start()
-        await asyncio.gather(s.key_cache.refresh(), s.quotas.refresh(), return_exceptions=True)
-        pollers = [asyncio.create_task(s.key_cache.run()), asyncio.create_task(s.quotas.run())]
+        await asyncio.gather(
+            s.key_cache.refresh(), s.quotas.refresh(), s.teams.refresh(), return_exceptions=True
+        )
+        pollers = [
+            asyncio.create_task(s.key_cache.run()),
+            asyncio.create_task(s.quotas.run()),
+            asyncio.create_task(s.teams.run()),
+        ]
         reloader = Reloader(
             s,
             config.source,

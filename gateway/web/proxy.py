@@ -8,6 +8,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from decimal import Decimal
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -23,6 +24,15 @@ from ..errors import (
     RateLimited,
     RequestTooLarge,
     UpstreamRejected,
+)
+from ..governance import (
+    BudgetExceeded,
+    Scope,
+    check_model,
+    parse_tags,
+    scope_for,
+    team_of,
+    worst_case_usd,
 )
 from ..ratelimit_headers import ratelimit_headers
 from ..routing import Router, Target
@@ -76,6 +86,9 @@ class Exchange:
         )
         self.router: Router = self.s.router  # one routing table for the whole request
         self.headers: dict[str, str] | None = None  # rate-limit headers once admitted
+        self.override = self.s.quotas.override_for(self.principal.user)
+        self.team = self.s.teams.get(team_of(self.principal, self.override))
+        self.targets: list[Target] = []
 
     async def read_json(self) -> dict[str, Any]:
         """The body as a JSON object; an oversized one is refused (and logged as `rejected`)."""
@@ -86,25 +99,58 @@ class Exchange:
         o = self.outcome
         o.model, o.stream = model, stream
         o.route_model = self.router.lookup(model)[0]
+        check_model(model, self.principal, self.team)
         targets = self.router.plan(model, self.s.clock())
         usable = [t for t in targets if serves(t.provider.type, o.endpoint)]
         if targets and not usable:
             raise not_supported(targets[0].provider.type, o.endpoint)
+        self.targets = usable
         return usable
 
-    async def admit(self) -> None:
-        """Count the request against the caller's quota, or refuse it with 429."""
-        s, user = self.s, self.principal.user
-        limits = s.quotas.limits_for(user, self.principal.tier)
-        decision = await s.limiter.admit(user, limits, time.time())
+    def _scope(self) -> Scope:
+        user, principal = self.principal.user, self.principal
+        limits = self.s.quotas.limits_for(user, principal.tier)
+        return scope_for(principal, limits, self.override, self.team)
+
+    def _reserve_usd(self, prompt_estimate: int, max_output: int | None) -> Decimal:
+        """The worst case over the planned deployments' prices (a fallback may cost more)."""
+        route = self.outcome.route_model
+        models = [t.model for t in self.targets] or ([route] if route else [])
+        costs = [
+            worst_case_usd(
+                prompt_estimate,
+                max_output if max_output is not None else m.max_tokens,
+                m.input_price,
+                m.output_price,
+            )
+            for m in models
+        ]
+        return max(costs, default=Decimal(0))
+
+    async def admit(self, prompt_estimate: int = 0, max_output: int | None = None) -> None:
+        """Count the request against every quota and reserve its worst-case cost against every
+        budget that applies (one atomic step), or refuse it with 429."""
+        s, o = self.s, self.outcome
+        scope = self._scope()
+        reserve = self._reserve_usd(prompt_estimate, max_output) if scope.budgets else Decimal(0)
+        decision = await s.limiter.admit_all(
+            scope.subjects, scope.budgets, reserve, o.request_id, time.time()
+        )
         self.headers = ratelimit_headers(decision)
         if not decision.allowed:
-            s.metrics.rate_limited.labels(decision.refused_by).inc()
-            if decision.refused_by == "tpd":
+            kind = decision.refused_by or "rpm"
+            s.metrics.rate_limited.labels(kind).inc()
+            if kind == "budget":
+                raise BudgetExceeded(
+                    "This request could cost more than the budget has left"
+                    f" ({decision.refused_id}).",
+                )
+            if kind == "tpd":
                 raise RateLimited(
                     "You have used your daily token quota.", code="daily_token_quota_exceeded"
                 )
-            raise RateLimited(f"Rate limit reached: {limits.rpm} requests per minute.")
+            raise RateLimited(f"Rate limit reached: {decision.limits.rpm} requests per minute.")
+        o.scope = scope  # from here on, the request is settled when it ends
 
     def call(
         self,
@@ -214,7 +260,9 @@ async def exchange(request: web.Request, endpoint: str) -> AsyncIterator[Exchang
     """An Exchange whose ending (ok, refused, failed upstream, client gone, bug) is recorded."""
     ex = Exchange(request, endpoint)
     o = ex.outcome
+    o.team = ex.team.id if ex.team else team_of(ex.principal, ex.override)
     try:
+        o.tags = parse_tags(request.headers.get("X-Gateway-Tags"))
         yield ex
     except GatewayError as error:
         upstream = o.target is not None and isinstance(error, _UPSTREAM_FAILURES)
