@@ -95,8 +95,8 @@ class ModelConfig:
 
 @dataclass(frozen=True, slots=True)
 class TierLimits:
-    rpm: int
-    tpd: int
+    rpm: int = 0  # requests per minute; 0 = unlimited
+    tpd: int = 0  # tokens per day; 0 = unlimited
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-GATEWAY = str(Path(sys.executable).parent / "gateway")
+ROOT = Path(__file__).resolve().parents[2]  # `-m gateway` from here runs this checkout's code
 
 PROVIDERS = """\
 providers:
@@ -38,8 +38,8 @@ def check(tmp_path, text: str) -> subprocess.CompletedProcess:
     path = tmp_path / "config.yaml"
     path.write_text(text)
     return subprocess.run(
-        [GATEWAY, "check-config", "-c", str(path)],
-        capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"},
+        [sys.executable, "-m", "gateway", "check-config", "-c", str(path)],
+        capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"}, cwd=ROOT,
     )  # fmt: skip
 
 
