@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from . import logs
 from .auth import hash_key, new_key
-from .config import Config, ConfigError, config_path, load
+from .config import Config, ConfigError, Deployment, ProviderConfig, config_path, load
 from .store import ApiKey, StoreUnavailable
 from .store.backends import open_store
 from .supervisor import run
@@ -52,14 +52,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def routing_table(config: Config) -> list[str]:
-    """One line per public model: deployments (weight), fallbacks, prices, availability;
-    then one line for the retry and cooldown policy."""
+    """One line per public model: deployments (weight, provider type, availability), fallbacks,
+    prices; then one line for the retry and cooldown policy."""
     lines = []
     for model in config.models.values():
         deployments = ", ".join(
-            f"{d.provider}:{d.model or '<from name>'}"
-            + (f" x{d.weight}" if len(model.deployments) > 1 else "")
-            + ("" if config.providers[d.provider].configured else " (not configured)")
+            _deployment(config.providers[d.provider], d, len(model.deployments) > 1)
             for d in model.deployments
         )
         line = f"{model.name:<28} -> {deployments}"
@@ -74,6 +72,12 @@ def routing_table(config: Config) -> list[str]:
         f" {max(1, r.cooldown_failures)} failures in a row"
     )
     return lines
+
+
+def _deployment(provider: ProviderConfig, d: Deployment, weighted: bool) -> str:
+    """`provider:model x3 (type)`, with `, not configured` when the provider has no api_key."""
+    text = f"{d.provider}:{d.model or '<from name>'}" + (f" x{d.weight}" if weighted else "")
+    return f"{text} ({provider.type}{'' if provider.configured else ', not configured'})"
 
 
 async def _with_store(config: Config, action):

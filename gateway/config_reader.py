@@ -28,6 +28,7 @@ from .config_schema import (
     QuotaSection,
 )
 from .config_types import (
+    DEFAULT_BASE_URLS,
     AuthConfig,
     Config,
     ConfigError,
@@ -113,11 +114,17 @@ class _Invalid(Exception):
 
 
 def _provider(name: str, p: ProviderSection) -> ProviderConfig:
-    base_url = p.base_url or ""
-    if p.type == "openai" and not base_url.startswith(("http://", "https://")):
+    """A provider; anthropic and gemini have a default base_url, azure needs an api_version."""
+    where = f"providers.{name}"
+    base_url = p.base_url or DEFAULT_BASE_URLS.get(p.type, "")  # "" too: `${X_BASE_URL:-}`
+    if p.type != "echo" and not base_url.startswith(("http://", "https://")):
         raise _Invalid(
-            f"providers.{name}.base_url", "must be an http(s) URL for an openai provider"
+            f"{where}.base_url", f"must be an http(s) URL for a provider of type {p.type}"
         )
+    if p.type == "azure" and not p.api_version:
+        raise _Invalid(f"{where}.api_version", "is required for a provider of type azure")
+    if p.type != "azure" and p.api_version is not None:
+        raise _Invalid(f"{where}.api_version", "only a provider of type azure takes an api_version")
     return ProviderConfig(name=name, **{**p.given(), "base_url": base_url.rstrip("/")})
 
 

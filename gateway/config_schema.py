@@ -18,9 +18,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticUseDefault
 
-from .config_types import LOG_LEVELS
-
-PROVIDER_TYPES = ("openai", "echo")
+from .config_types import LOG_LEVELS, PROVIDER_TYPES
 
 # Scalars: YAML gives numbers as numbers and environment values as strings; both are accepted.
 
@@ -138,6 +136,7 @@ class DatabaseSection(Section):
     batch_size: Positive | None = None
     flush_interval_s: Seconds | None = None
     max_queue: Positive | None = None
+    retention_days: Count | None = None
 
 
 class RedisSection(Section):
@@ -163,6 +162,7 @@ class ProviderSection(Section):
     type: Annotated[Text, _one_of(PROVIDER_TYPES)]
     base_url: Text | None = None
     api_key: Text | None = None
+    api_version: Text | None = None
     headers: dict[str, Text] = {}
     timeout_s: Seconds | None = None
     connect_timeout_s: Seconds | None = None

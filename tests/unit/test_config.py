@@ -63,6 +63,7 @@ def test_full_config_is_read_into_every_section():
             "batch_size": 50,
             "flush_interval_s": 0.5,
             "max_queue": 99,
+            "retention_days": 30,
         },
         "redis": {"url": "redis://r:6379/1", "prefix": "p", "fallback_retry_s": 1},
         "auth": {
@@ -106,7 +107,7 @@ def test_full_config_is_read_into_every_section():
     assert config.source == "full.yaml"
     assert config.server == ServerConfig("127.0.0.1", 9000, 2048, 3.0)
     assert config.database == DatabaseConfig(
-        "postgresql://gw@db/gw", "/var/spill.jsonl", 50, 0.5, 99
+        "postgresql://gw@db/gw", "/var/spill.jsonl", 50, 0.5, 99, retention_days=30
     )
     assert config.redis == RedisConfig("redis://r:6379/1", "p", 1.0)
     assert config.auth == AuthConfig(
@@ -462,10 +463,152 @@ def test_tiers_named_by_keys_and_the_default_must_exist(data, expected):
     assert error(data) == expected
 
 
-def test_an_openai_provider_needs_an_http_base_url():
-    assert error({"providers": {"p": {"type": "openai", "base_url": "api.openai.com"}}}) == (
-        "f.yaml: providers.p.base_url: must be an http(s) URL for an openai provider"
+# --- provider types ----------------------------------------------------------------------------
+
+AZURE = {"type": "azure", "base_url": "https://res.openai.azure.com/", "api_version": "2024-10-21"}
+
+
+def test_each_provider_type_with_its_base_url_and_api_version():
+    config = parse(
+        {
+            "providers": {
+                "oa": {"type": "openai", "base_url": "http://127.0.0.1:9/v1"},
+                "az": {**AZURE, "api_key": "k"},
+                "an": {"type": "anthropic", "api_key": "k"},
+                "ge": {"type": "gemini", "api_key": "k"},
+                "an-proxy": {"type": "anthropic", "base_url": "https://proxy.test/anthropic/"},
+                "e": {"type": "echo"},
+            }
+        },
+        "f.yaml",
+        {},
     )
+    p = config.providers
+    assert {name: provider.type for name, provider in p.items()} == {
+        "oa": "openai", "az": "azure", "an": "anthropic", "ge": "gemini",
+        "an-proxy": "anthropic", "e": "echo",
+    }  # fmt: skip
+    assert (p["az"].base_url, p["az"].api_version) == ("https://res.openai.azure.com", "2024-10-21")
+    assert p["an"].base_url == "https://api.anthropic.com"
+    assert p["ge"].base_url == "https://generativelanguage.googleapis.com/v1beta"
+    assert p["an-proxy"].base_url == "https://proxy.test/anthropic"
+    assert p["oa"].api_version == ""
+
+
+def test_an_empty_base_url_variable_falls_back_to_the_default():
+    config = parse(
+        {"providers": {"an": {"type": "anthropic", "base_url": "${ANTHROPIC_BASE_URL:-}"}}},
+        "f.yaml",
+        {},
+    )
+    assert config.providers["an"].base_url == "https://api.anthropic.com"
+
+
+def test_an_unquoted_yaml_date_is_a_valid_api_version(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "providers:\n  az: {type: azure, base_url: 'https://r.test', api_version: 2024-10-21}\n",
+        encoding="utf-8",
+    )
+    assert load(str(path), {}).providers["az"].api_version == "2024-10-21"
+
+
+@pytest.mark.parametrize(
+    ("kind", "configured"),
+    [("openai", False), ("azure", False), ("anthropic", False), ("gemini", False), ("echo", True)],
+)
+def test_a_provider_without_api_key_is_not_configured_except_echo(kind, configured):
+    provider = {"type": kind, "base_url": "https://x.test"}
+    if kind == "azure":
+        provider["api_version"] = "2024-10-21"
+    for api_key, expected in (("", configured), ("k", True)):
+        config = parse({"providers": {"p": {**provider, "api_key": api_key}}}, "f.yaml", {})
+        assert config.providers["p"].configured is expected
+
+
+@pytest.mark.parametrize(
+    ("provider", "expected"),
+    [
+        (
+            {"type": "openai", "base_url": "api.openai.com"},
+            "providers.p.base_url: must be an http(s) URL for a provider of type openai",
+        ),
+        (
+            {"type": "openai"},
+            "providers.p.base_url: must be an http(s) URL for a provider of type openai",
+        ),
+        (
+            {"type": "azure", "api_version": "2024-10-21"},
+            "providers.p.base_url: must be an http(s) URL for a provider of type azure",
+        ),
+        (
+            {"type": "azure", "base_url": "https://r.test"},
+            "providers.p.api_version: is required for a provider of type azure",
+        ),
+        (
+            {**AZURE, "api_version": ""},
+            "providers.p.api_version: is required for a provider of type azure",
+        ),
+        (
+            {"type": "anthropic", "api_version": "2023-06-01"},
+            "providers.p.api_version: only a provider of type azure takes an api_version",
+        ),
+        (
+            {"type": "gemini", "base_url": "generativelanguage.googleapis.com"},
+            "providers.p.base_url: must be an http(s) URL for a provider of type gemini",
+        ),
+        (
+            {"type": "vertex"},
+            "providers.p.type: must be one of openai, azure, anthropic, gemini, echo, got 'vertex'",
+        ),
+    ],
+)
+def test_provider_type_rules(provider, expected):
+    assert error({"providers": {"p": provider}}) == f"f.yaml: {expected}"
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"provider": "an", "model": "claude-sonnet-4-5", "max_tokens": 8192},
+        {
+            "deployments": [{"provider": "an", "model": "claude-sonnet-4-5"}, {"provider": "oa"}],
+            "max_tokens": "8192",
+        },
+    ],
+)
+def test_max_tokens_is_set_per_model_inline_or_with_deployments(entry):
+    providers = {
+        "an": {"type": "anthropic", "api_key": "k"},
+        "oa": {"type": "openai", "base_url": "https://api.openai.com/v1"},
+    }
+    config = parse({"providers": providers, "models": {"claude": entry}}, "f.yaml", {})
+    assert config.models["claude"].max_tokens == 8192
+
+
+def test_max_tokens_inside_a_deployment_is_an_unknown_key():
+    entry = {"deployments": [{"provider": "echo", "max_tokens": 5}]}
+    assert error(models({"m": entry})) == (
+        "f.yaml: models.m.deployments[0].max_tokens: unknown key"
+    )
+
+
+# --- database retention ------------------------------------------------------------------------
+
+
+def test_retention_days_defaults_to_keep_everything():
+    assert parse({}, "f.yaml", {}).database.retention_days == 0
+    config = parse({"database": {"retention_days": "${KEEP:-90}"}}, "f.yaml", {})
+    assert config.database.retention_days == 90
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [(-1, "must be >= 0, got -1"), (1.5, "must be an integer, got 1.5"), ("a", "must be an")],
+)
+def test_retention_days_is_a_whole_number_of_days(value, reason):
+    message = error({"database": {"retention_days": value}})
+    assert message.startswith(f"f.yaml: database.retention_days: {reason}")
 
 
 # --- the file itself ---------------------------------------------------------------------------
