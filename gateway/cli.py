@@ -6,15 +6,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from . import logs
 from .auth import hash_key, new_key
-from .config import Config, ConfigError, config_path, load
-from .store import ApiKey, StoreUnavailable
+from .config import Config, ConfigError, Deployment, ProviderConfig, config_path, load
+from .store import ApiKey, Store, StoreUnavailable
 from .store.backends import open_store
 from .supervisor import run
+
+T = TypeVar("T")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,14 +55,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def routing_table(config: Config) -> list[str]:
-    """One line per public model: deployments (weight), fallbacks, prices, availability;
-    then one line for the retry and cooldown policy."""
+    """One line per public model: deployments (weight, provider type, availability), fallbacks,
+    prices; then one line for the retry and cooldown policy."""
     lines = []
     for model in config.models.values():
         deployments = ", ".join(
-            f"{d.provider}:{d.model or '<from name>'}"
-            + (f" x{d.weight}" if len(model.deployments) > 1 else "")
-            + ("" if config.providers[d.provider].configured else " (not configured)")
+            _deployment(config.providers[d.provider], d, len(model.deployments) > 1)
             for d in model.deployments
         )
         line = f"{model.name:<28} -> {deployments}"
@@ -76,7 +77,14 @@ def routing_table(config: Config) -> list[str]:
     return lines
 
 
-async def _with_store(config: Config, action):
+def _deployment(provider: ProviderConfig, d: Deployment, weighted: bool) -> str:
+    """`provider:model x3 (type)`, with `, not configured` when the provider has no api_key."""
+    text = f"{d.provider}:{d.model or '<from name>'}" + (f" x{d.weight}" if weighted else "")
+    return f"{text} ({provider.type}{'' if provider.configured else ', not configured'})"
+
+
+async def _with_store(config: Config, action: Callable[[Store], Awaitable[T]]) -> T:
+    """Run `action` on the configured store, its schema applied, and close it."""
     store = await open_store(config.database.url)
     try:
         await store.migrate()
@@ -92,31 +100,21 @@ async def _keys_create(config: Config, args: argparse.Namespace) -> int:
         id="", key_hash=hash_key(key), key_prefix=key[:12], uid=args.user, name=args.name,
         tier=args.tier, status="active", created_at=now, last_used_at=None,
     )  # fmt: skip
-
-    async def create(store):
-        return await store.create_key(row)
-
-    saved = await _with_store(config, create)
+    saved = await _with_store(config, lambda store: store.create_key(row))
     print(f"created key id={saved.id} prefix={saved.key_prefix} user={saved.uid}", file=sys.stderr)
     print(key)
     return 0
 
 
 async def _keys_list(config: Config, args: argparse.Namespace) -> int:
-    async def listing(store):
-        return await store.list_keys(args.user)
-
-    for k in await _with_store(config, listing):
+    for k in await _with_store(config, lambda store: store.list_keys(args.user)):
         used = k.last_used_at.isoformat() if k.last_used_at else "-"
         print(f"{k.id}\t{k.key_prefix}\t{k.uid}\t{k.tier or '-'}\t{k.status}\t{k.name}\t{used}")
     return 0
 
 
 async def _keys_revoke(config: Config, args: argparse.Namespace) -> int:
-    async def revoke(store):
-        return await store.revoke_key(args.key)
-
-    count = await _with_store(config, revoke)
+    count = await _with_store(config, lambda store: store.revoke_key(args.key))
     if not count:
         print(f"gateway: no active key matches {args.key!r}", file=sys.stderr)
         return 1
@@ -124,11 +122,12 @@ async def _keys_revoke(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _migrate(config: Config, args: argparse.Namespace) -> int:
-    async def nothing(store):
-        return None
+async def _nothing(store: Store) -> None:
+    return None
 
-    await _with_store(config, nothing)
+
+async def _migrate(config: Config, args: argparse.Namespace) -> int:
+    await _with_store(config, _nothing)  # opening the store applies the schema
     print(f"schema applied to {config.database.url.split('@')[-1]}")
     return 0
 

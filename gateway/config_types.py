@@ -27,6 +27,7 @@ class DatabaseConfig:
     batch_size: int = 500
     flush_interval_s: float = 0.05
     max_queue: int = 10000
+    retention_days: int = 0  # request log partitions older than this are dropped; 0 = keep all
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,22 +54,32 @@ class AuthConfig:
     cache_refresh_s: float = 2.0
 
 
+# `openai` is any OpenAI-compatible API, relayed byte for byte; `azure` the same body on Azure's
+# URL and header; `anthropic` and `gemini` are translated to and from their native APIs; `echo` is
+# built in and needs no network.
+PROVIDER_TYPES = ("openai", "azure", "anthropic", "gemini", "echo")
+DEFAULT_BASE_URLS = {
+    "anthropic": "https://api.anthropic.com",
+    "gemini": "https://generativelanguage.googleapis.com/v1beta",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderConfig:
     name: str
-    type: str
+    type: str  # one of PROVIDER_TYPES
     base_url: str = ""
     api_key: str = ""
+    api_version: str = ""  # azure only: the api-version query parameter
     headers: Mapping[str, str] = field(default_factory=dict)
     timeout_s: float = 600.0
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 120.0
     chunk_delay_s: float = 0.0  # echo only: pause between streamed chunks
-    api_version: str = ""  # azure only
 
     @property
     def configured(self) -> bool:
-        """An openai-type provider without an api_key cannot serve requests."""
+        """A provider without an api_key cannot serve requests; echo needs none."""
         return self.type == "echo" or bool(self.api_key)
 
 
@@ -96,8 +107,8 @@ class ModelConfig:
 
 @dataclass(frozen=True, slots=True)
 class TierLimits:
-    rpm: int
-    tpd: int
+    rpm: int = 0  # requests per minute; 0 = unlimited
+    tpd: int = 0  # tokens per day; 0 = unlimited
 
 
 @dataclass(frozen=True, slots=True)

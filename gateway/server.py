@@ -62,7 +62,7 @@ async def serve(
     )
     await runner.setup()
     stop = asyncio.Event()
-    watcher: asyncio.Task | None = None
+    watcher: asyncio.Task[None] | None = None
     try:
         site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None, backlog=2048)
         await site.start()

@@ -84,7 +84,7 @@ class Slot:
     """One worker position: its current process, and its recent crash history."""
 
     index: int
-    process: subprocess.Popen | None = None
+    process: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     quick_deaths: int = 0
     restart_at: float = 0.0
@@ -94,7 +94,7 @@ def backoff_s(quick_deaths: int) -> float:
     """Delay before restarting a worker that died `quick_deaths` times in a row, early."""
     if quick_deaths <= 0:
         return 0.0
-    return min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (quick_deaths - 1))
+    return min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2.0 ** (quick_deaths - 1))
 
 
 class Supervisor:

@@ -19,7 +19,19 @@ from ..errors import (
     SessionNotFound,
 )
 from .schemas import SESSION_STATUSES
-from .shapes import RATE_HEADERS, STR, Schema, body, error, header_refs, ok, op, param, ref
+from .shapes import (
+    RATE_HEADERS,
+    STR,
+    Schema,
+    Security,
+    body,
+    error,
+    header_refs,
+    ok,
+    op,
+    param,
+    ref,
+)
 
 BAD_FIELD = ["invalid_request", "missing_required_parameter", "invalid_type", "invalid_value"]
 BAD_BODY = [*BAD_FIELD, "unknown_parameter"]
@@ -33,9 +45,9 @@ TOO_LARGE = error(RequestTooLarge, "The body is larger than `server.max_body_byt
 DB_503 = error(ServiceUnavailable, DB_DOWN)
 SESSION_404 = error(SessionNotFound, "No such session, or it belongs to another user.")
 MALFORMED = error(InvalidRequest, "Malformed JSON or a bad field.", BAD_BODY)
-USER = [{"UserKey": []}]
-ADMIN = [{"AdminKey": []}]
-PUBLIC: list = []
+USER: Security = [{"UserKey": []}]
+ADMIN: Security = [{"AdminKey": []}]
+PUBLIC: Security = []
 
 
 def all_paths() -> dict[str, Schema]:

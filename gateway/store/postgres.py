@@ -183,7 +183,7 @@ class PostgresStore(MessageWindow):
     async def has_schema(self) -> bool:
         """True when every table exists in the search path."""
         async with self._conn() as conn:
-            found = await conn.fetchval(
+            found: int = await conn.fetchval(
                 "SELECT count(*) FROM pg_catalog.pg_tables"
                 " WHERE schemaname = ANY(current_schemas(false)) AND tablename = ANY($1::text[])",
                 list(TABLES),

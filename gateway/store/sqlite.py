@@ -109,7 +109,7 @@ class SqliteStore(MessageWindow):
     async def has_schema(self) -> bool:
         """True when every table exists."""
         marks = ", ".join("?" for _ in TABLES)
-        found = await self._worker.run(
+        found: int = await self._worker.run(
             lambda db: db.execute(
                 f"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ({marks})",
                 TABLES,
@@ -263,8 +263,9 @@ class SqliteStore(MessageWindow):
 
     async def list_keys(self, uid: str | None) -> list[ApiKey]:
         """One user's keys, or all, by id."""
+        args: tuple[str, ...] = ()
         if uid is None:
-            sql, args = f"SELECT {KEY_COLS} FROM ai_api_key ORDER BY id", ()
+            sql = f"SELECT {KEY_COLS} FROM ai_api_key ORDER BY id"
         else:
             sql, args = f"SELECT {KEY_COLS} FROM ai_api_key WHERE uid = ? ORDER BY id", (uid,)
         rows = await self._worker.run(lambda db: db.execute(sql, args).fetchall())

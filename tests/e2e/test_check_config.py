@@ -9,13 +9,15 @@ from pathlib import Path
 
 import pytest
 
-GATEWAY = str(Path(sys.executable).parent / "gateway")
+ROOT = Path(__file__).resolve().parents[2]  # `-m gateway` from here runs this checkout's code
 
 PROVIDERS = """\
 providers:
   openai: {type: openai, base_url: "https://api.openai.com/v1", api_key: sk-x}
-  azure-east: {type: openai, base_url: "https://azure.test/v1", api_key: ""}
+  azure-east: {type: azure, base_url: "https://azure.test", api_key: "", api_version: 2024-10-21}
   deepseek: {type: openai, base_url: "https://api.deepseek.com/v1", api_key: sk-y}
+  anthropic: {type: anthropic, api_key: sk-ant}
+  gemini: {type: gemini}
 """
 
 GOOD = (
@@ -29,6 +31,8 @@ models:
     fallbacks: [gpt-4o-mini, deepseek/deepseek-chat]
   gpt-4o-mini: {provider: openai, model: gpt-4o-mini}
   "deepseek/*": {provider: deepseek}
+  claude: {provider: anthropic, model: claude-sonnet-4-5, max_tokens: 8192}
+  flash: {provider: gemini, model: gemini-2.5-flash}
 routing: {max_attempts: 3, cooldown_failures: 2, cooldown_s: 10}
 """
 )
@@ -38,8 +42,8 @@ def check(tmp_path, text: str) -> subprocess.CompletedProcess:
     path = tmp_path / "config.yaml"
     path.write_text(text)
     return subprocess.run(
-        [GATEWAY, "check-config", "-c", str(path)],
-        capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"},
+        [sys.executable, "-m", "gateway", "check-config", "-c", str(path)],
+        capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"}, cwd=ROOT,
     )  # fmt: skip
 
 
@@ -50,10 +54,12 @@ def test_routing_table_shows_weights_fallbacks_and_wildcards(tmp_path):
     assert lines[0].endswith("config.yaml: ok")
     table = {line.split()[0]: line for line in lines[1:]}
     gpt4o = table["gpt-4o"]
-    assert "openai:gpt-4o x3" in gpt4o
-    assert "azure-east:gpt-4o-2024 x1 (not configured)" in gpt4o
+    assert "openai:gpt-4o x3 (openai)" in gpt4o
+    assert "azure-east:gpt-4o-2024 x1 (azure, not configured)" in gpt4o
     assert "fallbacks: gpt-4o-mini, deepseek/deepseek-chat" in gpt4o
-    assert "deepseek:<from name>" in table["deepseek/*"]
+    assert "deepseek:<from name> (openai)" in table["deepseek/*"]
+    assert "anthropic:claude-sonnet-4-5 (anthropic)" in table["claude"]
+    assert "gemini:gemini-2.5-flash (gemini, not configured)" in table["flash"]
     assert table["routing:"] == (
         "routing: up to 3 attempts, backoff 0.05s doubling to 1.0s,"
         " cooldown 10.0s after 2 failures in a row"
