@@ -84,7 +84,7 @@ def _retry_after(upstream_value: str | None) -> str:
 
 def backoff_s(policy: RoutingConfig, attempts_made: int) -> float:
     """The pause before the next attempt, after `attempts_made` failed ones."""
-    return min(policy.backoff_max_s, policy.backoff_base_s * 2 ** (attempts_made - 1))
+    return min(policy.backoff_max_s, policy.backoff_base_s * 2.0 ** (attempts_made - 1))
 
 
 async def _try(target: Target, upstreams: Upstreams, call: Call) -> Answer:

@@ -19,6 +19,8 @@ One middleware renders them (web/middleware.py); streams render them as one in-s
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 
 
@@ -43,7 +45,7 @@ class GatewayError(Exception):
             self.code = code
         self.headers: dict[str, str] = {}
 
-    def payload(self) -> dict:
+    def payload(self) -> dict[str, Any]:
         return {
             "error": {
                 "message": self.message,

@@ -17,8 +17,13 @@ from .tokens import StreamAccounting, Usage
 class EventReader(Protocol):
     """Reads each SSE event's data of a relayed stream for accounting."""
 
-    complete: bool  # the stream's terminal event has arrived
-    text: str
+    @property
+    def complete(self) -> bool:
+        """The stream's terminal event has arrived."""
+        ...
+
+    @property
+    def text(self) -> str: ...
 
     def feed(self, data: bytes) -> None: ...
 

@@ -4,13 +4,14 @@ Pure: the request's system messages stay first; the oldest history is dropped fi
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from .store import Message
 
 
 def with_history(
-    history: Sequence[Message], messages: list[dict], max_tokens: int, max_messages: int
-) -> list[dict]:
+    history: Sequence[Message], messages: list[dict[str, Any]], max_tokens: int, max_messages: int
+) -> list[dict[str, Any]]:
     """Request system messages, then the newest history that fits, then the other new messages."""
     kept: list[Message] = []
     budget = max_tokens
@@ -26,6 +27,6 @@ def with_history(
     return system + past + rest
 
 
-def storable(messages: list[dict]) -> list[dict]:
+def storable(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The request messages a session keeps: everything but system/developer instructions."""
     return [m for m in messages if m.get("role") not in ("system", "developer")]

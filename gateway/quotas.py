@@ -39,7 +39,7 @@ class QuotaResolver:
         """The name of the tier `limits_for` starts from."""
         override = self._overrides.get(user)
         tier = (override.tier if override else None) or key_tier
-        return tier if tier in self.quota.tiers else self.quota.default_tier
+        return tier if tier is not None and tier in self.quota.tiers else self.quota.default_tier
 
     def override_for(self, user: str) -> QuotaOverride | None:
         """The user's cached override (team and budget live there too)."""

@@ -92,7 +92,7 @@ class Reloader:
         self.path = path
         self._settled = settled
         self._mirror = mirror
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._retiring: dict[int, Upstream] = {}
 
     def reload(self) -> bool:

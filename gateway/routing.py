@@ -27,6 +27,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from .config import Config, ModelConfig, ProviderConfig
 from .errors import ModelNotFound, ProviderNotConfigured, clip
@@ -117,7 +118,7 @@ class DeploymentHealth:
         for deployment_id in [i for i in self._state if self.state(i, now) == "healthy"]:
             del self._state[deployment_id]
 
-    def snapshot(self, now: float, known: Iterable[str] = ()) -> dict[str, dict]:
+    def snapshot(self, now: float, known: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
         """Per deployment (the `known` ones, then any other with a history): its state,
         consecutive failures, cooldown left, cooldowns so far, and the last failure."""
         out = {}
@@ -225,11 +226,11 @@ class Router:
             )
         )
 
-    def snapshot(self, now: float) -> dict[str, dict]:
+    def snapshot(self, now: float) -> dict[str, dict[str, Any]]:
         """DeploymentHealth.snapshot for every deployment the config names, failed or not."""
         return self.health.snapshot(now, known=self.deployment_ids())
 
-    def routes(self, now: float) -> list[dict]:
+    def routes(self, now: float) -> list[dict[str, Any]]:
         """Per public model: deployments (weight, configured, health) and fallbacks."""
         out = []
         for m in self.models.values():

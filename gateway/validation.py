@@ -17,9 +17,9 @@ ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function
 class ChatRequest:
     """A validated request: the client's JSON plus what the gateway reads from it."""
 
-    payload: dict
+    payload: dict[str, Any]
     model: str
-    messages: list[dict]
+    messages: list[dict[str, Any]]
     stream: bool
     client_wants_usage: bool
     session_id: str | None
@@ -29,7 +29,7 @@ def _bad(message: str, param: str, code: str = "invalid_value") -> InvalidReques
     return InvalidRequest(message, param=param, code=code)
 
 
-def parse_json_object(body: bytes) -> dict:
+def parse_json_object(body: bytes) -> dict[str, Any]:
     """The body as a JSON object, or a 400 that says why not."""
     try:
         payload = orjson.loads(body)
@@ -55,7 +55,7 @@ def optional_positive_int(payload: dict[str, Any], field: str) -> None:
         raise _bad(f"`{field}` must be a positive integer, got {value}.", field)
 
 
-def validate_messages(messages: object) -> list[dict]:
+def validate_messages(messages: object) -> list[dict[str, Any]]:
     if messages is None:
         raise _bad("`messages` is required.", "messages", "missing_required_parameter")
     if not isinstance(messages, list):
@@ -76,7 +76,7 @@ def validate_messages(messages: object) -> list[dict]:
     return messages
 
 
-def _reserialisable(payload: dict) -> None:
+def _reserialisable(payload: dict[str, Any]) -> None:
     """The body goes upstream re-serialised: orjson reads 1024 levels of nesting but writes 254."""
     try:
         orjson.dumps(payload)
@@ -141,7 +141,9 @@ def validate_chat(payload: dict[str, Any]) -> ChatRequest:
     )
 
 
-def upstream_payload(chat: ChatRequest, upstream_model: str, messages: list[dict]) -> dict:
+def upstream_payload(
+    chat: ChatRequest, upstream_model: str, messages: list[dict[str, Any]]
+) -> dict[str, Any]:
     """The body for one upstream attempt: model rewritten, session_id consumed, usage requested."""
     payload = {k: v for k, v in chat.payload.items() if k != "session_id"}
     payload["model"] = upstream_model

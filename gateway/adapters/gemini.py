@@ -16,7 +16,9 @@ from .translated import TranslatedReply
 
 def _embedding_texts(payload: dict[str, Any]) -> list[str]:
     value = payload.get("input")
-    return [value] if isinstance(value, str) else [v for v in value if isinstance(v, str)]
+    if isinstance(value, str):
+        return [value]
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
 def _n(payload: dict[str, Any]) -> int:

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -66,7 +67,9 @@ def _limiter(config: Config) -> tuple[RateLimiter, aioredis.Redis | None]:
     return fallback, client
 
 
-def mirror_rows(config: Config) -> tuple[list[dict], list[dict], list[dict]]:
+def mirror_rows(
+    config: Config,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """Providers, models and tiers as ai_provider / ai_model / ai_quota_tier rows."""
     providers = [
         {

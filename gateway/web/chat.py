@@ -45,7 +45,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         ex.outcome.session_id = chat.session_id
         targets = ex.plan(chat.model, chat.stream)
         messages = await _messages_with_history(ex.s, chat, ex.principal.user)
-        await ex.admit()
+        prompt_estimate = estimate_prompt_tokens(messages)
+        asked = chat.payload.get("max_completion_tokens") or chat.payload.get("max_tokens")
+        await ex.admit(prompt_estimate, asked if isinstance(asked, int) else None)
         ex.outcome.new_messages = storable(chat.messages)
         answer = await ex.forward(
             targets,
@@ -55,7 +57,6 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                 stream=chat.stream,
             ),
         )
-        prompt_estimate = estimate_prompt_tokens(messages)
         if chat.stream:
             relay = StreamRelay(
                 drop_usage_event=not chat.client_wants_usage,

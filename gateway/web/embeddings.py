@@ -51,7 +51,7 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
         payload = await ex.read_json()
         model = _validate_embeddings(payload)
         targets = ex.plan(model)
-        await ex.admit()
+        await ex.admit(_input_estimate(payload.get("input")), 0)
         answer = await ex.forward(targets, lambda target: ex.call(target, payload))
         usage, _ = usage_from_body(answer.body)
         if usage is None:
@@ -75,7 +75,11 @@ async def completions(request: web.Request) -> web.StreamResponse:
         payload = await ex.read_json()
         model, stream = _validate_completions(payload)
         targets = ex.plan(model, stream)
-        await ex.admit()
+        asked = payload.get("max_tokens")
+        await ex.admit(
+            _input_estimate(payload.get("prompt")),
+            asked if isinstance(asked, int) else 16,  # the legacy API's default max_tokens
+        )
         options = payload.get("stream_options")
         wants_usage = isinstance(options, dict) and options.get("include_usage") is True
         sent = payload

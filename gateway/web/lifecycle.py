@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 if TYPE_CHECKING:
     from ..reload import Reloader
@@ -48,7 +49,7 @@ class InFlight:
 
 
 @web.middleware
-async def inflight_middleware(request: web.Request, handler) -> web.StreamResponse:
+async def inflight_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Hold a ticket for the whole request, streamed answers included."""
     tracker = request.app[INFLIGHT]
     ticket = tracker.begin()

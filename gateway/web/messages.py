@@ -76,7 +76,8 @@ async def create_message(request: web.Request) -> web.StreamResponse:
         plan = _Plan(ex, body, stream)
         if not all(_relayed(t) for t in targets):
             plan.chat()  # bad input is refused before admission, whoever serves it
-        await ex.admit()
+        estimate = estimate_input_tokens(body)
+        await ex.admit(estimate, int(body["max_tokens"]))
         try:
             answer = await ex.forward(targets, plan.call)
         except UpstreamRejected as error:
@@ -85,7 +86,6 @@ async def create_message(request: web.Request) -> web.StreamResponse:
                 error.raw_body = openai_error_to_anthropic(error.status, error.raw_body)
                 error.content_type = "application/json"
             raise
-        estimate = estimate_input_tokens(body)
         if answer.call.endpoint == "messages":
             return await _relay(ex, answer, stream, estimate)
         return await _bridge(ex, answer, stream, estimate)

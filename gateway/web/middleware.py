@@ -7,6 +7,7 @@ import logging
 import uuid
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from ..errors import (
     GatewayError,
@@ -62,10 +63,10 @@ def _from_http(exc: web.HTTPException) -> GatewayError:
         return error
     if isinstance(exc, web.HTTPNotFound):
         return NotFound("Unknown route.")
-    error = GatewayError(exc.reason or "HTTP error")
-    error.status = exc.status
-    error.type = "invalid_request_error" if exc.status < 500 else "server_error"
-    return error
+    other = GatewayError(exc.reason or "HTTP error")
+    other.status = exc.status
+    other.type = "invalid_request_error" if exc.status < 500 else "server_error"
+    return other
 
 
 def _refuse_nul(request: web.Request) -> None:
@@ -75,7 +76,7 @@ def _refuse_nul(request: web.Request) -> None:
 
 
 @web.middleware
-async def errors_middleware(request: web.Request, handler) -> web.StreamResponse:
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Assign the request id; render every GatewayError and unexpected failure as OpenAI JSON."""
     request_id = _request_id(request)
     request[REQUEST_ID] = request_id
@@ -88,8 +89,8 @@ async def errors_middleware(request: web.Request, handler) -> web.StreamResponse
     except web.HTTPException as exc:
         return error_response(_from_http(exc), request_id, anthropic)
     except StoreUnavailable:
-        error = ServiceUnavailable("The database is unavailable; try again shortly.")
-        return error_response(error, request_id, anthropic)
+        down = ServiceUnavailable("The database is unavailable; try again shortly.")
+        return error_response(down, request_id, anthropic)
     except Exception:
         log.exception("unhandled error", extra={"fields": {"request_id": request_id}})
         failure = GatewayError("The gateway failed to handle the request.")
@@ -100,7 +101,7 @@ async def errors_middleware(request: web.Request, handler) -> web.StreamResponse
 
 
 @web.middleware
-async def auth_middleware(request: web.Request, handler) -> web.StreamResponse:
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Bearer key on every /v1 route; the Principal is stored on the request."""
     if request.path.startswith("/v1/"):
         auth = request.app[SERVICES].authenticator

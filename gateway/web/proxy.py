@@ -52,7 +52,11 @@ class Relay(Protocol):
     """Writes one upstream stream to the client and knows what it amounted to."""
 
     first_byte_at: float | None
-    complete: bool  # the stream's end marker has been relayed: the answer is whole
+
+    @property
+    def complete(self) -> bool:
+        """The stream's end marker has been relayed: the answer is whole."""
+        ...
 
     async def run(
         self, first: bytes, rest: AsyncIterator[bytes], write: Callable[[bytes], Awaitable[None]]

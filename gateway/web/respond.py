@@ -4,6 +4,7 @@ Every bad value becomes an InvalidRequest naming the parameter."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -48,18 +49,18 @@ def query_choice(request: web.Request, name: str, choices: tuple[str, ...]) -> s
     return raw
 
 
-async def json_object(request: web.Request) -> dict:
+async def json_object(request: web.Request) -> dict[str, Any]:
     body = await request.read()
     return parse_json_object(body) if body.strip() else {}
 
 
-def reject_unknown(payload: dict, allowed: tuple[str, ...]) -> None:
+def reject_unknown(payload: dict[str, Any], allowed: tuple[str, ...]) -> None:
     for key in payload:
         if key not in allowed:
             raise InvalidRequest(f"Unknown field `{key}`.", param=key, code="unknown_parameter")
 
 
-def optional_str(payload: dict, name: str, max_length: int = 256) -> str | None:
+def optional_str(payload: dict[str, Any], name: str, max_length: int = 256) -> str | None:
     value = payload.get(name)
     if value is None:
         return None

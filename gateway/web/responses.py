@@ -12,6 +12,7 @@ from aiohttp import web
 
 from ..adapters.base import Call
 from ..adapters.capabilities import native
+from ..dispatch import Answer
 from ..errors import GatewayError, InvalidRequest, NotFound, clip
 from ..event_relay import PassthroughRelay, TranslatingRelay
 from ..routing import Target
@@ -132,14 +133,20 @@ async def create_response(request: web.Request) -> web.StreamResponse:
             plan.chat_payload()  # bad input is refused before admission, whoever serves it
         if previous is not None:
             targets = await _route_follow_up(ex, plan, targets, previous)
-        await ex.admit()
+        max_output = body.get("max_output_tokens")
+        await ex.admit(
+            estimate_tokens(orjson.dumps(body.get("input")).decode()),
+            max_output if isinstance(max_output, int) else None,
+        )
         answer = await ex.forward(targets, plan.call)
         if answer.call.endpoint == "responses":
             return await _relayed(ex, answer, body, stream)
         return await _bridged(ex, answer, plan)
 
 
-async def _relayed(ex: Exchange, answer: Any, body: dict[str, Any], stream: bool) -> Any:
+async def _relayed(
+    ex: Exchange, answer: Answer, body: dict[str, Any], stream: bool
+) -> web.StreamResponse:
     """An openai/azure answer: bytes unchanged; its id remembered with the deployment."""
     prompt_estimate = estimate_tokens(orjson.dumps(body.get("input")).decode())
     deployment = answer.target.deployment_id
@@ -158,7 +165,7 @@ async def _relayed(ex: Exchange, answer: Any, body: dict[str, Any], stream: bool
     return ex.respond(answer.reply.status, answer.body, answer.reply.content_type, usage)
 
 
-async def _bridged(ex: Exchange, answer: Any, plan: _Plan) -> Any:
+async def _bridged(ex: Exchange, answer: Answer, plan: _Plan) -> web.StreamResponse:
     """A chat answer turned into a Response (or its events), stored when `store` is not false."""
     o = ex.outcome
     response_id = f"resp_{o.request_id}"
@@ -177,13 +184,12 @@ async def _bridged(ex: Exchange, answer: Any, plan: _Plan) -> Any:
     if answer.reply.status >= 400:  # an upstream 4xx the adapter put in OpenAI's shape
         usage = Usage(prompt_estimate, 0, estimated=True)
         return ex.respond(answer.reply.status, answer.body, "application/json", usage)
-    usage, text = usage_from_body(answer.body)
+    reported, text = usage_from_body(answer.body)
     o.answer = text
     result = chat_to_response(answer.body, ctx)
     if ctx.store:
         await _store(ex, plan, result, messages)
-    if usage is None:
-        usage = Usage(prompt_estimate, estimate_tokens(text), estimated=True)
+    usage = reported or Usage(prompt_estimate, estimate_tokens(text), estimated=True)
     return ex.respond(200, orjson.dumps(result), "application/json", usage)
 
 

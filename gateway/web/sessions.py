@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -28,7 +28,7 @@ STATUSES = ("active", "archived")
 READ_WAIT_S = 2.0  # how long a read waits for this session's queued writes
 
 
-def session_object(s: Session) -> dict:
+def session_object(s: Session) -> dict[str, Any]:
     return {
         "id": s.session_id,
         "object": "ai.session",
@@ -42,7 +42,7 @@ def session_object(s: Session) -> dict:
     }
 
 
-def message_object(m: Message) -> dict:
+def message_object(m: Message) -> dict[str, Any]:
     return {
         "id": m.message_id,
         "object": "ai.message",
@@ -90,7 +90,9 @@ async def list_sessions(request: web.Request) -> web.Response:
     )
 
 
-async def _in_session(request: web.Request, call: Callable[[Store, str, str], Awaitable[T]]) -> T:
+async def _in_session(
+    request: web.Request, call: Callable[[Store, str, str], Awaitable[T | None]]
+) -> T:
     """Run a store call on the caller's session once its queued writes have landed (read your
     own writes); a missing session and someone else's both answer 404."""
     s = request.app[SERVICES]
