@@ -218,6 +218,8 @@ def claude_env(
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),
+        "TMPDIR": str(home),  # else it leaves probe folders in a shared /tmp/claude-<uid>
+        "CLAUDE_CODE_TMPDIR": str(home),
         "LANG": "C.UTF-8",
         "TERM": "dumb",
         "NO_COLOR": "1",
