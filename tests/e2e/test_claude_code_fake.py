@@ -14,7 +14,7 @@ from tests.support.claude_code import (
     install_claude_code,
     run_claude,
 )
-from tests.support.fake_anthropic import MESSAGES, FakeAnthropic
+from tests.support.recording_anthropic import MESSAGES, FakeAnthropic
 
 KEY = "sk-gw-claude-code-test"
 MODEL = "gateway-test-model"
