@@ -2,8 +2,8 @@
 door: installed once with npm into a cache folder, run as `claude -p` in a private HOME, offline.
 
 What one `claude -p PROMPT --output-format json --tools ""` turn sends (measured against
-tests/support/recording_anthropic.py with 2.1.112, the pinned last pure-JS build, and 2.1.332, a native
-build):
+tests/support/recording_anthropic.py with 2.1.112, the pinned last pure-JS build, and 2.1.332,
+a native build):
 - Requests, in order: `HEAD <ANTHROPIC_BASE_URL>` (2.1.112 only: a warm-up, answer ignored, 404 is
   fine); then one `POST /v1/messages?beta=true` (with that query string), streamed. No second
   model, and no count_tokens call: that one (`POST /v1/messages/count_tokens?beta=true`, beta
