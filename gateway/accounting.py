@@ -174,6 +174,10 @@ class Recorder:
         # value on each call. Made lazily, so /metrics shows the same series as without it.
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
 
+    def configure(self, log_content: bool) -> None:
+        """Whether log lines carry prompts and answers (a config reload may change it)."""
+        self.log_content = log_content
+
     def finish(self, o: Outcome) -> None:
         """Record an ended request; session messages are appended when there is an answer."""
         ended = time.perf_counter()

@@ -41,6 +41,10 @@ class QuotaResolver:
         tier = (override.tier if override else None) or key_tier
         return tier if tier is not None and tier in self.quota.tiers else self.quota.default_tier
 
+    def set_tiers(self, quota: QuotaConfig) -> None:
+        """New tiers (a config reload); the cached overrides and the poller stay."""
+        self.quota = quota
+
     def override_for(self, user: str) -> QuotaOverride | None:
         """The user's cached override (team and budget live there too)."""
         return self._overrides.get(user)

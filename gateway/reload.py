@@ -107,11 +107,7 @@ class Reloader:
     def apply(self, new: Config) -> bool:
         """Swap a loaded config in; False when it cannot be applied."""
         s = self.services
-        try:
-            config, ignored = prepare(s.config, new)
-        except ConfigError as error:
-            _refused(error)
-            return False
+        config, ignored = prepare(s.config, new)
         if ignored:
             log.warning(
                 "config reload: changes that need a restart were ignored",
@@ -131,8 +127,8 @@ class Reloader:
         s.upstreams = upstreams
         s.authenticator = Authenticator(static, s.authenticator.stores)
         # The resolver keeps its cache of per-user overrides and its poller: only tiers change.
-        s.quotas.quota = config.quota
-        s.recorder.log_content = config.logging.content
+        s.quotas.set_tiers(config.quota)
+        s.recorder.configure(log_content=config.logging.content)
         s.config = config
         logging.getLogger().setLevel(config.logging.level.upper())
         if retired:
@@ -172,10 +168,7 @@ class Reloader:
                 "closing replaced upstream clients with older requests still in flight",
                 extra={"fields": {"waited_s": bound_s, "providers": sorted(retired)}},
             )
-        current = self.services.upstreams.clients
-        for name, client in retired.items():
-            if current.get(name) is client:
-                del current[name]
+        self.services.upstreams.forget(retired)
         await asyncio.gather(*(c.close() for c in retired.values()), return_exceptions=True)
         for client in retired.values():
             self._retiring.pop(id(client), None)

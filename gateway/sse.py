@@ -30,8 +30,6 @@ class SSEEvent:
     """The event's bytes, terminating blank line included (for flush(): whatever remained)."""
     data: bytes | None
     """The ``data:`` values joined with b"\\n"; None when the event has no data field."""
-    is_comment_only: bool
-    """True for blocks made only of ``:`` comment lines, such as ``: keep-alive``."""
 
 
 class SSEParser:
@@ -120,22 +118,13 @@ def _parse_event(raw: bytes) -> SSEEvent:
     """Read the fields of one event's bytes. Only ``data`` is kept; other fields are skipped."""
     text = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n") if b"\r" in raw else raw
     data: list[bytes] = []
-    has_field = has_comment = False
     for line in text.split(b"\n"):
-        if not line:
+        if not line or line[0] == 0x3A:  # b":" starts a comment line
             continue
-        if line[0] == 0x3A:  # b":"
-            has_comment = True
-            continue
-        has_field = True
         name, colon, value = line.partition(b":")
         if name != b"data":
             continue
         if colon and value[:1] == b" ":
             value = value[1:]
         data.append(value)
-    return SSEEvent(
-        raw=raw,
-        data=b"\n".join(data) if data else None,
-        is_comment_only=has_comment and not has_field,
-    )
+    return SSEEvent(raw=raw, data=b"\n".join(data) if data else None)

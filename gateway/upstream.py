@@ -33,6 +33,12 @@ class Upstreams:
     def __getitem__(self, provider: str) -> Upstream:
         return self.clients[provider]
 
+    def forget(self, retired: Mapping[str, Upstream]) -> None:
+        """Drop retired clients that are still listed under their name (not their successor)."""
+        for name, client in retired.items():
+            if self.clients.get(name) is client:
+                del self.clients[name]
+
     async def close(self) -> None:
         await asyncio.gather(*(c.close() for c in self.clients.values()), return_exceptions=True)
 

@@ -151,6 +151,11 @@ class RateLimiter(Protocol):
         """Return when the backend answers; raise LimiterUnavailable when it does not."""
         ...
 
+    @property
+    def degraded(self) -> bool:
+        """True while limits are enforced per process because the shared backend is down."""
+        ...
+
     async def close(self) -> None:
         """Release what the limiter itself owns."""
         ...

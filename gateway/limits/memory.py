@@ -136,6 +136,11 @@ class MemoryLimiter:
         counters[user] = counters.get(user, 0) + tokens
         return counters[user]
 
+    @property
+    def degraded(self) -> bool:
+        """Never: this backend is the one the limits live in (FallbackLimiter degrades)."""
+        return False
+
     async def ping(self) -> None:
         """Always answers: the backend is this process."""
 

@@ -349,6 +349,11 @@ class RedisLimiter:
             total = await self._pipeline.evalsha(self._charge_sha, [key], [tokens, TPD_TTL_S])
         return int(total)
 
+    @property
+    def degraded(self) -> bool:
+        """Never: this backend is the one the limits live in (FallbackLimiter degrades)."""
+        return False
+
     async def ping(self) -> None:
         """Return when Redis answers and accepts writes; raise LimiterUnavailable otherwise.
 

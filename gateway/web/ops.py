@@ -36,7 +36,7 @@ async def readyz(request: web.Request) -> web.Response:
     # The limiter's own ping also switches it back to Redis once Redis answers again, so a
     # recovered Redis makes the instance ready without waiting for traffic to probe it.
     checks["redis"] = await _check(s.limiter.ping) if s.redis is not None else "ok (memory)"
-    if getattr(s.limiter, "degraded", False) and checks["redis"] == "ok":
+    if s.limiter.degraded and checks["redis"] == "ok":
         checks["redis"] = "recovering: limits are per process until the next retry"
     ready = all(v.startswith("ok") for v in checks.values())
     body = {"status": "ready" if ready else "unavailable", "checks": checks}
@@ -49,6 +49,6 @@ async def metrics(request: web.Request) -> web.Response:
     """Prometheus text: this process, or every worker of `serve --workers N` summed."""
     s = request.app[SERVICES]
     s.metrics.persist_queue_depth.set(s.writer.depth)
-    s.metrics.limiter_degraded.set(1 if getattr(s.limiter, "degraded", False) else 0)
+    s.metrics.limiter_degraded.set(1 if s.limiter.degraded else 0)
     body = s.metrics.render()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -34,14 +34,14 @@ def split_feed(payload: bytes, cuts: list[int]) -> list[SSEEvent]:
     return events + parser.flush()
 
 
-def summary(events: list[SSEEvent]) -> list[tuple[bytes, bytes | None, bool]]:
-    return [(e.raw, e.data, e.is_comment_only) for e in events]
+def summary(events: list[SSEEvent]) -> list[tuple[bytes, bytes | None]]:
+    return [(e.raw, e.data) for e in events]
 
 
 def test_one_event_per_feed() -> None:
     parser = SSEParser()
     events = parser.feed(b'data: {"a":1}\n\n')
-    assert summary(events) == [(b'data: {"a":1}\n\n', b'{"a":1}', False)]
+    assert summary(events) == [(b'data: {"a":1}\n\n', b'{"a":1}')]
     assert parser.flush() == []
 
 
@@ -51,11 +51,10 @@ def test_whole_openai_stream_in_one_feed() -> None:
     assert parser.flush() == []
     assert len(events) == 6
     assert b"".join(e.raw for e in events) == OPENAI_STREAM
-    assert events[1].is_comment_only and events[1].data is None
+    assert events[1].raw.startswith(b":") and events[1].data is None
     assert events[2].data is not None and "你好".encode() in events[2].data
     assert events[4].data is not None and events[4].data.startswith(b'{"id":"c1"')
     assert events[5].data == b"[DONE]"
-    assert not any(e.is_comment_only for i, e in enumerate(events) if i != 1)
 
 
 def test_incomplete_event_is_held_until_its_blank_line() -> None:
@@ -100,7 +99,7 @@ def test_random_splits_of_mixed_line_endings() -> None:
         b"data: tail"
     )
     whole = summary(split_feed(payload, []))
-    assert [data for _, data, _ in whole] == [b"one", b"two\n2b", None, b"three", b"four", b"tail"]
+    assert [data for _, data in whole] == [b"one", b"two\n2b", None, b"three", b"four", b"tail"]
     rng = random.Random(1234)
     for _ in range(500):
         cuts = rng.sample(range(1, len(payload)), rng.randint(1, 12))
@@ -148,11 +147,7 @@ def test_crlf_split_inside_blank_line() -> None:
 
 def test_comment_only_blocks() -> None:
     events = SSEParser().feed(b": keep-alive\n\n:one\n: two\n\n: note\ndata: x\n\n")
-    assert [(e.data, e.is_comment_only) for e in events] == [
-        (None, True),
-        (None, True),
-        (b"x", False),
-    ]
+    assert [e.data for e in events] == [None, None, b"x"]
 
 
 def test_multiline_data_and_leading_space() -> None:
@@ -164,19 +159,17 @@ def test_multiline_data_and_leading_space() -> None:
 def test_event_and_id_fields_are_not_data() -> None:
     (event,) = SSEParser().feed(b"event: error\nid: 42\nretry: 10\ndata: {}\n\n")
     assert event.data == b"{}"
-    assert not event.is_comment_only
     (bare,) = SSEParser().feed(b"event: ping\n\n")
     assert bare.data is None
-    assert not bare.is_comment_only
 
 
 def test_stray_blank_lines_are_empty_events() -> None:
     events = SSEParser().feed(b"\n\r\ndata: a\n\n\n")
     assert summary(events) == [
-        (b"\n", None, False),
-        (b"\r\n", None, False),
-        (b"data: a\n\n", b"a", False),
-        (b"\n", None, False),
+        (b"\n", None),
+        (b"\r\n", None),
+        (b"data: a\n\n", b"a"),
+        (b"\n", None),
     ]
 
 
@@ -188,7 +181,7 @@ def test_flush_returns_unterminated_tail() -> None:
     assert tail.data == b'{"partial":'
     assert parser.flush() == []
     # The parser is reusable after flush().
-    assert summary(parser.feed(b"data: x\n\n")) == [(b"data: x\n\n", b"x", False)]
+    assert summary(parser.feed(b"data: x\n\n")) == [(b"data: x\n\n", b"x")]
 
 
 def test_flush_ends_event_on_final_cr() -> None:
