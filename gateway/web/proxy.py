@@ -211,8 +211,15 @@ class Exchange:
         response.headers["Content-Type"] = content_type
         return response
 
-    async def relay(self, answer: Answer, relay: Relay) -> web.StreamResponse:
-        """Relay a stream that has begun; failures after this point are in-stream events."""
+    async def relay(
+        self,
+        answer: Answer,
+        relay: Relay,
+        finish: Callable[[], Awaitable[None]] | None = None,
+    ) -> web.StreamResponse:
+        """Relay a stream that has begun; failures after this point are in-stream events.
+        `finish` runs once the whole stream is written but before its end reaches the client,
+        so a client that has read the answer to its end can follow up on it at once."""
         s, o = self.s, self.outcome
         response = web.StreamResponse(
             status=200, headers={**STREAM_HEADERS, **(self.headers or {})}
@@ -223,6 +230,8 @@ class Exchange:
             await response.prepare(self.request)
             assert answer.rest is not None
             await relay.run(answer.first_chunk, answer.rest, response.write)
+            if finish is not None:
+                await finish()
             await response.write_eof()
         except GatewayError as error:
             if not relay.complete:  # upstream failed mid-answer: tell the client, then close

@@ -86,6 +86,11 @@ class _Plan:
         self.history: list[dict[str, Any]] = []
         self._chat: dict[str, Any] | None = None
 
+    def replay(self, history: list[dict[str, Any]]) -> None:
+        """Put a stored response's turns before this request's input."""
+        self.history = history
+        self._chat = None  # a payload built before (to validate the input) lacks the history
+
     def chat_payload(self) -> dict[str, Any]:
         if self._chat is None:
             self._chat = responses_to_chat(self.body, self.history)
@@ -118,7 +123,7 @@ async def _route_follow_up(
             param="previous_response_id",
             code="unsupported_parameter",
         )
-    plan.history = orjson.loads(stored.history)
+    plan.replay(orjson.loads(stored.history))
     return bridged
 
 
@@ -153,9 +158,14 @@ async def _relayed(
     if stream:
         reader = ResponsesStreamReader()
         relay = PassthroughRelay(reader, _error_event, prompt_estimate)
-        response = await ex.relay(answer, relay)
-        if reader.response_id:
-            await ex.s.affinity.remember(reader.response_id, deployment)
+
+        async def remember() -> None:
+            if reader.response_id:
+                await ex.s.affinity.remember(reader.response_id, deployment)
+
+        response = await ex.relay(answer, relay, finish=remember)
+        if not relay.complete:
+            await remember()  # a stream cut short: its response may still be asked for upstream
         return response
     response_id, usage, _ = response_summary(answer.body)
     if response_id and answer.reply.status < 400:
@@ -176,11 +186,14 @@ async def _bridged(ex: Exchange, answer: Answer, plan: _Plan) -> web.StreamRespo
     prompt_estimate = estimate_prompt_tokens(messages)
     if plan.stream:
         translator = ChatToResponsesStream(ctx)
-        response = await ex.relay(answer, TranslatingRelay(translator, prompt_estimate))
-        final = translator.final_response()
-        if final is not None and ctx.store:
-            await _store(ex, plan, final, messages)
-        return response
+
+        async def store() -> None:
+            final = translator.final_response()
+            if final is not None and ctx.store:
+                await _store(ex, plan, final, messages)
+
+        relay = TranslatingRelay(translator, prompt_estimate)
+        return await ex.relay(answer, relay, finish=store)
     if answer.reply.status >= 400:  # an upstream 4xx the adapter put in OpenAI's shape
         usage = Usage(prompt_estimate, 0, estimated=True)
         return ex.respond(answer.reply.status, answer.body, "application/json", usage)

@@ -102,6 +102,7 @@ class Received:
     at: float = field(default_factory=time.monotonic)  # when it arrived (orders several fakes)
     path: str = "/v1/chat/completions"
     method: str = "POST"
+    query: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -127,13 +128,15 @@ def error(
 class FakeUpstream:
     """Serve OpenAI's chat completions, embeddings, legacy completions and Responses API
     (create, retrieve, delete, input items) according to `behaviour`. `name` is put in every
-    answer's `X-Fake-Upstream` header and in each Response's metadata (`upstream`)."""
+    answer's `X-Fake-Upstream` header and in each Response's metadata (`upstream`). Azure
+    OpenAI's deployment-scoped paths (/openai/deployments/{name}/...) are served too."""
 
     def __init__(self, name: str = "fake") -> None:
         self.name = name
         self.behaviour = Behaviour()
         self.received: list[Received] = []
         self.streamed: list[bytes] = []  # exact bytes sent for each stream
+        self.answered: list[bytes] = []  # exact bodies of the answers that were not streams
         self.cancelled = 0
         self.responses: dict[str, StoredResponse] = {}  # by response id
         self.server: TestServer | None = None
@@ -142,6 +145,12 @@ class FakeUpstream:
     def base_url(self) -> str:
         assert self.server is not None
         return str(self.server.make_url("/v1"))
+
+    @property
+    def root_url(self) -> str:
+        """The server's root, the base_url of an `azure` provider."""
+        assert self.server is not None
+        return str(self.server.make_url("")).rstrip("/")
 
     async def start(self) -> FakeUpstream:
         app = web.Application()
@@ -152,7 +161,11 @@ class FakeUpstream:
         app.router.add_get("/v1/responses/{id}", self.retrieve_response)
         app.router.add_delete("/v1/responses/{id}", self.delete_response)
         app.router.add_get("/v1/responses/{id}/input_items", self.input_items)
-        app.on_response_prepare.append(self._name_header)
+        azure = "/openai/deployments/{deployment}"
+        app.router.add_post(f"{azure}/chat/completions", self.handle)
+        app.router.add_post(f"{azure}/embeddings", self.embeddings)
+        app.router.add_post(f"{azure}/completions", self.completions)
+        app.on_response_prepare.append(self._on_prepare)
         self.server = TestServer(app, host="127.0.0.1")
         await self.server.start_server()
         return self
@@ -161,15 +174,20 @@ class FakeUpstream:
         if self.server is not None:
             await self.server.close()
 
-    async def _name_header(self, request: web.Request, response: web.StreamResponse) -> None:
+    async def _on_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
+        """Name the fake in every answer; keep the body of every answer that is not a stream."""
         response.headers["X-Fake-Upstream"] = self.name
+        if isinstance(response, web.Response) and isinstance(response.body, bytes):
+            self.answered.append(response.body)
 
     async def _admit(self, request: web.Request) -> tuple[Json, web.Response | None]:
         """Record the request, then hang or fail as scripted: (body, the failure to answer)."""
         raw = await request.read()
         body = orjson.loads(raw) if raw else {}
         headers = CIMultiDict(request.headers)
-        self.received.append(Received(headers, body, raw, path=request.path, method=request.method))
+        received = Received(headers, body, raw, path=request.path, method=request.method)
+        received.query = dict(request.query)
+        self.received.append(received)
         b = self.behaviour
         if b.hang_s:
             await asyncio.sleep(b.hang_s)
