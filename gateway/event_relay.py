@@ -1,4 +1,4 @@
-"""Stream relays for the endpoints besides chat: one forwards upstream bytes unchanged while a
+"""Stream relays for the endpoints besides chat: one forwards upstream events unchanged while a
 reader counts them (Responses, Anthropic Messages); one translates OpenAI chat chunks into
 another API's events as they arrive (the Responses and Messages bridges), counting the chunks."""
 
@@ -10,7 +10,7 @@ from typing import Protocol
 
 from .accounting import Outcome
 from .errors import GatewayError, stream_error_event
-from .sse import SSEParser
+from .sse import SSEEvent, SSEParser
 from .tokens import StreamAccounting, Usage
 
 
@@ -80,18 +80,21 @@ class PassthroughRelay:
         return self.reader.complete
 
     def outgoing(self, chunk: bytes) -> bytes:
-        for event in self.parser.feed(chunk):
-            if event.data is not None:
-                self.events += 1
-                self.reader.feed(event.data)
-        return chunk
+        """The whole events this chunk completes, bytes unchanged. An event cut by a chunk
+        boundary waits for its end: should upstream break inside it, the client's next event is
+        the error event rather than a half event run into it (which no SSE client can parse)."""
+        return self._relayed(self.parser.feed(chunk))
 
     def tail(self) -> bytes:
-        for event in self.parser.flush():
+        """What remains at the end of the stream, an unterminated last event included."""
+        return self._relayed(self.parser.flush())
+
+    def _relayed(self, events: list[SSEEvent]) -> bytes:
+        for event in events:
             if event.data is not None:
                 self.events += 1
                 self.reader.feed(event.data)
-        return b""
+        return b"".join(event.raw for event in events)
 
     async def run(
         self, first: bytes, rest: AsyncIterator[bytes], write: Callable[[bytes], Awaitable[None]]
