@@ -17,6 +17,7 @@ from .metrics import Metrics
 from .quotas import QuotaResolver
 from .routing import Router
 from .store import Store
+from .store.reads import ConsistentReads
 from .store.writer import Writer
 from .teams import TeamCache
 from .upstream import Upstreams
@@ -37,6 +38,7 @@ class Services:
     writer: Writer
     recorder: Recorder
     metrics: Metrics
+    reads: ConsistentReads
     redis: Any = None  # the redis client when redis.url is redis://
     affinity: ResponseAffinity = field(default_factory=MemoryAffinity)
     teams: TeamCache = field(default_factory=lambda: TeamCache(None))

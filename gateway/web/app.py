@@ -26,6 +26,7 @@ from ..reload import Reloader
 from ..routing import DeploymentHealth, Router
 from ..services import Services
 from ..store.backends import open_store
+from ..store.reads import ConsistentReads
 from ..store.writer import Writer
 from ..teams import TeamCache
 from ..upstream import build_upstreams
@@ -134,6 +135,7 @@ async def build_services(config: Config, metrics: Metrics) -> Services:
         limiter=limiter,
         store=store,
         writer=writer,
+        reads=ConsistentReads(store, writer),
         recorder=Recorder(writer, limiter, metrics, log_content=config.logging.content),
         metrics=metrics,
         redis=redis_client,

@@ -16,16 +16,13 @@ from ..tokens import Usage, estimate_prompt_tokens, estimate_tokens, usage_from_
 from ..validation import ChatRequest, upstream_payload, validate_chat
 from .proxy import exchange
 
-SESSION_WAIT_S = 2.0
-
 
 async def _messages_with_history(s: Services, chat: ChatRequest, uid: str) -> list[dict[str, Any]]:
     """The request's messages, with the session's history window when session_id is given."""
     if chat.session_id is None:
         return chat.messages
     try:
-        await s.writer.wait_session(chat.session_id, SESSION_WAIT_S)
-        loaded = await s.store.load_history(
+        loaded = await s.reads.load_history(
             uid, chat.session_id, s.config.sessions.history_max_messages
         )
     except StoreUnavailable:

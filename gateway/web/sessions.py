@@ -25,7 +25,6 @@ from .respond import (
 
 T = TypeVar("T")
 STATUSES = ("active", "archived")
-READ_WAIT_S = 2.0  # how long a read waits for this session's queued writes
 
 
 def session_object(s: Session) -> dict[str, Any]:
@@ -97,8 +96,8 @@ async def _in_session(
     own writes); a missing session and someone else's both answer 404."""
     s = request.app[SERVICES]
     session_id = request.match_info["session_id"]
-    await s.writer.wait_session(session_id, READ_WAIT_S)
-    result = await call(s.store, request[PRINCIPAL].user, session_id)
+    uid = request[PRINCIPAL].user
+    result = await s.reads.on_session(session_id, lambda store: call(store, uid, session_id))
     if result is None or result is False:
         raise session_not_found(session_id)
     return result

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from ..ratelimit_headers import duration
-from .admin import USAGE_FLUSH_S, usage_rows
+from .admin import usage_rows
 from .keys import PRINCIPAL, SERVICES
 from .respond import json_response
 
@@ -20,8 +20,7 @@ async def get_usage(request: web.Request) -> web.Response:
     limits = s.quotas.limits_for(principal.user, principal.tier)
     state = await s.limiter.peek(principal.user, limits, time.time())
     day = datetime.now(UTC).date()
-    await s.writer.flush(USAGE_FLUSH_S)
-    rows = await s.store.usage(principal.user, day)
+    rows = await s.reads.usage(principal.user, day)
     return json_response(
         {
             "object": "ai.usage",
