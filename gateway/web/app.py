@@ -44,7 +44,7 @@ from . import (
 )
 from .keys import SERVICES
 from .lifecycle import INFLIGHT, RELOADER, InFlight, inflight_middleware
-from .middleware import auth_middleware, errors_middleware
+from .middleware import auth_middleware, errors_middleware, stamp_request_id
 
 log = logging.getLogger("gateway.app")
 
@@ -197,6 +197,7 @@ def create_app(config: Config, metrics: Metrics | None = None) -> web.Applicatio
         await close_services(s)
 
     app.cleanup_ctx.append(lifetime)
+    app.on_response_prepare.append(stamp_request_id)
     app.router.add_post("/v1/chat/completions", chat.chat_completions)
     app.router.add_post("/v1/embeddings", embeddings.embeddings)
     app.router.add_post("/v1/completions", embeddings.completions)

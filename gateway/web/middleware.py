@@ -32,7 +32,7 @@ def _anthropic_route(request: web.Request) -> bool:
     return request.path == "/v1/messages" or request.path.startswith("/v1/messages/")
 
 
-def error_response(error: GatewayError, request_id: str, anthropic: bool = False) -> web.Response:
+def error_response(error: GatewayError, anthropic: bool = False) -> web.Response:
     """An error response in OpenAI's shape (or Anthropic's) carrying the error's own headers.
     An upstream's own 4xx body is passed through as it came (already in the route's shape)."""
     content_type = getattr(error, "content_type", JSON)
@@ -43,7 +43,6 @@ def error_response(error: GatewayError, request_id: str, anthropic: bool = False
         status=error.status, body=body, content_type=None, headers=error.headers
     )
     response.headers["Content-Type"] = content_type
-    response.headers["X-Request-Id"] = request_id
     return response
 
 
@@ -85,19 +84,24 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         _refuse_nul(request)
         response = await handler(request)
     except GatewayError as error:
-        return error_response(error, request_id, anthropic)
+        return error_response(error, anthropic)
     except web.HTTPException as exc:
-        return error_response(_from_http(exc), request_id, anthropic)
+        return error_response(_from_http(exc), anthropic)
     except StoreUnavailable:
         down = ServiceUnavailable("The database is unavailable; try again shortly.")
-        return error_response(down, request_id, anthropic)
+        return error_response(down, anthropic)
     except Exception:
         log.exception("unhandled error", extra={"fields": {"request_id": request_id}})
         failure = GatewayError("The gateway failed to handle the request.")
-        return error_response(failure, request_id, anthropic)
-    if not response.prepared:
-        response.headers["X-Request-Id"] = request_id
+        return error_response(failure, anthropic)
     return response
+
+
+async def stamp_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """The one place X-Request-Id is set: every response, streamed or not, as it is prepared."""
+    request_id = request.get(REQUEST_ID)
+    if request_id is not None:
+        response.headers["X-Request-Id"] = request_id
 
 
 @web.middleware

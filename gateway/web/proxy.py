@@ -224,7 +224,6 @@ class Exchange:
         response = web.StreamResponse(
             status=200, headers={**STREAM_HEADERS, **(self.headers or {})}
         )
-        response.headers["X-Request-Id"] = o.request_id
         s.metrics.active_streams.inc()
         try:
             await response.prepare(self.request)
