@@ -210,7 +210,9 @@ class Writer:
         spill = self._spill_file
         next_offset = spill.offset
         if spill.unread:
-            batch, lines, next_offset = spill.read(self._batch_size)
+            # Reading a batch back is the spill file's slow part: off the event loop. It only
+            # reads the bookkeeping that append() (on the loop) may grow meanwhile.
+            batch, lines, next_offset = await asyncio.to_thread(spill.read, self._batch_size)
             if lines == 0:
                 log.error(
                     "persist: spill file %s ended early; %d rows missing", spill.path, spill.unread
@@ -232,7 +234,7 @@ class Writer:
             raise
         self._inflight = []
         if self._inflight_spilled:
-            spill.consume(lines, next_offset)
+            spill.consume(lines, next_offset)  # bookkeeping shared with append(): on the loop
         self._committed += lines
         for item in batch:
             sid = item.session_id
