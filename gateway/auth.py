@@ -130,6 +130,9 @@ class CachedKeys:
         """Poll forever (a background task)."""
         await poll_forever(self.refresh, self.refresh_s, "key cache", log)
 
+    def invalidate(self) -> None:
+        """Stub for the admin API's hook (POST/PATCH /admin/keys); the lead's cache reloads."""
+
 
 def _principal(row: ApiKey | None) -> Principal | None:
     if row is None or row.status != "active":

@@ -14,6 +14,7 @@ from gateway.store.base import (
     StoreConflict,
     StoredResponse,
     StoreUnavailable,
+    Team,
     WriteItem,
 )
 from gateway.store.writer import Writer
@@ -29,6 +30,7 @@ __all__ = [
     "StoreConflict",
     "StoreUnavailable",
     "StoredResponse",
+    "Team",
     "WriteItem",
     "Writer",
 ]
