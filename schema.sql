@@ -1,4 +1,4 @@
--- AI gateway schema for PostgreSQL: config mirrors, quota overrides, sessions, keys, request log.
+-- AI gateway schema for PostgreSQL: config mirrors, quotas, sessions, keys, request log, teams.
 -- Idempotent (CREATE ... IF NOT EXISTS): `gateway migrate` and `gateway serve` apply it freely.
 
 -- Mirrored from config.yaml at start, for reporting.
@@ -135,6 +135,39 @@ CREATE TABLE IF NOT EXISTS ai_response (
 CREATE INDEX IF NOT EXISTS ai_response_created_idx ON ai_response (created_at);
 -- Upgrades of a database made by an earlier release, in place.
 ALTER TABLE ai_request_log ADD COLUMN IF NOT EXISTS endpoint TEXT NOT NULL DEFAULT 'chat';
+
+-- Governance (SPEC 10): budgets in USD, scoped keys, teams, request tags.
+-- A key's scopes; NULL = not restricted. models: JSON array of public names or `prefix/*`.
+ALTER TABLE ai_api_key ADD COLUMN IF NOT EXISTS models TEXT;
+ALTER TABLE ai_api_key ADD COLUMN IF NOT EXISTS expires_at TIMESTAMPTZ;
+ALTER TABLE ai_api_key ADD COLUMN IF NOT EXISTS rpm INTEGER;
+ALTER TABLE ai_api_key ADD COLUMN IF NOT EXISTS tpd BIGINT;
+ALTER TABLE ai_api_key ADD COLUMN IF NOT EXISTS max_budget_usd NUMERIC(20, 9);
+ALTER TABLE ai_api_key ADD COLUMN IF NOT EXISTS budget_period TEXT;  -- daily|weekly|monthly|total
+ALTER TABLE ai_api_key ADD COLUMN IF NOT EXISTS team TEXT;
+ALTER TABLE ai_api_key ADD COLUMN IF NOT EXISTS metadata TEXT;       -- JSON object, logged
+ALTER TABLE ai_user_quota ADD COLUMN IF NOT EXISTS team TEXT;
+ALTER TABLE ai_user_quota ADD COLUMN IF NOT EXISTS max_budget_usd NUMERIC(20, 9);
+ALTER TABLE ai_user_quota ADD COLUMN IF NOT EXISTS budget_period TEXT;
+-- The request's X-Gateway-Tags (JSON array) and its key's metadata (JSON object).
 ALTER TABLE ai_request_log ADD COLUMN IF NOT EXISTS team TEXT;
 ALTER TABLE ai_request_log ADD COLUMN IF NOT EXISTS tags TEXT;
 ALTER TABLE ai_request_log ADD COLUMN IF NOT EXISTS key_metadata TEXT;
+-- GET /admin/spend sums a created_at range over every user.
+CREATE INDEX IF NOT EXISTS ai_request_log_created_idx ON ai_request_log (created_at);
+
+-- Teams: limits and a budget over the sum of their members' traffic. Deleting one marks it
+-- `deleted` (bumping updated_at) so that polling instances see the deletion.
+CREATE TABLE IF NOT EXISTS ai_team (
+    id             TEXT PRIMARY KEY,
+    name           TEXT NOT NULL DEFAULT '',
+    max_budget_usd NUMERIC(20, 9),
+    budget_period  TEXT,
+    models         TEXT,
+    rpm            INTEGER,
+    tpd            BIGINT,
+    status         TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'deleted')),
+    created_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at     TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS ai_team_updated_at_idx ON ai_team (updated_at);

@@ -1,4 +1,4 @@
-"""The `gateway` command: serve, migrate, keys (create/list/revoke) and check-config.
+"""The `gateway` command: serve, migrate, keys (create with scopes/list/revoke), check-config.
 Bad configuration ends with one readable line on stderr and exit code 2, never a traceback."""
 
 from __future__ import annotations
@@ -8,13 +8,16 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from . import governance_fields as fields
 from . import logs
 from .auth import hash_key, new_key
 from .config import Config, ConfigError, Deployment, ProviderConfig, config_path, load
+from .errors import InvalidRequest
 from .store import ApiKey, Store, StoreUnavailable
 from .store.backends import open_store
+from .store.base import BUDGET_PERIODS
 from .supervisor import run
 
 T = TypeVar("T")
@@ -45,6 +48,13 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--user", required=True)
     create.add_argument("--tier")
     create.add_argument("--name", default="")
+    create.add_argument("--models", help="models the key may use: a,b,prefix/* (default: all)")
+    create.add_argument("--expires", help="expiry: 2026-12-31 (00:00 UTC) or an RFC 3339 date-time")
+    create.add_argument("--rpm", type=int, help="the key's own requests per minute")
+    create.add_argument("--tpd", type=int, help="the key's own tokens per UTC day")
+    create.add_argument("--budget", help="the key's budget in USD, e.g. 25 or 12.50")
+    create.add_argument("--period", choices=BUDGET_PERIODS, help="the budget's period")
+    create.add_argument("--team", help="the id of an existing team")
     listing = keys.add_parser("list", help="list keys")
     listing.add_argument("-c", "--config")
     listing.add_argument("--user")
@@ -93,14 +103,38 @@ async def _with_store(config: Config, action: Callable[[Store], Awaitable[T]]) -
         await store.close()
 
 
+def _key_scopes(args: argparse.Namespace) -> dict[str, Any]:
+    """The scope options as ApiKey fields, checked as the admin API checks them."""
+    models = None if args.models is None else [m.strip() for m in args.models.split(",")]
+    scopes = {
+        "models": fields.models(models, "--models"),
+        "expires_at": fields.moment(args.expires, "--expires", lenient=True),
+        "rpm": fields.limit(args.rpm, "--rpm", fields.RPM_MAX),
+        "tpd": fields.limit(args.tpd, "--tpd", fields.TPD_MAX),
+        "max_budget_usd": fields.budget(args.budget, "--budget"),
+        "budget_period": args.period,
+        "team": fields.team_id(args.team, "--team"),
+    }
+    fields.check_budget(scopes["max_budget_usd"], scopes["budget_period"], "--period")
+    return scopes
+
+
 async def _keys_create(config: Config, args: argparse.Namespace) -> int:
     key = new_key()
     now = datetime.now(UTC)
     row = ApiKey(
         id="", key_hash=hash_key(key), key_prefix=key[:12], uid=args.user, name=args.name,
-        tier=args.tier, status="active", created_at=now, last_used_at=None,
+        tier=args.tier, status="active", created_at=now, last_used_at=None, **_key_scopes(args),
     )  # fmt: skip
-    saved = await _with_store(config, lambda store: store.create_key(row))
+
+    async def create(store: Store) -> ApiKey:
+        if row.team is not None:
+            team = await store.get_team(row.team)
+            if team is None or team.status != "active":
+                raise InvalidRequest(f"`--team`: no team `{row.team}`.", param="--team")
+        return await store.create_key(row)
+
+    saved = await _with_store(config, create)
     print(f"created key id={saved.id} prefix={saved.key_prefix} user={saved.uid}", file=sys.stderr)
     print(key)
     return 0
@@ -109,8 +143,28 @@ async def _keys_create(config: Config, args: argparse.Namespace) -> int:
 async def _keys_list(config: Config, args: argparse.Namespace) -> int:
     for k in await _with_store(config, lambda store: store.list_keys(args.user)):
         used = k.last_used_at.isoformat() if k.last_used_at else "-"
-        print(f"{k.id}\t{k.key_prefix}\t{k.uid}\t{k.tier or '-'}\t{k.status}\t{k.name}\t{used}")
+        print(
+            f"{k.id}\t{k.key_prefix}\t{k.uid}\t{k.tier or '-'}\t{k.status}\t{k.name}\t{used}\t"
+            + "\t".join(_scope_columns(k))
+        )
     return 0
+
+
+def _scope_columns(k: ApiKey) -> list[str]:
+    """models, expires, rpm, tpd, budget/period and team of a key; `-` for what is not set."""
+    budget = (
+        f"{fields.money_text(k.max_budget_usd)}/{k.budget_period}"
+        if k.max_budget_usd is not None
+        else "-"
+    )
+    return [
+        ",".join(k.models) if k.models is not None else "*",
+        k.expires_at.isoformat() if k.expires_at else "-",
+        "-" if k.rpm is None else str(k.rpm),
+        "-" if k.tpd is None else str(k.tpd),
+        budget,
+        k.team or "-",
+    ]
 
 
 async def _keys_revoke(config: Config, args: argparse.Namespace) -> int:
@@ -153,6 +207,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(action(config, args))
     except ConfigError as error:
         print(f"gateway: {error}", file=sys.stderr)
+        return 2
+    except InvalidRequest as error:  # a bad option value (keys create)
+        print(f"gateway: {error.message}", file=sys.stderr)
         return 2
     except StoreUnavailable as error:
         print(f"gateway: database unavailable: {error}", file=sys.stderr)

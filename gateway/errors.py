@@ -8,6 +8,7 @@ One middleware renders them (web/middleware.py); streams render them as one in-s
     │   ├── ModelNotFound     404 ... / model_not_found
     │   └── SessionNotFound   404 ... / session_not_found
     ├── MethodNotAllowed      405 invalid_request_error / method_not_allowed
+    ├── Conflict              409 invalid_request_error / conflict (e.g. team_exists)
     ├── RequestTooLarge       413 invalid_request_error / request_too_large
     ├── RateLimited           429 rate_limit_error / rate_limit_exceeded or daily_token_quota_*
     ├── UpstreamRejected      upstream's 4xx status, upstream's body passed through
@@ -87,6 +88,10 @@ def session_not_found(session_id: str) -> SessionNotFound:
 
 class MethodNotAllowed(GatewayError):
     status, type, code = 405, "invalid_request_error", "method_not_allowed"
+
+
+class Conflict(GatewayError):
+    status, type, code = 409, "invalid_request_error", "conflict"
 
 
 class RequestTooLarge(GatewayError):

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from importlib import metadata
 from typing import Any
 
+from .governance import governance_paths
 from .paths import all_paths
 from .schemas import RPM_MAX, TPD_MAX, component_schemas
 from .shapes import HEADERS
@@ -42,6 +43,11 @@ def _version() -> str:
         return "0.0.0"
 
 
+def _join(paths: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
+    """`paths` with the items of `more` added; operations on a path in both are put together."""
+    return {**paths, **{path: {**paths.get(path, {}), **item} for path, item in more.items()}}
+
+
 def build_document(*, tiers: Iterable[str] = ()) -> dict[str, Any]:
     """The whole OpenAPI 3.1 document; `tiers` (the configured quota tiers) become enums."""
     return {
@@ -60,7 +66,7 @@ def build_document(*, tiers: Iterable[str] = ()) -> dict[str, Any]:
             {"name": "Operations", "description": "Health, readiness, metrics (no key)."},
             {"name": "Reference", "description": "This reference (no key)."},
         ],
-        "paths": all_paths(),
+        "paths": _join(all_paths(), governance_paths()),
         "components": {
             "securitySchemes": {
                 "UserKey": {

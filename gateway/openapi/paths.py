@@ -239,7 +239,7 @@ def _admin_paths() -> dict[str, Schema]:
 
     disabled = not_found("no such route.")
     user_query = param("user", "query", STR, "Only this user's rows.")
-    revoke_link = _links("key", RevokeKey="revokeKey")
+    revoke_link = _links("key", RevokeKey="revokeKey", UpdateKey="updateKey")
     return {
         "/admin/keys": {
             "post": op(

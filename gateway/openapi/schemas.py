@@ -4,6 +4,7 @@ messages, usage, keys, quotas, routes, health; `component_schemas(tiers)` builds
 from __future__ import annotations
 
 from ..errors import GatewayError
+from .governance import governance_schemas
 from .shapes import (
     INT,
     STR,
@@ -31,7 +32,7 @@ def component_schemas(tiers: list[str]) -> dict[str, Schema]:
     tier: Schema = {"type": "string", "description": "A configured quota tier."}
     if tiers:
         tier["enum"] = tiers
-    return {**_chat(), **_sessions(), **_admin(tier), **_operations()}
+    return {**_chat(), **_sessions(), **_admin(), **governance_schemas(tier), **_operations()}
 
 
 def _completion(kind: Schema, description: str) -> Schema:
@@ -186,21 +187,7 @@ def _sessions() -> dict[str, Schema]:
     }
 
 
-def _admin(tier: Schema) -> dict[str, Schema]:
-    api_key = obj(
-        {
-            "id": STR,
-            "object": const("api_key"),
-            "key_prefix": STR,
-            "user": STR,
-            "name": STR,
-            "tier": nullable(STR),
-            "status": STR,
-            "created_at": UNIX,
-            "last_used_at": nullable(UNIX),
-        },
-        ["id", "object", "key_prefix", "user", "name", "tier", "status", "created_at"],
-    )
+def _admin() -> dict[str, Schema]:
     deployment = obj(
         {
             "deployment": STR,
@@ -212,42 +199,13 @@ def _admin(tier: Schema) -> dict[str, Schema]:
         ["provider", "weight", "configured"],
     )
     return {
-        "ApiKey": api_key,
         "CreatedApiKey": {
             "allOf": [ref("ApiKey"), record({"key": STR})],
             "description": "The new key; `key` is shown only here.",
         },
         "ApiKeyList": list_of("ApiKey"),
-        "ApiKeyCreate": obj(
-            {
-                "user": {**TEXT, "minLength": 1, "maxLength": 128},
-                "tier": nullable(tier),
-                "name": nullable({**TEXT, "maxLength": 128}),
-            },
-            ["user"],
-            False,
-        ),
         "ApiKeyRevoked": record(
             {"object": const("api_key.revoked"), "revoked": {"type": "integer", "minimum": 1}}
-        ),
-        "QuotaUpdate": obj(
-            {
-                "tier": nullable(tier),
-                "rpm": nullable({"type": "integer", "minimum": 0, "maximum": RPM_MAX}),
-                "tpd": nullable({"type": "integer", "minimum": 0, "maximum": TPD_MAX}),
-            },
-            (),
-            False,
-        ),
-        "UserQuota": record(
-            {
-                "object": const("user_quota"),
-                "user": STR,
-                "tier": nullable(STR),
-                "rpm": nullable(INT),
-                "tpd": nullable(INT),
-                "effective": record({"rpm": INT, "tpd": INT}),
-            }
         ),
         "AdminUsage": list_of("AdminUsageRow", day=DAY),
         "AdminUsageRow": {"allOf": [ref("UsageRow"), record({"user": STR})]},

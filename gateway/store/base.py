@@ -35,7 +35,11 @@ TABLES = (
     "ai_api_key",
     "ai_request_log",
     "ai_response",
+    "ai_team",
 )
+# Budget periods (UTC calendar periods; weeks start on Monday) and spend() groupings.
+BUDGET_PERIODS = ("daily", "weekly", "monthly", "total")
+SPEND_GROUPS = ("user", "key", "team", "model", "tag", "day")
 
 
 class StoreUnavailable(Exception):
@@ -194,6 +198,20 @@ MESSAGE_FIELDS = tuple(f.name for f in fields(MessageRow))
 SESSION_FIELDS = tuple(f.name for f in fields(Session))
 KEY_FIELDS = tuple(f.name for f in fields(ApiKey))
 RESPONSE_FIELDS = tuple(f.name for f in fields(StoredResponse))
+QUOTA_FIELDS = tuple(f.name for f in fields(QuotaOverride))
+TEAM_FIELDS = tuple(f.name for f in fields(Team))
+# The ApiKey fields update_key may set.
+KEY_SCOPE_FIELDS = (
+    "name",
+    "models",
+    "expires_at",
+    "rpm",
+    "tpd",
+    "max_budget_usd",
+    "budget_period",
+    "team",
+    "metadata",
+)
 
 
 def key_row_id(text: str) -> int | None:
@@ -321,7 +339,7 @@ class Store(Protocol):
         ...
 
     async def set_user_quota(self, q: QuotaOverride) -> None:
-        """Upsert a user's override (all three fields replaced), updated_at = now."""
+        """Upsert a user's override (every field replaced), updated_at = now."""
         ...
 
     async def quota_overrides_changed_since(self, since: datetime) -> list[QuotaOverride]:

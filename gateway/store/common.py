@@ -3,7 +3,7 @@ Driver-free: SQL here takes its placeholders as arguments, and rows are read onl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -13,9 +13,13 @@ import orjson
 
 from gateway.store.base import (
     KEY_FIELDS,
+    KEY_SCOPE_FIELDS,
     MODEL_COLUMNS,
     PROVIDER_COLUMNS,
+    QUOTA_FIELDS,
     SESSION_FIELDS,
+    SPEND_GROUPS,
+    TEAM_FIELDS,
     TIER_COLUMNS,
     ApiKey,
     ConfigRows,
@@ -24,6 +28,7 @@ from gateway.store.base import (
     QuotaOverride,
     RequestLogRow,
     Session,
+    Team,
     WriteItem,
     checked_columns,
 )
@@ -34,8 +39,13 @@ SESSION_COLS = ", ".join(f"s.{f}" for f in SESSION_FIELDS)
 KEY_COLS = ", ".join(KEY_FIELDS)
 # The key columns create_key writes: all but the row id, which the database assigns.
 KEY_INSERT_FIELDS = KEY_FIELDS[1:]
-TIME_COLUMNS = frozenset({"created_at", "updated_at", "last_used_at"})
+QUOTA_COLS = ", ".join(QUOTA_FIELDS)
+TEAM_COLS = ", ".join(TEAM_FIELDS)
+TIME_COLUMNS = frozenset({"created_at", "updated_at", "last_used_at", "expires_at"})
 PRICE_COLUMNS = frozenset({"input_price", "output_price"})
+MONEY_COLUMNS = frozenset({"cost_usd", "max_budget_usd"})
+# Record fields stored as JSON text: models (a list, read back as a tuple) and key metadata.
+JSON_COLUMNS = frozenset({"models", "metadata"})
 
 
 class Row(Protocol):
@@ -53,7 +63,17 @@ class RowReader:
 
     def _get(self, row: Row, column: str) -> Any:
         value = row[column]
-        return self.parse_time(value) if column in TIME_COLUMNS and value is not None else value
+        if value is None:
+            return None
+        if column in TIME_COLUMNS:
+            return self.parse_time(value)
+        if column in MONEY_COLUMNS:
+            return Decimal(value)
+        if column == "models":
+            return tuple(orjson.loads(value))
+        if column in JSON_COLUMNS:
+            return orjson.loads(value)
+        return value
 
     def session(self, row: Row) -> Session:
         """A Session from a row holding SESSION_FIELDS."""
@@ -64,8 +84,12 @@ class RowReader:
         return ApiKey(str(row["id"]), *(self._get(row, f) for f in KEY_FIELDS[1:]))
 
     def quota(self, row: Row) -> QuotaOverride:
-        """A QuotaOverride from a row holding uid, tier, rpm, tpd."""
-        return QuotaOverride(row["uid"], row["tier"], row["rpm"], row["tpd"])
+        """A QuotaOverride from a row holding QUOTA_FIELDS."""
+        return QuotaOverride(*(self._get(row, f) for f in QUOTA_FIELDS))
+
+    def team(self, row: Row) -> Team:
+        """A Team from a row holding TEAM_FIELDS."""
+        return Team(*(self._get(row, f) for f in TEAM_FIELDS))
 
     def window(self, rows: Sequence[Row]) -> tuple[Session, list[Message]] | None:
         """The result of window_sql: the session and its messages (none when the LEFT JOIN
@@ -128,6 +152,42 @@ def insert_sql(table: str, columns: Sequence[str], values: Sequence[str]) -> str
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(values)})"
 
 
+def _upsert_sql(table: str, columns: Sequence[str], values: Sequence[str], sets: str) -> str:
+    """INSERT that, on a conflict over columns[0], runs `UPDATE SET sets`."""
+    return insert_sql(table, columns, values) + f" ON CONFLICT ({columns[0]}) DO UPDATE SET {sets}"
+
+
+def quota_upsert_sql(values: Sequence[str]) -> str:
+    """set_user_quota: QUOTA_FIELDS, created_at and updated_at (`values`: their placeholders);
+    a user's existing override gets every field replaced and the new updated_at."""
+    sets = ", ".join(f"{c} = excluded.{c}" for c in [*QUOTA_FIELDS[1:], "updated_at"])
+    return _upsert_sql("ai_user_quota", [*QUOTA_FIELDS, "created_at", "updated_at"], values, sets)
+
+
+def team_upsert_sql(values: Sequence[str]) -> str:
+    """put_team: TEAM_FIELDS (`values`: their placeholders) RETURNING them; an existing team gets
+    every field replaced but created_at, which restarts only when the team had been deleted."""
+    sets = ", ".join(f"{c} = excluded.{c}" for c in TEAM_FIELDS[1:] if c != "created_at")
+    sets += (
+        ", created_at = CASE WHEN ai_team.status = 'deleted'"
+        " THEN excluded.created_at ELSE ai_team.created_at END"
+    )
+    return _upsert_sql("ai_team", TEAM_FIELDS, values, sets) + f" RETURNING {TEAM_COLS}"
+
+
+def key_changes(changes: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """update_key's changes as (column, value) in KEY_SCOPE_FIELDS order; a None name becomes
+    "" (the column is NOT NULL). ValueError for a field that is not a scope field."""
+    unknown = set(changes) - set(KEY_SCOPE_FIELDS)
+    if unknown:
+        raise ValueError(f"update_key: not scope field(s) {sorted(unknown)}")
+    return [
+        (c, "" if c == "name" and changes[c] is None else changes[c])
+        for c in KEY_SCOPE_FIELDS
+        if c in changes
+    ]
+
+
 def sessions_page_sql(uid: str, status: str | None, after: str | None, limit: str) -> str:
     """list_sessions: keyset page over (updated_at DESC, session_id ASC). Arguments are the
     placeholders; None leaves that filter out. An unknown `after` cursor gives no rows."""
@@ -176,6 +236,11 @@ def split_batch(items: Sequence[WriteItem]) -> tuple[list[RequestLogRow], list[M
     return logs, msgs
 
 
+def json_text(value: Any) -> str | None:
+    """A JSON_COLUMNS field as the text stored (a tuple becomes an array); None stays None."""
+    return None if value is None else orjson.dumps(value).decode()
+
+
 def config_value(column: str, value: Any) -> Any:
     """Adapt a config value to its column type (JSON text for models, Decimal for prices)."""
     if column == "models":
@@ -217,3 +282,41 @@ def usage_totals(rows: Sequence[Row]) -> list[dict[str, Any]]:
         }
         for r in rows
     ]
+
+
+def spend_sql(group: str, join: str, money: str, start: str, end: str, uid: str | None) -> str:
+    """spend(): ai_request_log AS r (LEFT JOINed with `join`) in [start, end), of one user when
+    `uid` is given, summed per `group` (an SQL expression); `money` is the backend's exact sum
+    of r.cost_usd. start, end and uid are placeholders."""
+    who = f" AND r.uid = {uid}" if uid is not None else ""
+    return (
+        f"SELECT {group} AS grp, count(*) AS requests, sum(r.prompt_tokens) AS prompt_tokens,"
+        f" sum(r.completion_tokens) AS completion_tokens, {money} AS cost_usd"
+        f" FROM ai_request_log r{join}"
+        f" WHERE r.created_at >= {start} AND r.created_at < {end}{who} GROUP BY grp"
+    )
+
+
+def spend_totals(rows: Sequence[Row]) -> list[dict[str, Any]]:
+    """The spend() result from rows of spend_sql: exact Decimal costs, by cost descending,
+    then group (null last)."""
+    groups: list[tuple[str | None, Decimal, Row]] = [
+        (None if r["grp"] is None else str(r["grp"]), Decimal(r["cost_usd"]), r) for r in rows
+    ]
+    groups.sort(key=lambda g: (-g[1], g[0] is None, g[0] or ""))
+    return [
+        {
+            "group": group,
+            "requests": int(r["requests"]),
+            "prompt_tokens": int(r["prompt_tokens"] or 0),
+            "completion_tokens": int(r["completion_tokens"] or 0),
+            "cost_usd": cost,
+        }
+        for group, cost, r in groups
+    ]
+
+
+def check_spend_group(group_by: str) -> None:
+    """ValueError unless `group_by` is one of SPEND_GROUPS (it picks SQL text)."""
+    if group_by not in SPEND_GROUPS:
+        raise ValueError(f"spend: group_by must be one of {', '.join(SPEND_GROUPS)}")

@@ -73,7 +73,7 @@ async def is_partitioned(conn: Any) -> bool:
         " WHERE c.relname = $1 AND n.nspname = ANY(current_schemas(false))",
         TABLE,
     )
-    return kind == b"p" or kind == "p"
+    return bool(kind in (b"p", "p"))
 
 
 async def _create_partition(conn: Any, start: datetime) -> None:

@@ -14,6 +14,7 @@ import asyncpg
 from gateway.store.base import (
     LOG_FIELDS,
     MESSAGE_FIELDS,
+    QUOTA_FIELDS,
     RESPONSE_FIELDS,
     SESSION_FIELDS,
     TABLES,
@@ -32,17 +33,21 @@ from gateway.store.base import (
 from gateway.store.common import (
     KEY_COLS,
     KEY_INSERT_FIELDS,
+    QUOTA_COLS,
     SESSION_COLS,
     MessageWindow,
     RowReader,
     config_upserts,
     insert_sql,
     page,
+    quota_upsert_sql,
     sessions_page_sql,
     split_batch,
     usage_totals,
     window_sql,
 )
+from gateway.store.postgres_governance import PostgresGovernance
+from gateway.store.postgres_params import marks, param, text
 
 # Errors meaning the server cannot be reached or went away; anything else is a real bug.
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
@@ -58,8 +63,6 @@ _MIGRATE_LOCK = 0x67617465776179
 
 # asyncpg returns timestamptz columns as aware datetimes already.
 _READ = RowReader(parse_time=lambda value: value)
-# Free text from clients; PostgreSQL text cannot hold NUL, so it is stripped from these.
-_TEXT_COLUMNS = frozenset({"content", "error", "title"})
 
 # Request logs go in as one array per column, unnested in submit order.
 _LOG_TYPES = {
@@ -110,41 +113,21 @@ WHERE s.session_id = c.session_id
 """
 
 
-def _marks(count: int) -> list[str]:
-    """$1 .. $count."""
-    return [f"${i}" for i in range(1, count + 1)]
-
-
-_INSERT_SESSION = insert_sql("ai_session", SESSION_FIELDS, _marks(len(SESSION_FIELDS)))
+_INSERT_SESSION = insert_sql("ai_session", SESSION_FIELDS, marks(len(SESSION_FIELDS)))
 _INSERT_KEY = (
     insert_sql(
         "ai_api_key",
         [*KEY_INSERT_FIELDS, "updated_at"],
-        [*_marks(len(KEY_INSERT_FIELDS)), "now()"],
+        [*marks(len(KEY_INSERT_FIELDS)), "now()"],
     )
     + f" RETURNING {KEY_COLS}"
 )
-
-
-def _text(value: str | None) -> str | None:
-    """PostgreSQL text cannot hold NUL; one such character must not wedge the writer forever."""
-    return value.replace("\x00", "") if value is not None and "\x00" in value else value
-
-
-def _param(column: str, value: Any) -> Any:
-    """A record field as a query parameter."""
-    if column in _TEXT_COLUMNS or isinstance(value, str):  # model, uid, ... come from clients too
-        return _text(value)
-    if column in ("created_at", "updated_at"):
-        return utc(value)
-    if column == "last_used_at":
-        return utc(value) if value else None
-    return value
+_UPSERT_QUOTA = quota_upsert_sql([*marks(len(QUOTA_FIELDS)), "now()", "now()"])
 
 
 def _columns(records: Sequence[Any], fields: Sequence[str]) -> list[list[Any]]:
     """Records as one parameter array per column, for unnest()."""
-    return [[_param(c, getattr(r, c)) for r in records] for c in fields]
+    return [[param(c, getattr(r, c)) for r in records] for c in fields]
 
 
 class _Args(list[Any]):
@@ -155,7 +138,7 @@ class _Args(list[Any]):
         return f"${len(self)}"
 
 
-class PostgresStore(MessageWindow):
+class PostgresStore(PostgresGovernance, MessageWindow):
     """Store on PostgreSQL. Takes a ready asyncpg pool; `close()` closes it."""
 
     def __init__(self, pool: asyncpg.Pool, *, acquire_timeout_s: float = 10.0) -> None:
@@ -220,7 +203,7 @@ class PostgresStore(MessageWindow):
             for table, cols, values in config_upserts(providers, models, tiers):
                 sets = "".join(f"{c} = EXCLUDED.{c}, " for c in cols[1:])
                 await conn.execute(
-                    insert_sql(table, cols, _marks(len(cols)))
+                    insert_sql(table, cols, marks(len(cols)))
                     + f" ON CONFLICT ({cols[0]}) DO UPDATE SET {sets}updated_at = now()",
                     *values,
                 )
@@ -229,7 +212,7 @@ class PostgresStore(MessageWindow):
 
     async def create_session(self, session: Session) -> None:
         """Insert; StoreConflict if the session_id is taken."""
-        args = [_param(c, getattr(session, c)) for c in SESSION_FIELDS]
+        args = [param(c, getattr(session, c)) for c in SESSION_FIELDS]
         try:
             async with self._conn() as conn:
                 await conn.execute(_INSERT_SESSION, *args)
@@ -275,7 +258,7 @@ class PostgresStore(MessageWindow):
                 f" WHERE s.uid = $1 AND s.session_id = $2 RETURNING {SESSION_COLS}",
                 uid,
                 session_id,
-                _text(title),
+                text(title),
                 status,
                 datetime.now(UTC),
             )
@@ -314,7 +297,7 @@ class PostgresStore(MessageWindow):
 
     async def create_key(self, key: ApiKey) -> ApiKey:
         """Insert; StoreConflict if the hash exists. Returns a copy with the new id."""
-        args = [_param(c, getattr(key, c)) for c in KEY_INSERT_FIELDS]
+        args = [param(c, getattr(key, c)) for c in KEY_INSERT_FIELDS]
         try:
             async with self._conn() as conn:
                 row = await conn.fetchrow(_INSERT_KEY, *args)
@@ -379,23 +362,15 @@ class PostgresStore(MessageWindow):
     # -- quotas and usage --------------------------------------------------------------------
 
     async def set_user_quota(self, q: QuotaOverride) -> None:
-        """Upsert the override; all three fields are replaced."""
+        """Upsert the override; every field is replaced."""
         async with self._conn() as conn:
-            await conn.execute(
-                "INSERT INTO ai_user_quota (uid, tier, rpm, tpd, updated_at)"
-                " VALUES ($1, $2, $3, $4, now()) ON CONFLICT (uid) DO UPDATE SET"
-                " tier = EXCLUDED.tier, rpm = EXCLUDED.rpm, tpd = EXCLUDED.tpd, updated_at = now()",
-                q.uid,
-                q.tier,
-                q.rpm,
-                q.tpd,
-            )
+            await conn.execute(_UPSERT_QUOTA, *(param(c, getattr(q, c)) for c in QUOTA_FIELDS))
 
     async def quota_overrides_changed_since(self, since: datetime) -> list[QuotaOverride]:
         """Overrides whose updated_at is after `since`."""
         async with self._conn() as conn:
             rows = await conn.fetch(
-                "SELECT uid, tier, rpm, tpd FROM ai_user_quota WHERE updated_at > $1"
+                f"SELECT {QUOTA_COLS} FROM ai_user_quota WHERE updated_at > $1"
                 " ORDER BY updated_at, id",
                 utc(since),
             )

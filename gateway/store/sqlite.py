@@ -22,6 +22,7 @@ from typing import Any
 from gateway.store.base import (
     LOG_FIELDS,
     MESSAGE_FIELDS,
+    QUOTA_FIELDS,
     RESPONSE_FIELDS,
     SESSION_FIELDS,
     TABLES,
@@ -39,18 +40,21 @@ from gateway.store.common import (
     KEY_COLS,
     KEY_INSERT_FIELDS,
     PRICE_COLUMNS,
+    QUOTA_COLS,
     SESSION_COLS,
     MessageWindow,
     RowReader,
     config_upserts,
     insert_sql,
     page,
+    quota_upsert_sql,
     sessions_page_sql,
     split_batch,
     usage_totals,
     window_sql,
 )
-from gateway.store.sqlite_schema import SCHEMA, UPGRADES, money_text, ts_text
+from gateway.store.sqlite_governance import SqliteGovernance
+from gateway.store.sqlite_schema import SCHEMA, UPGRADES, param, ts_text
 from gateway.store.sqlite_thread import SqliteThread, transaction
 
 _READ = RowReader(parse_time=datetime.fromisoformat)
@@ -62,6 +66,7 @@ _INSERT_KEY = (
     )
     + f" RETURNING {KEY_COLS}"
 )
+_UPSERT_QUOTA = quota_upsert_sql(["?"] * (len(QUOTA_FIELDS) + 2))
 
 
 def sqlite_path(url: str) -> str:
@@ -78,23 +83,12 @@ def sqlite_path(url: str) -> str:
     return path
 
 
-def _param(column: str, value: Any) -> Any:
-    """A record field as a query parameter (timestamps and money as text)."""
-    if column in ("created_at", "updated_at"):
-        return ts_text(value)
-    if column == "last_used_at":
-        return ts_text(value) if value else None
-    if column == "cost_usd":
-        return money_text(value)
-    return value
-
-
 def _rows(records: Sequence[Any], fields: Sequence[str]) -> list[tuple[Any, ...]]:
     """Records as parameter tuples, in `fields` order."""
-    return [tuple(_param(c, getattr(r, c)) for c in fields) for r in records]
+    return [tuple(param(c, getattr(r, c)) for c in fields) for r in records]
 
 
-class SqliteStore(MessageWindow):
+class SqliteStore(SqliteGovernance, MessageWindow):
     """Store on one SQLite file (or `:memory:`), WAL mode, one worker thread."""
 
     def __init__(self, path: str, *, busy_timeout_ms: int = 5000) -> None:
@@ -165,7 +159,7 @@ class SqliteStore(MessageWindow):
 
     async def create_session(self, session: Session) -> None:
         """Insert; StoreConflict if the session_id is taken."""
-        args = [_param(c, getattr(session, c)) for c in SESSION_FIELDS]
+        args = [param(c, getattr(session, c)) for c in SESSION_FIELDS]
         try:
             await self._worker.run(lambda db: db.execute(_INSERT_SESSION, args))
         except sqlite3.IntegrityError as exc:
@@ -242,7 +236,7 @@ class SqliteStore(MessageWindow):
 
     async def create_key(self, key: ApiKey) -> ApiKey:
         """Insert; StoreConflict if the hash exists. Returns a copy with the new id."""
-        args = [_param(c, getattr(key, c)) for c in KEY_INSERT_FIELDS]
+        args = [param(c, getattr(key, c)) for c in KEY_INSERT_FIELDS]
         args.append(ts_text(datetime.now(UTC)))  # updated_at
         try:
             row = await self._worker.run(lambda db: db.execute(_INSERT_KEY, args).fetchone())
@@ -317,22 +311,16 @@ class SqliteStore(MessageWindow):
     # -- quotas and usage --------------------------------------------------------------------
 
     async def set_user_quota(self, q: QuotaOverride) -> None:
-        """Upsert the override; all three fields are replaced."""
+        """Upsert the override; every field is replaced."""
         now = ts_text(datetime.now(UTC))
-        await self._worker.run(
-            lambda db: db.execute(
-                "INSERT INTO ai_user_quota (uid, tier, rpm, tpd, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (uid) DO UPDATE SET tier = excluded.tier,"
-                " rpm = excluded.rpm, tpd = excluded.tpd, updated_at = excluded.updated_at",
-                (q.uid, q.tier, q.rpm, q.tpd, now, now),
-            )
-        )
+        args = [param(c, getattr(q, c)) for c in QUOTA_FIELDS]
+        await self._worker.run(lambda db: db.execute(_UPSERT_QUOTA, [*args, now, now]))
 
     async def quota_overrides_changed_since(self, since: datetime) -> list[QuotaOverride]:
         """Overrides whose updated_at is after `since`."""
         rows = await self._worker.run(
             lambda db: db.execute(
-                "SELECT uid, tier, rpm, tpd FROM ai_user_quota WHERE updated_at > ?"
+                f"SELECT {QUOTA_COLS} FROM ai_user_quota WHERE updated_at > ?"
                 " ORDER BY updated_at, id",
                 (ts_text(since),),
             ).fetchall()

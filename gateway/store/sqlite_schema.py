@@ -1,12 +1,14 @@
-"""SQLite's storage format: the DDL (schema.sql's tables in SQLite types) and the TEXT forms
-timestamps and money take in it, with the exact `decsum` aggregate (rules in sqlite.py)."""
+"""SQLite's storage format: the DDL (schema.sql's tables in SQLite types), the TEXT forms that
+timestamps, money and JSON fields take in it, and the exact `decsum` aggregate (see sqlite.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from gateway.store.base import utc
+from gateway.store.common import JSON_COLUMNS, MONEY_COLUMNS, TIME_COLUMNS, json_text
 
 _NANO = Decimal("1e-9")
 
@@ -30,7 +32,8 @@ CREATE TABLE IF NOT EXISTS ai_quota_tier (
 );
 CREATE TABLE IF NOT EXISTS ai_user_quota (
     id INTEGER PRIMARY KEY, uid TEXT NOT NULL UNIQUE, tier TEXT, rpm INTEGER, tpd INTEGER,
-    created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    team TEXT, max_budget_usd TEXT, budget_period TEXT
 );
 CREATE INDEX IF NOT EXISTS ai_user_quota_updated_at_idx ON ai_user_quota (updated_at);
 CREATE TABLE IF NOT EXISTS ai_session (
@@ -52,7 +55,9 @@ CREATE TABLE IF NOT EXISTS ai_api_key (
     id INTEGER PRIMARY KEY AUTOINCREMENT, key_hash TEXT NOT NULL UNIQUE,
     key_prefix TEXT NOT NULL, uid TEXT NOT NULL, name TEXT NOT NULL DEFAULT '', tier TEXT,
     status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'revoked')),
-    created_at TEXT NOT NULL, updated_at TEXT NOT NULL, last_used_at TEXT
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL, last_used_at TEXT,
+    models TEXT, expires_at TEXT, rpm INTEGER, tpd INTEGER, max_budget_usd TEXT,
+    budget_period TEXT, team TEXT, metadata TEXT
 );
 CREATE INDEX IF NOT EXISTS ai_api_key_updated_at_idx ON ai_api_key (updated_at);
 CREATE INDEX IF NOT EXISTS ai_api_key_prefix_idx ON ai_api_key (key_prefix);
@@ -65,19 +70,39 @@ CREATE TABLE IF NOT EXISTS ai_request_log (
     usage_estimated INTEGER NOT NULL DEFAULT 0, cost_usd TEXT NOT NULL DEFAULT '0',
     latency_ms INTEGER NOT NULL DEFAULT 0, ttft_ms INTEGER, session_id TEXT,
     attempts INTEGER NOT NULL DEFAULT 1, error TEXT, created_at TEXT NOT NULL,
-    endpoint TEXT NOT NULL DEFAULT 'chat'
+    endpoint TEXT NOT NULL DEFAULT 'chat', team TEXT, tags TEXT, key_metadata TEXT
 );
 CREATE INDEX IF NOT EXISTS ai_request_log_uid_created_idx ON ai_request_log (uid, created_at);
+CREATE INDEX IF NOT EXISTS ai_request_log_created_idx ON ai_request_log (created_at);
 CREATE TABLE IF NOT EXISTS ai_response (
     response_id TEXT PRIMARY KEY, uid TEXT NOT NULL, model TEXT NOT NULL, response TEXT NOT NULL,
     input_items TEXT NOT NULL, history TEXT NOT NULL, created_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS ai_team (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL DEFAULT '', max_budget_usd TEXT, budget_period TEXT,
+    models TEXT, rpm INTEGER, tpd INTEGER,
+    status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'deleted')),
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ai_team_updated_at_idx ON ai_team (updated_at);
 """
 
 # Columns added after a table's first release: (table, column, definition). SQLite has no
 # ADD COLUMN IF NOT EXISTS, so the store adds each one that table_info does not list.
 UPGRADES = (
     ("ai_request_log", "endpoint", "TEXT NOT NULL DEFAULT 'chat'"),
+    # Governance (SPEC 10): key scopes, user budgets and teams, tags on the request log.
+    ("ai_api_key", "models", "TEXT"),
+    ("ai_api_key", "expires_at", "TEXT"),
+    ("ai_api_key", "rpm", "INTEGER"),
+    ("ai_api_key", "tpd", "INTEGER"),
+    ("ai_api_key", "max_budget_usd", "TEXT"),
+    ("ai_api_key", "budget_period", "TEXT"),
+    ("ai_api_key", "team", "TEXT"),
+    ("ai_api_key", "metadata", "TEXT"),
+    ("ai_user_quota", "team", "TEXT"),
+    ("ai_user_quota", "max_budget_usd", "TEXT"),
+    ("ai_user_quota", "budget_period", "TEXT"),
     ("ai_request_log", "team", "TEXT"),
     ("ai_request_log", "tags", "TEXT"),
     ("ai_request_log", "key_metadata", "TEXT"),
@@ -86,12 +111,25 @@ UPGRADES = (
 
 def ts_text(moment: datetime) -> str:
     """The fixed-width UTC text form; comparable as text."""
-    return utc(moment).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+    return utc(moment).isoformat(timespec="microseconds")  # 4-digit years (strftime: "307")
 
 
 def money_text(value: Decimal) -> str:
     """A Decimal as exact text, rounded to 1e-9 like the PostgreSQL NUMERIC(20,9) column."""
     return format(Decimal(value).quantize(_NANO), "f")
+
+
+def param(column: str, value: Any) -> Any:
+    """A record field as a query parameter: timestamps, money and JSON fields as text."""
+    if value is None:
+        return None
+    if column in TIME_COLUMNS:
+        return ts_text(value)
+    if column in MONEY_COLUMNS:
+        return money_text(value)
+    if column in JSON_COLUMNS:
+        return json_text(value)
+    return value
 
 
 class DecimalSum:

@@ -1,22 +1,29 @@
-"""/admin: API keys, per-user quota overrides, usage reports and the routing health view.
+"""/admin: the guard, per-user quota overrides (with budget and team), usage and spend reports,
+and the routing health view; keys and teams live in admin_keys.py and admin_teams.py.
 Guarded by `Authorization: Bearer <auth.admin_key>`; an empty admin_key disables the whole API."""
 
 from __future__ import annotations
 
 import hmac
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
-from ..auth import hash_key, new_key
-from ..errors import InvalidApiKey, InvalidRequest, NotFound, clip
-from ..store import ApiKey, QuotaOverride
+from .. import governance_fields as fields
+from ..errors import InvalidApiKey, InvalidRequest, NotFound
+from ..governance_fields import RPM_MAX, TPD_MAX
+from ..store import QuotaOverride
+from ..store.base import SPEND_GROUPS
+from . import admin_keys, admin_teams
 from .keys import SERVICES
-from .respond import json_object, json_response, optional_str, reject_unknown, unix
+from .respond import json_object, json_response, query_choice, reject_unknown
+
+__all__ = ["RPM_MAX", "TPD_MAX", "USAGE_FLUSH_S", "add_routes", "admin_guard", "usage_rows"]
 
 USAGE_FLUSH_S = 2.0
-RPM_MAX = 2**31 - 1  # ai_user_quota.rpm is an INTEGER column
-TPD_MAX = 10**12
+SPEND_DEFAULT_DAYS = 30
 
 
 def _require_admin(request: web.Request) -> None:
@@ -30,121 +37,56 @@ def _require_admin(request: web.Request) -> None:
 
 
 @web.middleware
-async def admin_guard(request: web.Request, handler) -> web.StreamResponse:
+async def admin_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every /admin route needs the admin key."""
     if request.path.startswith("/admin/"):
         _require_admin(request)
     return await handler(request)
 
 
-def key_object(k: ApiKey) -> dict:
-    return {
-        "id": k.id,
-        "object": "api_key",
-        "key_prefix": k.key_prefix,
-        "user": k.uid,
-        "name": k.name,
-        "tier": k.tier,
-        "status": k.status,
-        "created_at": unix(k.created_at),
-        "last_used_at": unix(k.last_used_at) if k.last_used_at else None,
-    }
-
-
-def _tier(request: web.Request, payload: dict) -> str | None:
-    tier = optional_str(payload, "tier", 64)
-    if tier is not None and tier not in request.app[SERVICES].config.quota.tiers:
-        raise InvalidRequest(f"Unknown tier `{tier}`.", param="tier", code="invalid_value")
-    return tier
-
-
-async def create_key(request: web.Request) -> web.Response:
-    s = request.app[SERVICES]
-    payload = await json_object(request)
-    reject_unknown(payload, ("user", "tier", "name"))
-    user = optional_str(payload, "user", 128)
-    if not user:
-        raise InvalidRequest("`user` is required.", param="user", code="missing_required_parameter")
-    key = new_key()
-    row = ApiKey(
-        id="",
-        key_hash=hash_key(key),
-        key_prefix=key[:12],
-        uid=user,
-        name=optional_str(payload, "name", 128) or "",
-        tier=_tier(request, payload),
-        status="active",
-        created_at=datetime.now(UTC),
-    )
-    saved = await s.store.create_key(row)
-    return json_response({**key_object(saved), "key": key}, status=201)
-
-
-async def list_keys(request: web.Request) -> web.Response:
-    s = request.app[SERVICES]
-    rows = await s.store.list_keys(request.query.get("user") or None)
-    return json_response({"object": "list", "data": [key_object(k) for k in rows]})
-
-
-async def revoke_key(request: web.Request) -> web.Response:
-    s = request.app[SERVICES]
-    key = request.match_info["key"]
-    count = await s.store.revoke_key(key)
-    if not count:
-        raise NotFound(f"No active key matches `{clip(key)}`.", param="key")
-    await s.key_cache.refresh()
-    return json_response({"object": "api_key.revoked", "revoked": count})
-
-
-def _optional_limit(payload: dict, name: str, high: int) -> int | None:
-    value = payload.get(name)
-    if value is None:
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)  # JSON counts 60.0 as an integer
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidRequest(f"`{name}` must be an integer.", param=name, code="invalid_type")
-    if not 0 <= value <= high:
-        raise InvalidRequest(
-            f"`{name}` must be between 0 and {high}.", param=name, code="invalid_value"
-        )
-    return value
-
-
 async def put_user_quota(request: web.Request) -> web.Response:
     s = request.app[SERVICES]
     uid = request.match_info["uid"]
     payload = await json_object(request)
-    reject_unknown(payload, ("tier", "rpm", "tpd"))
+    reject_unknown(payload, ("tier", "rpm", "tpd", "team", "max_budget_usd", "budget_period"))
     override = QuotaOverride(
         uid=uid,
-        tier=_tier(request, payload),
-        rpm=_optional_limit(payload, "rpm", RPM_MAX),
-        tpd=_optional_limit(payload, "tpd", TPD_MAX),
+        tier=admin_keys.tier_of(request, payload),
+        rpm=fields.limit(payload.get("rpm"), "rpm", RPM_MAX),
+        tpd=fields.limit(payload.get("tpd"), "tpd", TPD_MAX),
+        team=fields.team_id(payload.get("team")),
+        max_budget_usd=fields.budget(payload.get("max_budget_usd")),
+        budget_period=fields.period(payload.get("budget_period")),
     )
+    fields.check_budget(override.max_budget_usd, override.budget_period)
+    await admin_teams.require_team(s, override.team)
     await s.store.set_user_quota(override)
     s.quotas.apply(override)
     limits = s.quotas.limits_for(uid, None)
     return json_response(
         {"object": "user_quota", "user": uid, "tier": override.tier, "rpm": override.rpm,
-         "tpd": override.tpd, "effective": {"rpm": limits.rpm, "tpd": limits.tpd}}
+         "tpd": override.tpd, "team": override.team,
+         "max_budget_usd": fields.money_text(override.max_budget_usd),
+         "budget_period": override.budget_period,
+         "effective": {"rpm": limits.rpm, "tpd": limits.tpd}}
     )  # fmt: skip
 
 
-def parse_day(raw: str | None) -> date:
+def parse_day(raw: str | None, param: str = "day") -> date | None:
+    """A YYYY-MM-DD query value, or None when absent or empty."""
     if not raw:
-        return datetime.now(UTC).date()
+        return None
     try:
         if len(raw) != 10 or raw[4] != "-" or raw[7] != "-":  # 3.11 also takes 20240131
             raise ValueError(raw)
         return date.fromisoformat(raw)
     except ValueError:
         raise InvalidRequest(
-            "`day` must be a date (YYYY-MM-DD).", param="day", code="invalid_value"
+            f"`{param}` must be a date (YYYY-MM-DD).", param=param, code="invalid_value"
         ) from None
 
 
-def usage_rows(rows: list[dict]) -> list[dict]:
+def usage_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
         {
             "user": r["uid"],
@@ -160,10 +102,47 @@ def usage_rows(rows: list[dict]) -> list[dict]:
 
 async def get_usage(request: web.Request) -> web.Response:
     s = request.app[SERVICES]
-    day = parse_day(request.query.get("day"))
+    day = parse_day(request.query.get("day")) or datetime.now(UTC).date()
     await s.writer.flush(USAGE_FLUSH_S)
     rows = await s.store.usage(request.query.get("user") or None, day)
     return json_response({"object": "list", "day": day.isoformat(), "data": usage_rows(rows)})
+
+
+def _days_before(day: date, days: int) -> date:
+    """`days` days before `day`, or the first day there is."""
+    try:
+        return day - timedelta(days=days)
+    except OverflowError:
+        return date.min
+
+
+def _midnight_after(day: date) -> datetime:
+    """00:00 UTC of the day after `day` (the end of the 9999-12-31 range is its last moment)."""
+    try:
+        return datetime.combine(day + timedelta(days=1), time(0), UTC)
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC)
+
+
+async def get_spend(request: web.Request) -> web.Response:
+    s = request.app[SERVICES]
+    group_by = query_choice(request, "group_by", SPEND_GROUPS) or "user"
+    last = parse_day(request.query.get("to"), "to") or datetime.now(UTC).date()
+    first = parse_day(request.query.get("from"), "from")
+    if first is None:
+        first = _days_before(last, SPEND_DEFAULT_DAYS - 1)
+    rows: list[dict[str, Any]] = []
+    if first <= last:  # else an empty range
+        start = datetime.combine(first, time(0), UTC)
+        await s.writer.flush(USAGE_FLUSH_S)
+        rows = await s.store.spend(
+            group_by, start, _midnight_after(last), request.query.get("user") or None
+        )
+    data = [{**r, "cost_usd": f"{r['cost_usd']:f}"} for r in rows]
+    return json_response(
+        {"object": "list", "group_by": group_by, "from": first.isoformat(),
+         "to": last.isoformat(), "data": data}
+    )  # fmt: skip
 
 
 async def get_routes(request: web.Request) -> web.Response:
@@ -175,9 +154,9 @@ async def get_routes(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_post("/admin/keys", create_key)
-    app.router.add_get("/admin/keys", list_keys)
-    app.router.add_delete("/admin/keys/{key}", revoke_key)
+    admin_keys.add_routes(app)
+    admin_teams.add_routes(app)
     app.router.add_put("/admin/users/{uid}/quota", put_user_quota)
     app.router.add_get("/admin/usage", get_usage)
+    app.router.add_get("/admin/spend", get_spend)
     app.router.add_get("/admin/routes", get_routes)
