@@ -43,3 +43,22 @@ async def poll_forever(
         except Exception:
             log.exception("%s refresh failed", what)
         await asyncio.sleep(every_s)
+
+
+MAINTAIN_EVERY_S = 6 * 3600.0
+
+
+async def maintain_forever(
+    maintain: Callable[[datetime, int], Awaitable[list[str]]],
+    retention_days: int,
+    log: logging.Logger,
+    every_s: float = MAINTAIN_EVERY_S,
+) -> None:
+    """The request log's housekeeping (partitions ahead, retention) now and every `every_s`."""
+
+    async def once() -> None:
+        dropped = await maintain(datetime.now(UTC), retention_days)
+        if dropped:
+            log.warning("request log: retention dropped %s", ", ".join(dropped))
+
+    await poll_forever(once, every_s, "request log maintenance", log)

@@ -391,6 +391,12 @@ class Store(Protocol):
         Ordered by cost_usd descending, then group."""
         ...
 
+    async def maintain(self, now: datetime, retention_days: int) -> list[str]:
+        """Housekeeping of the request log: PostgreSQL makes this and the next months'
+        partitions and drops those past `retention_days` (0 keeps everything); SQLite deletes
+        the rows past it. Returns what was dropped (partition names, or `N rows`)."""
+        ...
+
     async def save_response(self, row: StoredResponse) -> None:
         """Insert a bridged response (an existing id is left as it is)."""
         ...

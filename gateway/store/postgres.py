@@ -3,6 +3,7 @@ asyncpg and socket errors that mean "the database is not there" become StoreUnav
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, time, timedelta
@@ -11,6 +12,7 @@ from typing import Any
 
 import asyncpg
 
+from gateway.store import partitions
 from gateway.store.base import (
     LOG_FIELDS,
     MESSAGE_FIELDS,
@@ -49,6 +51,8 @@ from gateway.store.common import (
 from gateway.store.postgres_governance import PostgresGovernance
 from gateway.store.postgres_params import marks, param, text
 
+log = logging.getLogger("gateway.store")
+
 # Errors meaning the server cannot be reached or went away; anything else is a real bug.
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,
@@ -85,7 +89,7 @@ INSERT INTO ai_request_log ({", ".join(LOG_FIELDS)})
 SELECT {", ".join(LOG_FIELDS)}
 FROM unnest({_LOG_ARRAYS}) WITH ORDINALITY AS r({", ".join(LOG_FIELDS)}, ord)
 ORDER BY ord
-ON CONFLICT (request_id) DO NOTHING
+ON CONFLICT (request_id, created_at) DO NOTHING
 """
 
 # The counters grow from RETURNING, i.e. only from rows this statement really inserted.
@@ -157,11 +161,23 @@ class PostgresStore(PostgresGovernance, MessageWindow):
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def migrate(self) -> None:
-        """Apply schema.sql under an advisory lock, so concurrent starts do not race."""
+        """Apply schema.sql under an advisory lock, so concurrent starts do not race; the
+        request log is made partitioned by month (converted in place when it is not yet), and
+        schema.sql runs once more so its indexes exist on the partitioned table too."""
         script = resources.files("gateway").joinpath("schema.sql").read_text(encoding="utf-8")
         async with self._conn() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATE_LOCK)
             await conn.execute(script)
+            if await partitions.convert(conn, datetime.now(UTC)):
+                log.warning("request log converted to monthly partitions")
+            await conn.execute(script)
+
+    async def maintain(self, now: datetime, retention_days: int) -> list[str]:
+        """Partitions for this month and the next ones; drop those past retention."""
+        async with self._conn() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATE_LOCK)
+            await partitions.ensure_ahead(conn, now)
+            return await partitions.drop_expired(conn, now, retention_days)
 
     async def has_schema(self) -> bool:
         """True when every table exists in the search path."""

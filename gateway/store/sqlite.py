@@ -343,6 +343,21 @@ class SqliteStore(SqliteGovernance, MessageWindow):
         )
         return usage_totals(rows)
 
+    async def maintain(self, now: datetime, retention_days: int) -> list[str]:
+        """Delete request-log rows older than retention_days (0 keeps everything)."""
+        if retention_days <= 0:
+            return []
+        cutoff = ts_text(now - timedelta(days=retention_days))
+
+        def run(db: sqlite3.Connection) -> int:
+            with transaction(db):
+                return db.execute(
+                    "DELETE FROM ai_request_log WHERE created_at < ?", (cutoff,)
+                ).rowcount
+
+        gone = await self._worker.run(run)
+        return [f"{gone} rows"] if gone else []
+
     async def save_response(self, row: StoredResponse) -> None:
         """Insert a bridged response; an id already stored is kept."""
         values = [getattr(row, f) for f in RESPONSE_FIELDS]

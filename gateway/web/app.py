@@ -21,6 +21,7 @@ from ..config import Config
 from ..limits import FallbackLimiter, MemoryLimiter, RateLimiter
 from ..limits.redis import RedisLimiter
 from ..metrics import Metrics
+from ..polling import maintain_forever
 from ..quotas import QuotaResolver
 from ..reload import Reloader
 from ..routing import DeploymentHealth, Router
@@ -179,6 +180,9 @@ def create_app(config: Config, metrics: Metrics | None = None) -> web.Applicatio
             asyncio.create_task(s.key_cache.run()),
             asyncio.create_task(s.quotas.run()),
             asyncio.create_task(s.teams.run()),
+            asyncio.create_task(
+                maintain_forever(s.store.maintain, config.database.retention_days, log)
+            ),
         ]
         reloader = Reloader(
             s,

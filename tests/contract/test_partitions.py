@@ -12,6 +12,8 @@ import asyncpg
 import pytest
 
 from gateway.store import partitions as parts
+from gateway.store.backends import open_store
+from tests.contract.test_store import log_row
 from tests.support.databases import fresh_postgres_url
 
 OLD_LOG = """
@@ -116,3 +118,26 @@ async def test_partitions_ahead_retention_and_pruning(conn) -> None:
     )
     assert "ai_request_log_p202611" in plan
     assert "ai_request_log_p202610" not in plan and "ai_request_log_p202612" not in plan
+
+
+async def test_the_store_migrates_an_old_log_and_keeps_writing_idempotently() -> None:
+    async with fresh_postgres_url() as url:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(OLD_LOG)
+            await _insert(conn, "before", datetime(2026, 8, 3, tzinfo=UTC))
+        finally:
+            await conn.close()
+        store = await open_store(url)
+        try:
+            await store.migrate()
+            await store.migrate()  # a second start changes nothing
+            row = log_row("after", created_at=NOW)
+            await store.write_batch([row])
+            await store.write_batch([row])  # a replayed batch: skipped, not doubled
+            assert await store.count_request_logs() == 2
+            assert await store.maintain(NOW, 0) == []
+            assert await store.maintain(NOW, 60) == ["ai_request_log_p202608"]
+            assert await store.count_request_logs() == 1
+        finally:
+            await store.close()
