@@ -19,6 +19,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic_core import PydanticUseDefault
 
 from .config_types import LOG_LEVELS, PROVIDER_TYPES
+from .redis_url import parse_redis_url
 
 # Scalars: YAML gives numbers as numbers and environment values as strings; both are accepted.
 
@@ -95,6 +96,11 @@ def _scheme(*schemes: str) -> AfterValidator:
     return AfterValidator(check)
 
 
+def _redis_url(value: str) -> str:
+    parse_redis_url(value)  # raises ValueError naming what is wrong
+    return value
+
+
 Text = Annotated[str, BeforeValidator(_text)]
 Count = Annotated[int, BeforeValidator(_integer), Field(ge=0)]
 Positive = Annotated[int, BeforeValidator(_integer), Field(ge=1)]
@@ -140,7 +146,7 @@ class DatabaseSection(Section):
 
 
 class RedisSection(Section):
-    url: Annotated[Text, _scheme("memory://", "redis://", "rediss://", "unix://")] | None = None
+    url: Annotated[Text, AfterValidator(_redis_url)] | None = None
     prefix: Text | None = None
     fallback_retry_s: Annotated[float, BeforeValidator(_number), Field(ge=0.05)] | None = None
 

@@ -39,7 +39,7 @@ class Services:
     recorder: Recorder
     metrics: Metrics
     reads: ConsistentReads
-    redis: Any = None  # the redis client when redis.url is redis://
+    redis: Any = None  # the Redis or RedisCluster client, unless redis.url is memory://
     affinity: ResponseAffinity = field(default_factory=MemoryAffinity)
     teams: TeamCache = field(default_factory=lambda: TeamCache(None))
     clock: Callable[[], float] = time.monotonic  # routing's `now` (cooldowns); tests replace it

@@ -1,5 +1,5 @@
-"""Fixtures shared by the suite: fake upstreams, a running gateway, OpenAI SDK clients, and a
-private PostgreSQL cluster for the outage tests."""
+"""Fixtures shared by the suite: fake upstreams, a running gateway, OpenAI SDK clients, a
+private PostgreSQL cluster for the outage tests, and a private Redis Cluster."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from tests.support.clients import sdk
 from tests.support.gateway import OTHER_KEY, base_config, start_gateway
 from tests.support.pgcluster import PrivateCluster
+from tests.support.redis_servers import PrivateRedisCluster
 from tests.support.upstream import FakeUpstream
 
 
@@ -54,6 +55,18 @@ async def other_client(gateway):
 def private_postgres() -> Iterator[PrivateCluster]:
     """A started private PostgreSQL cluster, always stopped and removed afterwards."""
     cluster = PrivateCluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[PrivateRedisCluster]:
+    """A 3-master Redis Cluster shared by the session (tests keep apart by key prefix); started
+    on first use, always killed and removed at the end."""
+    cluster = PrivateRedisCluster(masters=3)
     try:
         cluster.start()
         yield cluster

@@ -8,7 +8,9 @@ Rules:
 - A reply that is an error is raised to its own caller only. A transport failure is raised to
   every caller of that pipeline, as the redis client's own exception (the caller translates).
 - NOSCRIPT (the server restarted or flushed its scripts): each missing script is loaded once
-  and the calls that hit it are sent again, so a burst after a restart costs one SCRIPT LOAD.
+  (on every primary of a Cluster) and the calls that hit it are sent again, so a burst after a
+  restart costs one SCRIPT LOAD.
+- On a Cluster the pipeline sends each node its own calls (every call's keys in one slot).
 - A caller cancelled while waiting leaves the pipeline alone; its reply is dropped.
 """
 
@@ -18,7 +20,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import NoScriptError
 
 _Call = tuple[tuple[Any, ...], asyncio.Future[Any]]
@@ -27,7 +29,7 @@ _Call = tuple[tuple[Any, ...], asyncio.Future[Any]]
 class AutoPipeline:
     """Sends EVALSHA calls of known scripts in batches over a caller-owned client."""
 
-    def __init__(self, client: Redis, scripts: Mapping[str, str]) -> None:
+    def __init__(self, client: Redis | RedisCluster, scripts: Mapping[str, str]) -> None:
         self._client = client
         self._scripts = dict(scripts)  # sha1 -> source, for reloading after NOSCRIPT
         self._queue: list[_Call] = []
@@ -62,7 +64,9 @@ class AutoPipeline:
                 if isinstance(reply, NoScriptError) and command[1] in self._scripts
             }
             if missing:
-                await self._execute([("SCRIPT", "LOAD", self._scripts[sha]) for sha in missing])
+                await asyncio.gather(
+                    *(self._client.script_load(self._scripts[sha]) for sha in missing)
+                )
                 again = [
                     i
                     for i, ((command, _), reply) in enumerate(zip(batch, replies, strict=True))

@@ -1,5 +1,6 @@
-"""RateLimiter shared by every gateway instance through Redis: one Lua script per admission and
-one per batch of settlements. Receives a built client; redis errors become LimiterUnavailable.
+"""RateLimiter shared by every gateway instance through one Redis server or a Redis Cluster: Lua
+scripts (scripts.py) over hash-tagged keys. Receives a built client; its errors become
+LimiterUnavailable.
 
 Keys (the `{id}` hash tag keeps a subject's and its budget's keys on one Cluster slot):
     {prefix}:{<subject>}:rpm              hash {tokens, ts}; expires once the bucket is full
@@ -12,26 +13,52 @@ Keys (the `{id}` hash tag keeps a subject's and its budget's keys on one Cluster
     {prefix}:ping                         written by `ping`, to prove the server accepts writes
 The three reservation keys expire reservation_ttl_s (+ grace) after their last reservation.
 
-One admission is one script over every key of the request. That needs all of them on one
-server: under Redis Cluster a request whose subjects and budgets sit in several slots must
-reserve slot by slot and give back on a later refusal (SPEC 12), which is not done here yet.
+One server (a plain client): every admission is ONE script over all of its keys, and a batch of
+settlements one more; `spend` is one MGET. That is the fast path, and stays so.
+
+Redis Cluster (a RedisCluster client, or by_slot=True): a script may touch one slot only, so an
+admission whose subjects and budgets live in several slots goes slot by slot (slots.py groups
+them; ascending slot order, the same for every request):
+- admit_all runs the admission script on each slot group in turn, each taking as it admits.
+  When a group refuses, the give-back script undoes, on every earlier group, what it took (one
+  bucket token back per subject, this request's reservation removed and an earlier live one of
+  the same request id put back), while the later groups are only peeked (for the headers).
+  A request is admitted only if every group admitted it, and each group's check is atomic on its
+  slot, so no slot ever holds more than it can admit: nothing is over-admitted, and once the
+  give-back has run a refusal has consumed nothing.
+- The window: between a group's take and its give-back (one round trip), a concurrent request
+  needing the same subject or budget may be refused for want of a token or of room that is about
+  to be given back. It is told to retry soon (the bucket's own wait, or RESERVATION_RETRY_S).
+  Should the give-back not run at all (the node went away, the caller was cancelled), the take
+  stays until the bucket refills and the reservation expires: again a refusal, never an excess.
+- A refusal names the first refusing group in slot order (on one server: the request's first).
+- peek_all peeks every group at once; settle sends each slot its share of the batch (one script
+  per slot, concurrently: a settlement is atomic per slot, not across slots); spend is one MGET
+  per slot, never a cross-slot one.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hashlib
 import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Iterator, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.asyncio import Redis, RedisCluster
+from redis.crc import key_slot
+from redis.exceptions import RedisClusterException, RedisError
 
-from gateway.limits import admission, bucket, budget
+from gateway.limits import admission, bucket, budget, scripts, slots
 from gateway.limits.admission import BudgetState, Request, SubjectState
 from gateway.limits.autopipeline import AutoPipeline
 from gateway.limits.base import Budget, Decision, LimiterUnavailable, Limits, Settlement, Subject
+from gateway.limits.slots import Group
+
+T = TypeVar("T")
 
 TPD_TTL_S = 2 * bucket.SECONDS_PER_DAY
 # Kept past the moment the bucket is full, to cover clock differences between instances.
@@ -39,186 +66,14 @@ RPM_GRACE_S = 5
 PING_TTL_MS = 60_000
 RESERVATION_TTL_S = 900.0
 
-# Mirrors bucket.refill / admission.first_refusal / bucket.take / budget.fits; change both
-# together. Redis Lua numbers are doubles like Python floats, and `now` arrives as repr(float),
-# so with the same operation order both backends compute the same values. Tokens are returned
-# and stored with %.17g because Lua's tostring keeps only 14 digits. Money is whole nano-USD,
-# exact in doubles below 2**53 (budget.MAX_NANOS); amounts are written from their ARGV/stored
-# strings, never from a computed Lua number.
-_ADMIT_LUA = """
--- ARGV[1] now, [2] '1' admit / '0' peek, [3] bucket.TOLERANCE_S, [4] rpm grace seconds,
--- [5] subjects n, [6] budgets m, [7] request id, [8] reserve (nanos), [9] reservation expiry,
--- [10] reservation keys' ttl ms; then rpm, tpd per subject; then max (nanos) per budget.
--- KEYS: rpm, tpd per subject; then spend, resv, resv:exp, resv:sum per budget.
-local now = tonumber(ARGV[1])
-local consume = ARGV[2] == '1'
-local tolerance = tonumber(ARGV[3])
-local grace = tonumber(ARGV[4])
-local n = tonumber(ARGV[5])
-local m = tonumber(ARGV[6])
-local rid = ARGV[7]
-local reserve = tonumber(ARGV[8])
-
-local refused, refused_at = '', 0
-local rpms, tokens, stamps, used = {}, {}, {}, {}
-for i = 1, n do
-  local rpm = tonumber(ARGV[9 + 2 * i])
-  local tpd = tonumber(ARGV[10 + 2 * i])
-  rpms[i] = rpm
-  used[i] = tonumber(redis.call('GET', KEYS[2 * i]) or '0')
-  -- bucket.refill: a missing bucket is full; elapsed * rpm / 60 in that order; never past
-  -- capacity; a clock running backwards adds nothing and never moves ts backwards.
-  tokens[i] = 0
-  stamps[i] = now
-  if rpm > 0 then
-    tokens[i] = rpm
-    local state = redis.call('HMGET', KEYS[2 * i - 1], 'tokens', 'ts')
-    if state[1] and state[2] then
-      local stored_ts = tonumber(state[2])
-      local elapsed = math.max(0, now - stored_ts)
-      tokens[i] = math.min(rpm, tonumber(state[1]) + elapsed * rpm / 60)
-      stamps[i] = math.max(now, stored_ts)
-    end
-  end
-  -- bucket.refusal: tpd first, then rpm (one token within `tolerance` seconds); 0 = unlimited.
-  if refused == '' then
-    if tpd > 0 and used[i] >= tpd then
-      refused, refused_at = 'tpd', i
-    elseif rpm > 0 and tokens[i] + tolerance * rpm / 60 < 1 then
-      refused, refused_at = 'rpm', i
-    end
-  end
-end
-
-local spend, reserved = {}, {}
-for j = 1, m do
-  local base = 2 * n + 4 * j - 4
-  local hash, exp, sum = KEYS[base + 2], KEYS[base + 3], KEYS[base + 4]
-  -- Expired reservations no longer count; an admission also deletes them.
-  local held = tonumber(redis.call('GET', sum) or '0')
-  local expired = 0
-  local gone = redis.call('ZRANGEBYSCORE', exp, '-inf', ARGV[1])
-  for _, old in ipairs(gone) do
-    local amount = redis.call('HGET', hash, old)
-    if amount then
-      expired = expired + tonumber(amount)
-      if consume then
-        redis.call('HDEL', hash, old)
-        redis.call('DECRBY', sum, amount)
-      end
-    end
-  end
-  if consume and #gone > 0 then
-    redis.call('ZREMRANGEBYSCORE', exp, '-inf', ARGV[1])
-  end
-  spend[j] = tonumber(redis.call('GET', KEYS[base + 1]) or '0')
-  -- A request admitted again replaces its reservation: count the others only.
-  local prior = 0
-  local held_until = rid ~= '' and redis.call('ZSCORE', exp, rid)
-  if held_until and tonumber(held_until) > now then
-    prior = tonumber(redis.call('HGET', hash, rid) or '0')
-  end
-  reserved[j] = held - expired - prior
-  -- budget.fits
-  if refused == '' and spend[j] + reserved[j] + reserve > tonumber(ARGV[10 + 2 * n + j]) then
-    refused, refused_at = 'budget', j
-  end
-end
-
-if refused == '' and consume then
-  for i = 1, n do
-    local rpm = rpms[i]
-    if rpm > 0 then
-      -- bucket.take: consume one token; once full the bucket equals a missing one.
-      tokens[i] = math.max(0, tokens[i] - 1)
-      redis.call('HSET', KEYS[2 * i - 1], 'tokens', string.format('%.17g', tokens[i]),
-                 'ts', string.format('%.17g', stamps[i]))
-      local until_full = (rpm - tokens[i]) * 60 / rpm
-      redis.call('PEXPIRE', KEYS[2 * i - 1], math.ceil((until_full + grace) * 1000))
-    end
-  end
-  for j = 1, m do
-    local base = 2 * n + 4 * j - 4
-    local hash, exp, sum = KEYS[base + 2], KEYS[base + 3], KEYS[base + 4]
-    local old = redis.call('HGET', hash, rid)
-    if old then
-      redis.call('DECRBY', sum, old)
-    end
-    redis.call('HSET', hash, rid, ARGV[8])
-    redis.call('ZADD', exp, ARGV[9], rid)
-    redis.call('INCRBY', sum, ARGV[8])
-    for _, key in ipairs({hash, exp, sum}) do
-      redis.call('PEXPIRE', key, ARGV[10])
-    end
-    reserved[j] = reserved[j] + reserve
-  end
-end
-
-local states = {}
-for i = 1, n do
-  states[i] = string.format('%.17g', tokens[i])
-end
-return {refused, refused_at, states, used, spend, reserved}
-"""
-
-# Settlements in order: each releases its reservation on every budget it names and charges its
-# cost to the budget's period counter, and its tokens to every subject's day counter.
-_SETTLE_LUA = """
--- ARGV[1] settlements, [2] tpd ttl seconds; then per settlement: request id, cost (nanos),
--- tokens, budgets m, subjects n, then the spend counter's ttl per budget ('' = keep forever).
--- KEYS per settlement: spend, resv, resv:exp, resv:sum per budget; then tpd per subject.
-local a, k = 3, 1
-local spent = {}
-for s = 1, tonumber(ARGV[1]) do
-  local rid, cost, tokens = ARGV[a], ARGV[a + 1], ARGV[a + 2]
-  local m, n = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
-  a = a + 5
-  for j = 1, m do
-    local spend, hash, exp, sum = KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
-    k = k + 4
-    local held = redis.call('HGET', hash, rid)
-    if held then
-      redis.call('HDEL', hash, rid)
-      redis.call('DECRBY', sum, held)
-    end
-    redis.call('ZREM', exp, rid)
-    local total
-    if cost == '0' then
-      total = tonumber(redis.call('GET', spend) or '0')
-    else
-      total = redis.call('INCRBY', spend, cost)
-      if ARGV[a] ~= '' then
-        redis.call('EXPIRE', spend, ARGV[a])
-      end
-    end
-    a = a + 1
-    spent[#spent + 1] = total
-  end
-  for i = 1, n do
-    if tokens ~= '0' then
-      redis.call('INCRBY', KEYS[k], tokens)
-      redis.call('EXPIRE', KEYS[k], ARGV[2])
-    end
-    k = k + 1
-  end
-end
-return spent
-"""
-
 # Not only "cannot reach the server": a server that answers but refuses the work (a read-only
-# replica after a failover, MISCONF, OOM, LOADING) cannot keep the counters either, and the
-# request must still be served (per process, by FallbackLimiter) rather than fail with a 500.
-_UNAVAILABLE = (RedisError, OSError)
-
-# INCRBY and EXPIRE as one atomic call, so a charge can share a pipeline with admissions.
-_CHARGE_LUA = """
-local total = redis.call('INCRBY', KEYS[1], ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-return total
-"""
+# replica after a failover, MISCONF, OOM, LOADING, CLUSTERDOWN) cannot keep the counters either,
+# and the request must still be served (per process, by FallbackLimiter) rather than fail with a
+# 500. RedisClusterException (no reachable node, no topology) is not a RedisError.
+_UNAVAILABLE = (RedisError, RedisClusterException, OSError)
 
 
-@contextmanager
+@contextlib.contextmanager
 def _translated() -> Iterator[None]:
     """Turn every redis client error into LimiterUnavailable."""
     try:
@@ -231,29 +86,61 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-class RedisLimiter:
-    """RateLimiter over a caller-owned `redis.asyncio.Redis`; exact across instances.
+def _sha(source: str) -> str:
+    return hashlib.sha1(source.encode()).hexdigest()
 
+
+async def _all(calls: Sequence[Awaitable[T]]) -> list[T]:
+    """Await every call, concurrently when there are several."""
+    if len(calls) <= 1:
+        return [await call for call in calls]
+    return list(await asyncio.gather(*calls))
+
+
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    """The admission script's answer for one group, indexes local to the group."""
+
+    refused: tuple[str, int] | None
+    subjects: list[SubjectState]  # after the take when admitted
+    budgets: list[BudgetState]  # this request's reservation included when admitted
+    before: list[SubjectState]  # before the take
+    priors: list[tuple[str, str]]  # the earlier live reservation replaced: (amount, expiry) or ''
+
+    def untaken(self, reserve: int) -> list[BudgetState]:
+        """The budgets as a refusal reports them: without this request's reservation."""
+        return [BudgetState(b.spend, b.reserved - reserve) for b in self.budgets]
+
+
+class RedisLimiter:
+    """RateLimiter over a caller-owned redis-py asyncio client; exact across instances.
+
+    `by_slot` (default: whether the client is a RedisCluster) takes admissions slot by slot.
     The prefix must not contain braces (it would move the Cluster hash tag).
     """
 
     def __init__(
-        self, client: Redis, prefix: str = "gw", reservation_ttl_s: float = RESERVATION_TTL_S
+        self,
+        client: Redis | RedisCluster,
+        prefix: str = "gw",
+        reservation_ttl_s: float = RESERVATION_TTL_S,
+        by_slot: bool | None = None,
     ) -> None:
         self._client = client
         self._prefix = prefix
         self._reservation_ttl_s = reservation_ttl_s
+        self._by_slot = isinstance(client, RedisCluster) if by_slot is None else by_slot
+        self._admit_sha = _sha(scripts.ADMIT)
+        self._give_back_sha = _sha(scripts.GIVE_BACK)
+        self._settle_sha = _sha(scripts.SETTLE)
+        self._charge_sha = _sha(scripts.CHARGE)
         # EVALSHA, loading the script again if the server lost it (restart, SCRIPT FLUSH);
         # the calls of one event-loop turn share one pipeline (one write, one read).
-        self._admit_sha = client.register_script(_ADMIT_LUA).sha
-        self._settle_sha = client.register_script(_SETTLE_LUA).sha
-        self._charge_sha = client.register_script(_CHARGE_LUA).sha
         self._pipeline = AutoPipeline(
             client,
             {
-                self._admit_sha: _ADMIT_LUA,
-                self._settle_sha: _SETTLE_LUA,
-                self._charge_sha: _CHARGE_LUA,
+                _sha(source): source
+                for source in (scripts.ADMIT, scripts.GIVE_BACK, scripts.SETTLE, scripts.CHARGE)
             },
         )
 
@@ -274,6 +161,10 @@ class RedisLimiter:
         base = f"{self._prefix}:{{{budget_id}}}:resv"
         return [base, f"{base}:exp", f"{base}:sum"]
 
+    def slot(self, owner: str) -> int:
+        """The Cluster slot of every key of a subject or budget id."""
+        return key_slot(self.rpm_key(owner).encode())
+
     async def admit(self, user: str, limits: Limits, now: float) -> Decision:
         """Atomically admit one request or refuse it (see bucket.py for the rule)."""
         req = admission.request([Subject(user, limits)], (), Decimal(0), "")
@@ -292,8 +183,8 @@ class RedisLimiter:
         request_id: str,
         now: float,
     ) -> Decision:
-        """Admit against every subject and budget in one script call, or refuse consuming
-        nothing (admission.py has the rule)."""
+        """Admit against every subject and budget, or refuse consuming nothing (admission.py
+        has the rule): one script call, or one per slot group on a Cluster."""
         req = admission.request(subjects, budgets, reserve_usd, request_id)
         return await self._evaluate(req, now, consume=True)
 
@@ -305,40 +196,51 @@ class RedisLimiter:
         return await self._evaluate(req, now, consume=False)
 
     async def settle(self, settlements: Sequence[Settlement], now: float) -> dict[str, Decimal]:
-        """Settle every request of the batch in one script call; return budgets' new spend."""
-        if not settlements:
-            return {}
-        keys: list[str] = []
-        args: list[Any] = [len(settlements), TPD_TTL_S]
-        day = bucket.day_key(now)
-        order: list[str] = []
-        for s in settlements:
+        """Settle the batch (one script call, or one per slot); return budgets' new spend."""
+        for s in settlements:  # every argument checked before anything is written
             if s.tokens < 0:
                 raise ValueError("tokens must be >= 0")
-            args += [s.request_id, budget.to_nanos(s.cost_usd), s.tokens, len(s.budgets)]
-            args.append(len(s.subjects))
-            for b in s.budgets:
-                keys.append(self.spend_key(b.id, budget.period_key(b.period, now)))
-                keys += self.reservation_keys(b.id)
-                ttl = budget.spend_ttl_s(b.period, now)
-                args.append("" if ttl is None else ttl)
-                order.append(b.id)
-            keys += [self.tpd_key(subject, day) for subject in s.subjects]
+            budget.to_nanos(s.cost_usd)
+        if not settlements:
+            return {}
+        shares = (
+            slots.split_settlements(settlements, self.slot)
+            if self._by_slot
+            else [list(settlements)]
+        )
+        calls = [self._settle_call(share, now) for share in shares]
         with _translated():
-            spent = await self._pipeline.evalsha(self._settle_sha, keys, args)
-        return {b: budget.from_nanos(int(total)) for b, total in zip(order, spent, strict=True)}
+            replies = await _all(
+                [self._pipeline.evalsha(self._settle_sha, keys, args) for keys, args, _ in calls]
+            )
+        spent: dict[str, Decimal] = {}
+        for (_, _, order), totals in zip(calls, replies, strict=True):
+            for budget_id, total in zip(order, totals, strict=True):
+                spent[budget_id] = budget.from_nanos(int(total))
+        return spent
 
     async def spend(self, budgets: Sequence[Budget], now: float) -> dict[str, Decimal]:
-        """Each budget's settled spend in the period of `now`."""
+        """Each budget's settled spend in the period of `now` (one MGET per slot)."""
         if not budgets:
             return {}
-        keys = [self.spend_key(b.id, budget.period_key(b.period, now)) for b in budgets]
+        groups: dict[int, list[Budget]] = {}
+        for b in budgets:
+            groups.setdefault(self.slot(b.id) if self._by_slot else 0, []).append(b)
+        shares = [groups[slot] for slot in sorted(groups)]
         with _translated():
-            values = await self._client.mget(keys)
-        return {
-            b.id: budget.from_nanos(int(v) if v is not None else 0)
-            for b, v in zip(budgets, values, strict=True)
-        }
+            replies = await _all(
+                [
+                    self._client.mget(
+                        [self.spend_key(b.id, budget.period_key(b.period, now)) for b in share]
+                    )
+                    for share in shares
+                ]
+            )
+        found: dict[str, Decimal] = {}
+        for share, values in zip(shares, replies, strict=True):
+            for b, v in zip(share, values, strict=True):
+                found[b.id] = budget.from_nanos(int(v) if v is not None else 0)
+        return {b.id: found[b.id] for b in budgets}
 
     async def add_tokens(self, user: str, tokens: int, now: float) -> int:
         """Charge `tokens` to the user's counter for the UTC day of `now`; return the new total."""
@@ -358,20 +260,75 @@ class RedisLimiter:
         """Return when Redis answers and accepts writes; raise LimiterUnavailable otherwise.
 
         A plain PING succeeds on a read-only replica, where every admission would then fail:
-        a write keeps FallbackLimiter from switching back to a server that cannot count.
+        a write keeps FallbackLimiter from switching back to a server that cannot count. On a
+        Cluster every primary must answer too (a write reaches only one of them).
         """
         with _translated():
+            if isinstance(self._client, RedisCluster):
+                await self._client.ping(target_nodes=RedisCluster.PRIMARIES)
             await self._client.set(f"{self._prefix}:ping", b"1", px=PING_TTL_MS)
 
     async def close(self) -> None:
         """Nothing to release: the client belongs to whoever built it."""
 
     async def _evaluate(self, req: Request, now: float, consume: bool) -> Decision:
+        if self._by_slot:
+            groups = slots.group(req.subjects, req.budgets, self.slot)
+        else:
+            groups = [slots.whole(req.subjects, req.budgets)]
+        if len(groups) > 1 and consume:
+            return await self._admit_by_slot(req, groups, now)
+        replies = await _all([self._run(req, g, now, consume) for g in groups])
+        subjects, budgets = slots.merge(
+            [(g, r.subjects, r.budgets) for g, r in zip(groups, replies, strict=True)],
+            len(req.subjects),
+            len(req.budgets),
+        )
+        # One group: its own verdict; peeking several: the request's first refusal.
+        refused = (
+            _in_request(groups[0], replies[0].refused)
+            if len(groups) == 1
+            else admission.first_refusal(req, subjects, budgets)
+        )
+        return admission.decide_all(req, subjects, budgets, refused, now)
+
+    async def _admit_by_slot(self, req: Request, groups: list[Group], now: float) -> Decision:
+        """Take slot group after slot group; on a refusal give back what the earlier ones took."""
+        taken: list[tuple[Group, _Reply]] = []
+        for k, g in enumerate(groups):
+            try:
+                reply = await self._run(req, g, now, consume=True)
+            except LimiterUnavailable:
+                with contextlib.suppress(LimiterUnavailable):
+                    await self._give_back(req, taken, now)
+                raise
+            if reply.refused is None:
+                taken.append((g, reply))
+                continue
+            later = groups[k + 1 :]
+            _, peeked = await asyncio.gather(
+                self._give_back(req, taken, now),
+                _all([self._run(req, other, now, consume=False) for other in later]),
+            )
+            parts = [(tg, tr.before, tr.untaken(req.reserve)) for tg, tr in taken]
+            parts.append((g, reply.subjects, reply.budgets))
+            parts += [(lg, lr.subjects, lr.budgets) for lg, lr in zip(later, peeked, strict=True)]
+            subjects, budgets = slots.merge(parts, len(req.subjects), len(req.budgets))
+            return admission.decide_all(req, subjects, budgets, _in_request(g, reply.refused), now)
+        subjects, budgets = slots.merge(
+            [(g, r.subjects, r.budgets) for g, r in taken], len(req.subjects), len(req.budgets)
+        )
+        return admission.decide_all(req, subjects, budgets, None, now)
+
+    async def _run(self, req: Request, g: Group, now: float, consume: bool) -> _Reply:
+        """The admission script over one group's keys."""
         day = bucket.day_key(now)
+        subjects = [req.subjects[i] for i in g.subjects]
         keys: list[str] = []
-        for s in req.subjects:
+        for s in subjects:
             keys += [self.rpm_key(s.id), self.tpd_key(s.id, day)]
-        for b in req.budgets:
+        for j in g.budgets:
+            b = req.budgets[j]
             keys.append(self.spend_key(b.id, budget.period_key(b.period, now)))
             keys += self.reservation_keys(b.id)
         args: list[Any] = [
@@ -379,23 +336,75 @@ class RedisLimiter:
             "1" if consume else "0",
             repr(bucket.TOLERANCE_S),
             RPM_GRACE_S,
-            len(req.subjects),
-            len(req.budgets),
+            len(subjects),
+            len(g.budgets),
             req.request_id,
             req.reserve,
             repr(float(now + self._reservation_ttl_s)),
             math.ceil((self._reservation_ttl_s + RPM_GRACE_S) * 1000),
         ]
-        for s in req.subjects:
+        for s in subjects:
             args += [s.limits.rpm, s.limits.tpd]
-        args += req.max_nanos
+        args += [req.max_nanos[j] for j in g.budgets]
         with _translated():
             reply = await self._pipeline.evalsha(self._admit_sha, keys, args)
-        refused_kind, refused_at, tokens, used, spend, reserved = reply
-        subjects = [
-            SubjectState(float(_text(t)), int(u)) for t, u in zip(tokens, used, strict=True)
-        ]
-        budgets = [BudgetState(int(s), int(r)) for s, r in zip(spend, reserved, strict=True)]
-        kind = _text(refused_kind)
-        refused = (kind, int(refused_at) - 1) if kind else None
-        return admission.decide_all(req, subjects, budgets, refused, now)
+        kind, at, tokens, used, spend, reserved, before, amounts, expiries = reply
+        return _Reply(
+            refused=(_text(kind), int(at) - 1) if _text(kind) else None,
+            subjects=[
+                SubjectState(float(_text(t)), int(u)) for t, u in zip(tokens, used, strict=True)
+            ],
+            budgets=[BudgetState(int(s), int(r)) for s, r in zip(spend, reserved, strict=True)],
+            before=[
+                SubjectState(float(_text(t)), int(u)) for t, u in zip(before, used, strict=True)
+            ],
+            priors=[(_text(a), _text(e)) for a, e in zip(amounts, expiries, strict=True)],
+        )
+
+    async def _give_back(
+        self, req: Request, taken: Sequence[tuple[Group, _Reply]], now: float
+    ) -> None:
+        """Undo what admission took in each of these groups (see scripts.GIVE_BACK)."""
+        calls = []
+        for g, reply in taken:
+            subjects = [req.subjects[i] for i in g.subjects]
+            keys = [self.rpm_key(s.id) for s in subjects]
+            for j in g.budgets:
+                keys += self.reservation_keys(req.budgets[j].id)
+            args: list[Any] = [repr(float(now)), RPM_GRACE_S, len(subjects), len(g.budgets)]
+            args.append(req.request_id)
+            args += [s.limits.rpm for s in subjects]
+            for amount, expiry in reply.priors:
+                args += [amount, expiry]
+            calls.append(self._pipeline.evalsha(self._give_back_sha, keys, args))
+        if calls:
+            with _translated():
+                await _all(calls)
+
+    def _settle_call(
+        self, settlements: Sequence[Settlement], now: float
+    ) -> tuple[list[str], list[Any], list[str]]:
+        """Keys and arguments of one settlement script call, and the budget id of each total."""
+        keys: list[str] = []
+        args: list[Any] = [len(settlements), TPD_TTL_S]
+        day = bucket.day_key(now)
+        order: list[str] = []
+        for s in settlements:
+            args += [s.request_id, budget.to_nanos(s.cost_usd), s.tokens, len(s.budgets)]
+            args.append(len(s.subjects))
+            for b in s.budgets:
+                keys.append(self.spend_key(b.id, budget.period_key(b.period, now)))
+                keys += self.reservation_keys(b.id)
+                ttl = budget.spend_ttl_s(b.period, now)
+                args.append("" if ttl is None else ttl)
+                order.append(b.id)
+            keys += [self.tpd_key(subject, day) for subject in s.subjects]
+        return keys, args, order
+
+
+def _in_request(g: Group, refused: tuple[str, int] | None) -> tuple[str, int] | None:
+    """A group's refusal with its index turned into the request's."""
+    if refused is None:
+        return None
+    kind, local = refused
+    return kind, (g.budgets if kind == admission.BUDGET else g.subjects)[local]

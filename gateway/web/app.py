@@ -9,10 +9,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import redis.asyncio as aioredis
 from aiohttp import web
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from ..accounting import Recorder
 from ..affinity import MemoryAffinity, RedisAffinity
@@ -23,6 +20,8 @@ from ..limits.redis import RedisLimiter
 from ..metrics import Metrics
 from ..polling import maintain_forever
 from ..quotas import QuotaResolver
+from ..redis_clients import RedisClient, open_redis
+from ..redis_url import parse_redis_url
 from ..reload import Reloader
 from ..routing import DeploymentHealth, Router
 from ..services import Services
@@ -52,16 +51,12 @@ log = logging.getLogger("gateway.app")
 REDIS_TIMEOUT_S = 0.5
 
 
-def _limiter(config: Config) -> tuple[RateLimiter, aioredis.Redis | None]:
-    if config.redis.url.startswith("memory://"):
+def _limiter(config: Config) -> tuple[RateLimiter, RedisClient | None]:
+    target = parse_redis_url(config.redis.url)
+    if target.kind == "memory":
         return MemoryLimiter(), None
-    client = aioredis.Redis.from_url(
-        config.redis.url,
-        socket_timeout=REDIS_TIMEOUT_S,
-        socket_connect_timeout=REDIS_TIMEOUT_S,
-        retry=Retry(NoBackoff(), 0),
-        health_check_interval=0,
-    )
+    # One server, a Cluster (admissions slot by slot) or a Sentinel-watched master.
+    client = open_redis(target, REDIS_TIMEOUT_S)
     primary = RedisLimiter(client, prefix=config.redis.prefix)
     fallback = FallbackLimiter(
         primary, MemoryLimiter(), retry_every_s=config.redis.fallback_retry_s

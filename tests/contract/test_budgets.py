@@ -18,6 +18,7 @@ from gateway.limits import Budget, Limits, MemoryLimiter, RateLimiter, Settlemen
 from gateway.limits.base import Period
 from gateway.limits.redis import RedisLimiter
 from tests.support.databases import REDIS_URL, delete_redis_keys
+from tests.support.redis_servers import cluster_limiter
 
 # Tuesday 2023-11-14 22:13:20 UTC: 6400 s before midnight.
 NOW = 1_700_000_000.0
@@ -30,13 +31,19 @@ def at(iso: str) -> float:
     return datetime.fromisoformat(iso).replace(tzinfo=UTC).timestamp()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "cluster"])
 async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[RateLimiter]:
-    """Each backend in turn; the Redis one under a random prefix, deleted afterwards."""
+    """Each backend in turn; the Redis ones under a random prefix: on the shared server (keys
+    deleted afterwards) and on the session's private 3-master Cluster (slot by slot)."""
     if request.param == "memory":
         memory = MemoryLimiter(reservation_ttl_s=TTL_S)
         yield memory
         await memory.close()
+        return
+    if request.param == "cluster":
+        cluster = request.getfixturevalue("redis_cluster")
+        async with cluster_limiter(cluster, reservation_ttl_s=TTL_S) as on_cluster:
+            yield on_cluster
         return
     client = Redis.from_url(REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
     prefix = f"test-budgets-{uuid.uuid4().hex}"

@@ -330,7 +330,8 @@ def test_unknown_keys_are_refused_at_any_depth(data, where):
         ),
         (
             {"redis": {"url": "http://r"}},
-            "redis.url: must start with memory://, redis://, rediss:// or unix://",
+            "redis.url: must start with memory://, redis://, rediss://, unix://,"
+            " redis+cluster:// or redis+sentinel://",
         ),
         ({"redis": {"fallback_retry_s": 0}}, "redis.fallback_retry_s: must be >= 0.05, got 0"),
         ({"auth": {"keys": {"key": "k"}}}, "auth.keys: must be a list"),
