@@ -9,6 +9,7 @@ from typing import Any
 from ..errors import GatewayError
 
 Schema = dict[str, Any]
+Security = list[dict[str, list[str]]]  # alternatives, each scheme -> scopes
 
 NO_NUL = r"^[^\u0000]*$"  # NUL is refused in URLs and stored strings (PostgreSQL text)
 
@@ -159,7 +160,7 @@ def op(
     tag: str,
     summary: str,
     responses: dict[str, Schema],
-    security: list,
+    security: Security,
     **extra: Any,
 ) -> Schema:
     """One operation; `extra` holds parameters, requestBody, description."""
