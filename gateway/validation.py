@@ -42,6 +42,16 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     return payload
 
 
+MAX_TOKEN_ID = 2**31 - 1
+
+
+def is_token_id(value: object) -> bool:
+    """A token id: a non-negative integer (64.0 counts, as in JSON Schema) below 2**31."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKEN_ID
+
+
 def optional_positive_int(payload: dict[str, Any], field: str) -> None:
     """A positive integer when present (64.0 counts, as in JSON Schema)."""
     value = payload.get(field)
@@ -76,7 +86,7 @@ def validate_messages(messages: object) -> list[dict[str, Any]]:
     return messages
 
 
-def _reserialisable(payload: dict[str, Any]) -> None:
+def reserialisable(payload: dict[str, Any]) -> None:
     """The body goes upstream re-serialised: orjson reads 1024 levels of nesting but writes 254."""
     try:
         orjson.dumps(payload)
@@ -106,6 +116,24 @@ def require_stream(payload: dict[str, Any]) -> bool:
     return bool(stream)
 
 
+def client_wants_usage(payload: dict[str, Any]) -> bool:
+    """Whether `stream_options.include_usage` is true; 400 unless stream_options is an object
+    (or absent) whose include_usage is a boolean (or absent)."""
+    options = payload.get("stream_options")
+    if options is None:
+        return False
+    if not isinstance(options, dict):
+        raise _bad("`stream_options` must be an object.", "stream_options", "invalid_type")
+    include = options.get("include_usage")
+    if include is not None and not isinstance(include, bool):
+        raise _bad(
+            "`stream_options.include_usage` must be a boolean.",
+            "stream_options.include_usage",
+            "invalid_type",
+        )
+    return include is True
+
+
 def validate_chat(payload: dict[str, Any]) -> ChatRequest:
     """Check model, messages, stream, max_tokens, stream_options and session_id."""
     model = require_model(payload)
@@ -113,30 +141,19 @@ def validate_chat(payload: dict[str, Any]) -> ChatRequest:
     stream = require_stream(payload)
     optional_positive_int(payload, "max_tokens")
     optional_positive_int(payload, "max_completion_tokens")
-    options = payload.get("stream_options")
-    if options is not None:
-        if not isinstance(options, dict):
-            raise _bad("`stream_options` must be an object.", "stream_options", "invalid_type")
-        if options.get("include_usage") is not None and not isinstance(
-            options["include_usage"], bool
-        ):
-            raise _bad(
-                "`stream_options.include_usage` must be a boolean.",
-                "stream_options.include_usage",
-                "invalid_type",
-            )
+    wants_usage = client_wants_usage(payload)
     session_id = payload.get("session_id")
     if session_id is not None and (not isinstance(session_id, str) or not session_id):
         raise _bad("`session_id` must be a non-empty string.", "session_id", "invalid_type")
     if session_id is not None and "\x00" in session_id:  # no stored id has one
         raise _bad("`session_id` must not contain NUL characters.", "session_id")
-    _reserialisable(payload)
+    reserialisable(payload)
     return ChatRequest(
         payload=payload,
         model=model,
         messages=messages,
         stream=stream,
-        client_wants_usage=bool(options and options.get("include_usage") is True),
+        client_wants_usage=wants_usage,
         session_id=session_id,
     )
 

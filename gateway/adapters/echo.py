@@ -19,6 +19,7 @@ import orjson
 from ..config import ProviderConfig
 from ..errors import InvalidRequest
 from ..tokens import estimate_prompt_tokens, estimate_tokens, text_parts
+from ..validation import is_token_id
 from .base import Call, not_supported
 
 PIECES = 6  # a streamed answer arrives in about this many content chunks
@@ -85,10 +86,10 @@ def _embedding_inputs(value: Any) -> list[str]:
     if isinstance(value, list) and value:
         if all(isinstance(v, str) for v in value):
             return list(value)
-        if all(isinstance(v, int) for v in value):
-            return [" ".join(map(str, value))]
-        if all(isinstance(v, list) and all(isinstance(i, int) for i in v) for v in value):
-            return [" ".join(map(str, v)) for v in value]
+        if all(is_token_id(v) for v in value):
+            return [" ".join(str(int(v)) for v in value)]
+        if all(isinstance(v, list) and all(is_token_id(i) for i in v) for v in value):
+            return [" ".join(str(int(i)) for i in v) for v in value]
     raise InvalidRequest(
         "`input` must be a string, an array of strings, an array of token ids, or an array of "
         "token-id arrays, and must not be empty.",
@@ -113,7 +114,7 @@ class EchoUpstream:
 
     def _embed(self, payload: dict[str, Any]) -> EchoReply:
         texts = _embedding_inputs(payload.get("input"))
-        dimensions = payload.get("dimensions") or DEFAULT_DIMENSIONS
+        dimensions = int(payload.get("dimensions") or DEFAULT_DIMENSIONS)  # 30.0 is validated too
         as_base64 = payload.get("encoding_format") == "base64"
         data = []
         for i, text in enumerate(texts):

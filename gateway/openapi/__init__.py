@@ -1,4 +1,4 @@
-"""The OpenAPI 3.1 description of the gateway's HTTP API (SPEC section 4), built as plain data.
+"""The OpenAPI 3.1 description of the gateway's HTTP API (SPEC 4, 8, 9), built as plain data.
 Pure: `build_document(tiers=...)` -> dict; web/docs.py serves it at /openapi.json and /docs."""
 
 from __future__ import annotations
@@ -17,15 +17,20 @@ __all__ = ["RPM_MAX", "TPD_MAX", "build_document"]
 DESCRIPTION = """\
 An OpenAI-compatible gateway: point an OpenAI SDK at `<gateway>/v1` and use a gateway key.
 
-**Errors** always have OpenAI's shape,
+Anthropic SDKs and Claude Code use `<gateway>` as `ANTHROPIC_BASE_URL` with a gateway key.
+
+**Errors** have OpenAI's shape,
 `{"error": {"message": "...", "type": "...", "param": null|"field", "code": "..."}}`; each
 operation lists the codes it can return. `param` names the offending field of a 400.
-An upstream 4xx on /v1/chat/completions reaches the client unchanged (its status and body).
+An upstream 4xx on a proxied route reaches the client unchanged (its status and body).
+The Anthropic routes (/v1/messages...) answer errors in Anthropic's shape instead,
+`{"type": "error", "error": {"type": "...", "message": "..."}}`.
 A method a route does not support gets 405 `method_not_allowed` (with `Allow`), an unknown route
 404 `not_found`. Every response, errors included, carries `X-Request-Id` (echoed when the
 client sent a printable ASCII one of at most 128 characters, generated otherwise).
 
-**Rate limits**: every /v1/chat/completions response, 429s included, carries OpenAI's
+**Rate limits**: every response of a proxied route (chat, embeddings, completions, responses),
+429s included, carries OpenAI's
 `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` headers (the token headers speak of the
 daily quota; an unlimited quota omits its three); a 429 also carries `Retry-After` in whole
 seconds.
@@ -33,6 +38,11 @@ seconds.
 **Streams**: with `"stream": true` the answer is `text/event-stream`, upstream's events relayed
 byte for byte. A failure before the first byte is a plain JSON error; after it, one
 `data: {"error": {..., "code": "stream_error"}}` event, then the connection closes.
+
+**Accounting**: each request to a proxied route is one request-log row and one
+`gateway_requests_total` sample, whose `endpoint` says which route: `chat`, `embeddings`,
+`completions`, `responses` or `messages`. `GET /v1/models` says which endpoints each model
+accepts (`capabilities`).
 """
 
 
@@ -59,6 +69,10 @@ def build_document(*, tiers: Iterable[str] = ()) -> dict[str, Any]:
         },
         "tags": [
             {"name": "Chat", "description": "OpenAI's chat completions, proxied."},
+            {"name": "Embeddings", "description": "OpenAI's embeddings."},
+            {"name": "Completions", "description": "OpenAI's legacy text completions."},
+            {"name": "Responses", "description": "OpenAI's Responses API, relayed or bridged."},
+            {"name": "Anthropic", "description": "Anthropic's Messages API (its error shape)."},
             {"name": "Models", "description": "Models from the config."},
             {"name": "Sessions", "description": "Server-side conversation history."},
             {"name": "Usage", "description": "The caller's usage and quota."},
@@ -74,6 +88,13 @@ def build_document(*, tiers: Iterable[str] = ()) -> dict[str, Any]:
                     "scheme": "bearer",
                     "description": "A gateway API key: `sk-gw-...` from `gateway keys create` "
                     "or POST /admin/keys, or a static key from `auth.keys`.",
+                },
+                "AnthropicKey": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "x-api-key",
+                    "description": "A gateway key as Anthropic's SDKs send it (the Anthropic "
+                    "routes only; they take the Bearer header too).",
                 },
                 "AdminKey": {
                     "type": "http",

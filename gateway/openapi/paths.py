@@ -5,132 +5,70 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..errors import (
-    InvalidApiKey,
-    InvalidRequest,
-    ModelNotFound,
-    NotFound,
-    ProviderError,
-    ProviderNotConfigured,
-    ProviderTimeout,
-    RateLimited,
-    RequestTooLarge,
-    ServiceUnavailable,
-    SessionNotFound,
+from ..errors import InvalidRequest, ModelNotFound, NotFound
+from .anthropic import messages_paths
+from .common import (
+    ADMIN,
+    ADMIN_DISABLED,
+    ADMIN_UNAUTHORIZED,
+    BAD_QUERY,
+    DB_503,
+    MALFORMED,
+    PUBLIC,
+    SESSION_404,
+    TOO_LARGE,
+    UNAUTHORIZED,
+    USER,
+    links,
+    proxied_errors,
+    stream_answer,
 )
+from .endpoints import endpoint_paths
 from .schemas import SESSION_STATUSES
-from .shapes import (
-    RATE_HEADERS,
-    STR,
-    Schema,
-    Security,
-    body,
-    error,
-    header_refs,
-    ok,
-    op,
-    param,
-    ref,
-)
-
-BAD_FIELD = ["invalid_request", "missing_required_parameter", "invalid_type", "invalid_value"]
-BAD_BODY = [*BAD_FIELD, "unknown_parameter"]
-BAD_QUERY = ["invalid_type", "invalid_value"]
-DB_DOWN = "The database is unavailable (`service_unavailable`); retry shortly."
-
-UNAUTHORIZED = error(InvalidApiKey, "Missing, unknown or revoked API key.")
-ADMIN_UNAUTHORIZED = error(InvalidApiKey, "Missing or wrong admin key.")
-ADMIN_DISABLED = "The admin API is disabled (empty `auth.admin_key`), or"
-TOO_LARGE = error(RequestTooLarge, "The body is larger than `server.max_body_bytes`.")
-DB_503 = error(ServiceUnavailable, DB_DOWN)
-SESSION_404 = error(SessionNotFound, "No such session, or it belongs to another user.")
-MALFORMED = error(InvalidRequest, "Malformed JSON or a bad field.", BAD_BODY)
-USER: Security = [{"UserKey": []}]
-ADMIN: Security = [{"AdminKey": []}]
-PUBLIC: Security = []
+from .shapes import STR, Schema, body, error, header_refs, ok, op, param, ref
 
 
 def all_paths() -> dict[str, Schema]:
     """Every path item of the document, keyed by path."""
-    return _refuse_nul({**_chat_paths(), **_session_paths(), **_admin_paths(), **_ops_paths()})
-
-
-def _links(param_name: str, **operations: str) -> dict[str, Schema]:
-    """Links from a created object to the operations that take its `id` as `param_name`."""
-    by_id = {param_name: "$response.body#/id"}
-    return {
-        name: {"operationId": target, "parameters": by_id} for name, target in operations.items()
-    }
+    return _refuse_nul(
+        {
+            **_chat_paths(),
+            **endpoint_paths(),
+            **messages_paths(),
+            **_session_paths(),
+            **_admin_paths(),
+            **_ops_paths(),
+        }
+    )
 
 
 def _chat_paths() -> dict[str, Schema]:
-    rate = RATE_HEADERS
-    upstream_note = " An upstream error with this status passes through with upstream's body."
-    answer = {
-        "description": "The upstream's answer: JSON, or with `stream: true` an SSE stream whose "
+    answer = stream_answer(
+        "The upstream's answer: JSON, or with `stream: true` an SSE stream whose "
         "`data:` events are ChatCompletionChunk objects, ending with `data: [DONE]`.",
-        "headers": header_refs(*rate, "Cache-Control", "X-Accel-Buffering"),
-        "content": {
-            "application/json": {"schema": ref("ChatCompletion")},
-            "text/event-stream": {
-                "schema": ref("ChatCompletionStreamEvent"),
-                "example": 'data: {"object":"chat.completion.chunk","choices":[...]}\n\n'
-                "data: [DONE]\n\n",
-            },
-        },
-    }
+        ref("ChatCompletion"),
+        ref("ChatCompletionStreamEvent"),
+        'data: {"object":"chat.completion.chunk","choices":[...]}\n\ndata: [DONE]\n\n',
+    )
     example = {"model": "echo", "messages": [{"role": "user", "content": "Hello"}]}
+    errors = proxied_errors(
+        not_found=["model_not_found", "session_not_found"],
+        not_found_note="Unknown model, or a session that is not the caller's.",
+        unavailable=["provider_not_configured", "service_unavailable"],
+        unavailable_note="The model's provider has no api_key, or the session store is down.",
+    )
     chat = op(
         "createChatCompletion",
         "Chat",
         "Create a chat completion (OpenAI's API, plus session_id)",
-        {
-            "200": answer,
-            "400": error(
-                InvalidRequest, "Malformed JSON or a bad field." + upstream_note, BAD_FIELD, rate
-            ),
-            "401": error(InvalidApiKey, "Missing, unknown or revoked API key." + upstream_note),
-            "404": error(
-                ModelNotFound,
-                "Unknown model, or a session that is not the caller's." + upstream_note,
-                ["model_not_found", "session_not_found"],
-                rate,
-            ),
-            "413": error(
-                RequestTooLarge, "The body is larger than `server.max_body_bytes`.", headers=rate
-            ),
-            "429": error(
-                RateLimited,
-                "RPM or daily token quota exceeded (`Retry-After` is "
-                "always sent with the gateway's own 429)." + upstream_note,
-                ["rate_limit_exceeded", "daily_token_quota_exceeded"],
-                [*rate, "Retry-After"],
-            ),
-            "4XX": {
-                "description": "Another upstream 4xx: its status, content type and body, "
-                "passed through unchanged.",
-                "headers": header_refs(*rate),
-                "content": {"application/json": {"schema": {}}},
-            },
-            "502": error(
-                ProviderError,
-                "Upstream 5xx or unreachable (after retries and fallbacks).",
-                headers=rate,
-            ),
-            "503": error(
-                ProviderNotConfigured,
-                "The model's provider has no api_key, or the session store is down.",
-                ["provider_not_configured", "service_unavailable"],
-                rate,
-            ),
-            "504": error(ProviderTimeout, "Upstream timed out.", headers=rate),
-        },
+        {"200": answer, **errors},
         USER,
         description="OpenAI's request and response, unchanged: the gateway validates `model`, "
         "`messages`, `stream`, `max_tokens`, `max_completion_tokens`, `stream_options` and "
         "`session_id`, rewrites `model` to the upstream id and forwards every other field. "
         "`session_id` (extension, not forwarded) prepends that session's history and appends "
-        'this turn to it; with the OpenAI SDK pass it as `extra_body={"session_id": ...}`.',
+        'this turn to it; with the OpenAI SDK pass it as `extra_body={"session_id": ...}`. '
+        "Logged with `endpoint` `chat`.",
         requestBody=body(ref("ChatCompletionRequest"), example),
     )
     models = op("listModels", "Models", "List the configured models",
@@ -164,11 +102,11 @@ def _session_paths() -> dict[str, Schema]:
         "limit", "query", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
         "Page size.",
     )  # fmt: skip
-    links = _links(
+    session_links = links(
         "session_id", GetSession="getSession", UpdateSession="updateSession",
         DeleteSession="deleteSession", ListSessionMessages="listSessionMessages",
     )  # fmt: skip
-    created = ok("The new session.", ref("Session"), links=links)
+    created = ok("The new session.", ref("Session"), links=session_links)
     return {
         "/v1/ai/sessions": {
             "post": op(
@@ -239,7 +177,7 @@ def _admin_paths() -> dict[str, Schema]:
 
     disabled = not_found("no such route.")
     user_query = param("user", "query", STR, "Only this user's rows.")
-    revoke_link = _links("key", RevokeKey="revokeKey", UpdateKey="updateKey")
+    revoke_link = links("key", RevokeKey="revokeKey", UpdateKey="updateKey")
     return {
         "/admin/keys": {
             "post": op(
@@ -348,8 +286,9 @@ def _refuse_nul(paths: dict[str, Schema]) -> dict[str, Schema]:
         for method, operation in item.items():
             if method == "parameters":
                 continue
-            if not (item.get("parameters") or operation.get("parameters")):
-                continue
+            params = [*item.get("parameters", ()), *operation.get("parameters", ())]
+            if not any(p["in"] in ("path", "query") for p in params):
+                continue  # headers are not the URL
             responses = operation["responses"]
             if "400" not in responses:
                 responses["400"] = error(InvalidRequest, "NUL in the URL.", ["invalid_value"])

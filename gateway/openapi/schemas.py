@@ -4,6 +4,8 @@ messages, usage, keys, quotas, routes, health; `component_schemas(tiers)` builds
 from __future__ import annotations
 
 from ..errors import GatewayError
+from .anthropic import messages_schemas
+from .endpoint_schemas import endpoint_schemas
 from .governance import governance_schemas
 from .shapes import (
     INT,
@@ -20,6 +22,7 @@ from .shapes import (
     ref,
 )
 
+CAPABILITIES = ["chat", "embeddings", "responses"]  # as adapters/capabilities.py LISTED
 ROLES = ["system", "developer", "user", "assistant", "tool", "function"]
 SESSION_STATUSES = ["active", "archived"]
 RPM_MAX = 2**31 - 1  # as web/admin.py (an INTEGER column)
@@ -32,7 +35,15 @@ def component_schemas(tiers: list[str]) -> dict[str, Schema]:
     tier: Schema = {"type": "string", "description": "A configured quota tier."}
     if tiers:
         tier["enum"] = tiers
-    return {**_chat(), **_sessions(), **_admin(), **governance_schemas(tier), **_operations()}
+    return {
+        **_chat(),
+        **endpoint_schemas(),
+        **messages_schemas(),
+        **_sessions(),
+        **_admin(),
+        **governance_schemas(tier),
+        **_operations(),
+    }
 
 
 def _completion(kind: Schema, description: str) -> Schema:
@@ -117,6 +128,13 @@ def _chat() -> dict[str, Schema]:
                 "created": UNIX,
                 "owned_by": STR,
                 "available": {"type": "boolean", "description": "False: provider not configured."},
+                "capabilities": {
+                    "type": "array",
+                    "items": {"type": "string", "enum": CAPABILITIES},
+                    "uniqueItems": True,
+                    "description": "The endpoints the model accepts: `chat` (chat completions), "
+                    "`embeddings`, `responses` (the Responses API).",
+                },
             }
         ),
         "ModelList": list_of("Model"),

@@ -9,7 +9,7 @@ from typing import Any
 from ..errors import GatewayError
 
 Schema = dict[str, Any]
-Security = list[dict[str, list[str]]]  # the schemes an operation accepts; [] = public
+Security = list[dict[str, list[str]]]  # alternatives, each scheme -> scopes
 
 NO_NUL = r"^[^\u0000]*$"  # NUL is refused in URLs and stored strings (PostgreSQL text)
 

@@ -10,10 +10,19 @@ from aiohttp import web
 from ..errors import InvalidRequest
 from ..relay import StreamRelay
 from ..tokens import Usage, estimate_tokens, usage_from_body
-from ..validation import optional_positive_int, require_model, require_stream
+from ..validation import (
+    client_wants_usage,
+    is_token_id,
+    optional_positive_int,
+    require_model,
+    require_stream,
+    reserialisable,
+)
 from .proxy import exchange
 
 ENCODINGS = ("float", "base64")
+MAX_INPUTS = 2048  # OpenAI's limit on the entries of one embeddings request
+MAX_DIMENSIONS = 8192  # twice the widest embedding model there is; bounds the echo provider's work
 
 
 def _input_estimate(value: Any) -> int:
@@ -21,28 +30,55 @@ def _input_estimate(value: Any) -> int:
     if isinstance(value, str):
         return estimate_tokens(value)
     if isinstance(value, list):
-        return sum(
-            len(v) if isinstance(v, list) else 1 if isinstance(v, int) else _input_estimate(v)
-            for v in value
-        )
+        return sum(_input_estimate(v) for v in value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return 1  # one token id
     return 0
 
 
-def _validate_embeddings(payload: dict[str, Any]) -> str:
-    model = require_model(payload)
-    value = payload.get("input")
+def _check_input(value: Any) -> None:
+    """`input`: a non-empty string, or 1 to 2048 non-empty strings, token ids (non-negative
+    integers) or non-empty token-id arrays, all of one kind: what every provider type can take."""
     if value is None:
         raise InvalidRequest(
             "`input` is required.", param="input", code="missing_required_parameter"
         )
-    if not isinstance(value, str | list) or value in ("", []):
-        raise InvalidRequest(
-            "`input` must be a non-empty string or array.", param="input", code="invalid_type"
-        )
+    if isinstance(value, str) and value:
+        return
+    if isinstance(value, list) and 0 < len(value) <= MAX_INPUTS:
+        if all(isinstance(v, str) and v for v in value):
+            return
+        if all(is_token_id(v) for v in value):
+            return
+        if all(isinstance(v, list) and v and all(is_token_id(t) for t in v) for v in value):
+            return
+    raise InvalidRequest(
+        "`input` must be a non-empty string, or an array of 1 to 2048 non-empty strings, token "
+        "ids, or non-empty token-id arrays.",
+        param="input",
+        code="invalid_type" if not isinstance(value, str | list) else "invalid_value",
+    )
+
+
+def _validate_embeddings(payload: dict[str, Any]) -> str:
+    model = require_model(payload)
+    _check_input(payload.get("input"))
     fmt = payload.get("encoding_format")
     if fmt is not None and fmt not in ENCODINGS:
-        raise InvalidRequest("`encoding_format` must be float or base64.", param="encoding_format")
+        raise InvalidRequest(
+            "`encoding_format` must be float or base64.",
+            param="encoding_format",
+            code="invalid_value",
+        )
     optional_positive_int(payload, "dimensions")
+    dimensions = payload.get("dimensions")
+    if dimensions is not None and dimensions > MAX_DIMENSIONS:
+        raise InvalidRequest(
+            f"`dimensions` must be at most {MAX_DIMENSIONS}.",
+            param="dimensions",
+            code="invalid_value",
+        )
+    reserialisable(payload)
     return model
 
 
@@ -67,7 +103,10 @@ def _validate_completions(payload: dict[str, Any]) -> tuple[str, bool]:
             "`prompt` is required.", param="prompt", code="missing_required_parameter"
         )
     optional_positive_int(payload, "max_tokens")
-    return model, require_stream(payload)
+    client_wants_usage(payload)  # stream_options: an object, or 400 (it is merged into below)
+    stream = require_stream(payload)
+    reserialisable(payload)
+    return model, stream
 
 
 async def completions(request: web.Request) -> web.StreamResponse:
@@ -81,10 +120,11 @@ async def completions(request: web.Request) -> web.StreamResponse:
             asked if isinstance(asked, int) else 16,  # the legacy API's default max_tokens
         )
         options = payload.get("stream_options")
-        wants_usage = isinstance(options, dict) and options.get("include_usage") is True
+        wants_usage = client_wants_usage(payload)
         sent = payload
         if stream:
-            sent = {**payload, "stream_options": {**(options or {}), "include_usage": True}}
+            options = payload.get("stream_options") or {}
+            sent = {**payload, "stream_options": {**options, "include_usage": True}}
         answer = await ex.forward(targets, lambda target: ex.call(target, sent, stream=stream))
         prompt_estimate = _input_estimate(payload.get("prompt"))
         if stream:

@@ -5,6 +5,7 @@ every other type is bridged through chat completions, its answers stored for fol
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 import orjson
@@ -13,7 +14,7 @@ from aiohttp import web
 from ..adapters.base import Call
 from ..adapters.capabilities import native
 from ..dispatch import Answer
-from ..errors import GatewayError, InvalidRequest, NotFound, clip
+from ..errors import GatewayError, InvalidRequest, NotFound, ProviderError, clip
 from ..event_relay import PassthroughRelay, TranslatingRelay
 from ..routing import Target
 from ..store import StoredResponse
@@ -26,10 +27,12 @@ from ..translate.responses import (
     stored_history,
 )
 from ..translate.responses_usage import ResponsesStreamReader, response_summary
-from ..validation import require_model, require_stream
+from ..validation import optional_positive_int, require_model, require_stream, reserialisable
 from .keys import PRINCIPAL, REQUEST_ID, SERVICES
 from .proxy import Exchange, exchange
-from .respond import json_response
+from .respond import json_response, query_choice, query_int
+
+ORDERS = ("asc", "desc")
 
 
 def _error_event(error: GatewayError, sequence_number: int) -> bytes:
@@ -67,7 +70,8 @@ def input_items(body: dict[str, Any], response_id: str) -> list[dict[str, Any]]:
             continue
         item = dict(item)
         item.setdefault("type", "message")
-        item.setdefault("id", f"item_{response_id.removeprefix('resp_')}_{i}")
+        if not isinstance(item.get("id"), str) or not item["id"]:  # the client's, if usable
+            item["id"] = f"item_{response_id.removeprefix('resp_')}_{i}"
         if item["type"] == "message":
             if isinstance(item.get("content"), str):
                 item["content"] = [{"type": "input_text", "text": item["content"]}]
@@ -131,6 +135,8 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     async with exchange(request, "responses") as ex:
         body = await ex.read_json()
         model, stream = require_model(body), require_stream(body)
+        optional_positive_int(body, "max_output_tokens")
+        reserialisable(body)  # relayed, or echoed back in the Response: either way re-written
         previous = _previous_id(body)
         targets = ex.plan(model, stream)
         plan = _Plan(ex, body, stream)
@@ -178,7 +184,8 @@ async def _relayed(
 async def _bridged(ex: Exchange, answer: Answer, plan: _Plan) -> web.StreamResponse:
     """A chat answer turned into a Response (or its events), stored when `store` is not false."""
     o = ex.outcome
-    response_id = f"resp_{o.request_id}"
+    # Not the request id: a client chooses that (X-Request-Id), and ids must not collide.
+    response_id = f"resp_{uuid.uuid4().hex}"
     ctx = ResponseContext.from_request(
         plan.body, response_id=response_id, model=o.model, created_at=int(time.time())
     )
@@ -226,8 +233,11 @@ def _not_found(response_id: str) -> NotFound:
     return NotFound(f"Response with id `{clip(response_id)}` not found.", param="response_id")
 
 
-async def _forward_to_owner(request: web.Request, method: str, path: str) -> web.Response | None:
-    """GET/DELETE on a response made by an openai/azure deployment: asked of that deployment."""
+async def _forward_to_owner(
+    request: web.Request, method: str, path: str, query: dict[str, str] | None = None
+) -> web.Response | None:
+    """GET/DELETE on a response made by an openai/azure deployment: asked of that deployment
+    (with `query`, the parameters the gateway checked); its 5xx is our 502, like any upstream's."""
     s = request.app[SERVICES]
     response_id = request.match_info["response_id"]
     remembered = await s.affinity.lookup(response_id)
@@ -245,13 +255,15 @@ async def _forward_to_owner(request: web.Request, method: str, path: str) -> web
         upstream_model=upstream_model,
         method=method,
         path=path,
-        query=dict(request.query),
+        query=query or {},
     )
     reply = await upstream.send(call)
     try:
         body = await reply.read()
     finally:
         reply.close()
+    if reply.status >= 500:
+        raise ProviderError(f"The provider failed (HTTP {reply.status}).")
     response = web.Response(status=reply.status, body=body)
     response.headers["Content-Type"] = reply.content_type
     return response
@@ -282,7 +294,11 @@ async def delete_response(request: web.Request) -> web.Response:
 
 async def list_input_items(request: web.Request) -> web.Response:
     response_id = request.match_info["response_id"]
-    forwarded = await _forward_to_owner(request, "GET", f"/{response_id}/input_items")
+    order = query_choice(request, "order", ORDERS) or "desc"
+    limit = query_int(request, "limit", 20, 1, 100)
+    after = request.query.get("after") or None
+    query = {"order": order, "limit": str(limit), **({"after": after} if after else {})}
+    forwarded = await _forward_to_owner(request, "GET", f"/{response_id}/input_items", query)
     if forwarded is not None:
         return forwarded
     s = request.app[SERVICES]
@@ -290,15 +306,19 @@ async def list_input_items(request: web.Request) -> web.Response:
     if stored is None:
         raise _not_found(response_id)
     items: list[dict[str, Any]] = orjson.loads(stored.input_items)
-    if request.query.get("order", "desc") == "desc":
+    if order == "desc":
         items.reverse()
+    if after is not None:  # an unknown cursor gives an empty page, as for sessions
+        at = [i for i, item in enumerate(items) if item["id"] == after]
+        items = items[at[0] + 1 :] if at else []
+    page = items[:limit]
     return json_response(
         {
             "object": "list",
-            "data": items,
-            "first_id": items[0]["id"] if items else None,
-            "last_id": items[-1]["id"] if items else None,
-            "has_more": False,
+            "data": page,
+            "first_id": page[0]["id"] if page else None,
+            "last_id": page[-1]["id"] if page else None,
+            "has_more": len(items) > limit,
         }
     )
 

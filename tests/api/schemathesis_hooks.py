@@ -1,5 +1,6 @@
 """Schemathesis checks of our own, loaded by the CLI run in test_fuzz.py (config `hooks`).
-Every response: X-Request-Id; every error: OpenAI's exact error shape; every chat: x-ratelimit-*."""
+Every response: X-Request-Id; every error: OpenAI's exact error shape (Anthropic's on the
+Anthropic routes); every response of chat, embeddings, completions, responses: rate limits."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from gateway.governance_fields import TEAM_ID_PATTERN
 
 ERROR_KEYS = {"message", "type", "param", "code"}
 TEAM_ID = re.compile(TEAM_ID_PATTERN)
+ANTHROPIC_PATHS = ("/v1/messages", "/v1/messages/count_tokens")
+PROXIED_PATHS = ("/v1/chat/completions", "/v1/embeddings", "/v1/completions", "/v1/responses")
 RATE_HEADERS = [
     f"x-ratelimit-{what}-{kind}"
     for kind in ("requests", "tokens")
@@ -23,6 +26,14 @@ RATE_HEADERS = [
 def _header(response: schemathesis.Response, name: str) -> str | None:
     values = response.headers.get(name.lower())
     return values[0] if values else None
+
+
+@schemathesis.hook("filter_body").apply_to(name="POST /v1/completions")
+def completions_name_a_completions_model(ctx: schemathesis.HookContext, body: object) -> bool:
+    """The fuzz config's echo models cannot serve legacy completions: their 400
+    model_not_supported is a fact of the config, which the document cannot express."""
+    model = body.get("model") if isinstance(body, dict) else None
+    return not (isinstance(model, str) and (model == "echo" or model.startswith("echo/")))
 
 
 @schemathesis.check
@@ -49,6 +60,9 @@ def openai_error_shape(
         body = json.loads(response.content)
     except ValueError:
         raise AssertionError("error body is not JSON") from None
+    if case.operation.path in ANTHROPIC_PATHS:
+        assert_anthropic_error(body)
+        return None
     assert isinstance(body, dict) and set(body) == {"error"}, f"not an OpenAI error: {body!r}"
     error = body["error"]
     assert isinstance(error, dict) and set(error) == ERROR_KEYS, f"error keys: {error!r}"
@@ -59,13 +73,23 @@ def openai_error_shape(
     return None
 
 
+def assert_anthropic_error(body: object) -> None:
+    """SPEC 9: {"type": "error", "error": {"type", "message"}} (a `request_id` may follow)."""
+    assert isinstance(body, dict) and body.get("type") == "error", f"not Anthropic's: {body!r}"
+    assert set(body) <= {"type", "error", "request_id"}, f"error keys: {body!r}"
+    error = body["error"]
+    assert isinstance(error, dict) and set(error) == {"type", "message"}, f"error: {error!r}"
+    assert isinstance(error["type"], str) and error["type"], "empty type"
+    assert isinstance(error["message"], str) and error["message"], "empty message"
+
+
 @schemathesis.check
-def chat_ratelimit_headers(
+def proxied_ratelimit_headers(
     ctx: schemathesis.CheckContext, response: schemathesis.Response, case: schemathesis.Case
 ) -> bool | None:
-    """SPEC 4.4: every chat response but a 401 carries the six headers (the fuzz user's rpm and
-    tpd are both finite), and a 429 also Retry-After."""
-    if case.operation.path != "/v1/chat/completions" or case.method.upper() != "POST":
+    """SPEC 4.4 and 8: every response of a proxied route but a 401 carries the six headers (the
+    fuzz user's rpm and tpd are both finite), and a 429 also Retry-After."""
+    if case.operation.path not in PROXIED_PATHS or case.method.upper() != "POST":
         return None
     if response.status_code == 401:
         return None  # no user, so no quota to speak of

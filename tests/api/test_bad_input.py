@@ -329,3 +329,145 @@ async def test_unknown_cursors_give_empty_pages(gateway):
     ):
         status, _, raw = await send(gateway, "GET", path)
         assert status == 200 and orjson.loads(raw)["data"] == [], raw
+
+
+def endpoint_body(**fields) -> bytes:
+    return orjson.dumps({k: v for k, v in fields.items() if v is not ...})
+
+
+EMBED, LEGACY, RESPOND = "/v1/embeddings", "/v1/completions", "/v1/responses"
+ENDPOINT_CASES = [
+    # (id, path, raw body, status, code, param)
+    ("embed-input-missing", EMBED, endpoint_body(model="echo"), 400,
+     "missing_required_parameter", "input"),
+    ("embed-input-empty", EMBED, endpoint_body(model="echo", input=""), 400, "invalid_value",
+     "input"),
+    ("embed-input-number", EMBED, endpoint_body(model="echo", input=5), 400, "invalid_type",
+     "input"),
+    ("embed-input-mixed", EMBED, endpoint_body(model="echo", input=["a", 1]), 400,
+     "invalid_value", "input"),
+    ("embed-input-empty-string-in-list", EMBED, endpoint_body(model="echo", input=["a", ""]),
+     400, "invalid_value", "input"),
+    ("embed-token-negative", EMBED, endpoint_body(model="echo", input=[1, -2]), 400,
+     "invalid_value", "input"),
+    ("embed-token-bool", EMBED, endpoint_body(model="echo", input=[True]), 400, "invalid_value",
+     "input"),
+    ("embed-token-fraction", EMBED, endpoint_body(model="echo", input=[[1.5]]), 400,
+     "invalid_value", "input"),
+    ("embed-token-list-empty", EMBED, endpoint_body(model="echo", input=[[1], []]), 400,
+     "invalid_value", "input"),
+    ("embed-too-many", EMBED, endpoint_body(model="echo", input=["a"] * 2049), 400,
+     "invalid_value", "input"),
+    ("embed-dimensions-huge", EMBED, endpoint_body(model="echo", input="a", dimensions=10**9),
+     400, "invalid_value", "dimensions"),
+    ("embed-dimensions-zero", EMBED, endpoint_body(model="echo", input="a", dimensions=0), 400,
+     "invalid_value", "dimensions"),
+    ("embed-encoding-hex", EMBED, endpoint_body(model="echo", input="a", encoding_format="hex"),
+     400, "invalid_value", "encoding_format"),
+    ("embed-model-unknown", EMBED, endpoint_body(model="nope", input="a"), 404,
+     "model_not_found", "model"),
+    ("legacy-echo-model", LEGACY, endpoint_body(model="echo", prompt="x"), 400,
+     "model_not_supported", "model"),
+    ("legacy-prompt-missing", LEGACY, endpoint_body(model="fake-model"), 400,
+     "missing_required_parameter", "prompt"),
+    ("legacy-stream-options-string", LEGACY,  # was a 500 (a TypeError merging the string)
+     endpoint_body(model="fake-model", prompt="x", stream=True, stream_options="usage"), 400,
+     "invalid_type", "stream_options"),
+    ("legacy-stream-options-list", LEGACY,
+     endpoint_body(model="fake-model", prompt="x", stream=True, stream_options=[1]), 400,
+     "invalid_type", "stream_options"),
+    ("legacy-include-usage-string", LEGACY,
+     endpoint_body(model="fake-model", prompt="x", stream_options={"include_usage": "yes"}),
+     400, "invalid_type", "stream_options.include_usage"),
+    ("legacy-prompt-nested-300", LEGACY,  # orjson reads it, but could not write it upstream
+     b'{"model":"fake-model","prompt":' + nested(300) + b"}", 400, "invalid_value", None),
+    ("respond-input-missing", RESPOND, endpoint_body(model="echo"), 400,
+     "missing_required_parameter", "input"),
+    ("respond-max-output-tokens-zero", RESPOND,
+     endpoint_body(model="fake-model", input="x", max_output_tokens=0), 400, "invalid_value",
+     "max_output_tokens"),
+    ("respond-background", RESPOND, endpoint_body(model="echo", input="x", background=True),
+     400, "unsupported_parameter", "background"),
+    ("respond-previous-unknown", RESPOND,
+     endpoint_body(model="echo", input="x", previous_response_id="resp_nope"), 400,
+     "unsupported_parameter", "previous_response_id"),
+    ("respond-tool-parameters-nested-300", RESPOND,
+     b'{"model":"echo","input":"x","tools":[{"type":"function","name":"f","parameters":'
+     + nested(300) + b"}]}", 400, "invalid_value", None),
+]  # fmt: skip
+
+
+@by_id(("path", "body", "status", "code", "param"), ENDPOINT_CASES)
+async def test_bad_request_to_a_new_endpoint_is_a_clear_4xx(
+    gateway, upstream, path, body, status, code, param
+):
+    """Refused before any upstream call, logged `rejected`, with the rate-limit headers."""
+    got = await send(gateway, "POST", path, body)
+    assert_error(got, status, code, param)
+    assert got[1]["x-ratelimit-limit-requests"]
+    await assert_nothing_stored(gateway, upstream, [status])
+
+
+INPUT_ITEMS_CASES = [
+    ("order=sideways", "invalid_value", "order"),
+    ("limit=0", "invalid_value", "limit"),
+    ("limit=101", "invalid_value", "limit"),
+    ("limit=ten", "invalid_type", "limit"),
+]
+
+
+@pytest.mark.parametrize(("query", "code", "param"), INPUT_ITEMS_CASES)
+async def test_bad_input_items_query_is_a_400(gateway, query, code, param):
+    got = await send(gateway, "GET", f"/v1/responses/resp_x/input_items?{query}")
+    assert_error(got, 400, code, param)
+
+
+async def test_input_items_pages_a_stored_response(gateway):
+    """A bridged response's items: newest first by default, `limit` and `after` page them."""
+    turns = [{"role": "user", "content": f"turn {i}"} for i in range(3)]
+    status, _, raw = await send(gateway, "POST", RESPOND, endpoint_body(model="echo", input=turns))
+    assert status == 200, raw
+    response_id = orjson.loads(raw)["id"]
+    path = f"/v1/responses/{response_id}/input_items"
+    status, _, raw = await send(gateway, "GET", f"{path}?limit=2")
+    page = orjson.loads(raw)
+    texts = [item["content"][0]["text"] for item in page["data"]]
+    assert status == 200 and texts == ["turn 2", "turn 1"] and page["has_more"] is True
+    status, _, raw = await send(gateway, "GET", f"{path}?limit=2&after={page['last_id']}")
+    rest = orjson.loads(raw)
+    assert [item["content"][0]["text"] for item in rest["data"]] == ["turn 0"]
+    assert rest["has_more"] is False and rest["first_id"] == rest["last_id"]
+    status, _, raw = await send(gateway, "GET", f"{path}?order=asc")
+    assert [i["content"][0]["text"] for i in orjson.loads(raw)["data"]] == [
+        t["content"] for t in turns
+    ]
+
+
+async def test_bridged_response_ids_do_not_follow_the_request_id(gateway):
+    """Two requests with one X-Request-Id get two responses, each retrievable."""
+    ids = []
+    for text in ("first", "second"):
+        url = yarl.URL(gateway.url + RESPOND)
+        headers = {**bearer(USER_KEY), "X-Request-Id": "same-id"}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(url, json={"model": "echo", "input": text}, headers=headers) as resp,
+        ):
+            assert resp.status == 200
+            ids.append((await resp.json())["id"])
+    assert ids[0] != ids[1]
+    for response_id, text in zip(ids, ("first", "second"), strict=True):
+        status, _, raw = await send(gateway, "GET", f"/v1/responses/{response_id}")
+        assert status == 200
+        assert orjson.loads(raw)["output"][0]["content"][0]["text"] == text
+
+
+async def test_integral_floats_count_as_integers_for_embeddings(gateway):
+    """JSON Schema's integers: `dimensions: 30.0` and token id 1.0 work (30.0 was a 500)."""
+    vectors = []
+    for tokens, dimensions in (([[1.0, 2], [3]], 30.0), ([[1, 2], [3]], 30)):
+        body = endpoint_body(model="echo", input=tokens, dimensions=dimensions)
+        status, _, raw = await send(gateway, "POST", EMBED, body)
+        assert status == 200, raw
+        vectors.append([d["embedding"] for d in orjson.loads(raw)["data"]])
+    assert [len(v) for v in vectors[0]] == [30, 30] and vectors[0] == vectors[1]

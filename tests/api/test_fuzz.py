@@ -3,6 +3,7 @@ at what the fuzzing left behind: nothing a later normal request or a fresh user 
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import sqlite3
@@ -25,19 +26,30 @@ from tests.support.gateway import (
     gateway_on,
 )
 
-MAX_EXAMPLES = 25  # per operation and phase; the whole run stays around 10 s per backend
+MAX_EXAMPLES = 25  # per operation and phase; about 2000 requests per backend
 SEED = int(os.environ.get("GATEWAY_FUZZ_SEED", "20261124"))
 FRESH_RPM = 5
 HELLO = [{"role": "user", "content": "hello after fuzzing"}]
+LEGACY = "gpt-3.5-turbo-instruct"  # the document's example model for /v1/completions
+PROXIED = {
+    "/v1/chat/completions": "chat",
+    "/v1/embeddings": "embeddings",
+    "/v1/completions": "completions",
+    "/v1/responses": "responses",
+    "/v1/messages": "messages",
+}
 
 
-def fuzz_config(tmp_path, database: str) -> dict:
-    """Echo only (chat works, no upstream can 5xx); finite but generous limits for the fuzzer."""
+def fuzz_config(tmp_path, database: str, legacy_url: str) -> dict:
+    """Echo, and for legacy completions (which only openai/azure serve) the fake OpenAI upstream;
+    neither fails upstream. Finite but generous limits for the fuzzer."""
     mapping = base_config("http://127.0.0.1:9/v1", tmp_path, redis=database_redis(database))
-    mapping["providers"] = {"echo": {"type": "echo"}}
+    legacy = {**mapping["providers"]["fake"], "base_url": legacy_url}
+    mapping["providers"] = {"echo": {"type": "echo"}, "legacy": legacy}
     mapping["models"] = {
         "echo": {"provider": "echo", "model": "echo"},
         "echo/*": {"provider": "echo"},
+        LEGACY: {"provider": "legacy", "model": LEGACY},
     }
     mapping["quota"]["tiers"] = {
         "free": {"rpm": FRESH_RPM, "tpd": 1000},
@@ -51,16 +63,16 @@ def database_redis(database: str) -> str:
 
 
 @pytest.fixture
-async def fuzzed(database, tmp_path) -> AsyncIterator[RunningGateway]:
-    async with gateway_on(fuzz_config(tmp_path, database), database) as running:
+async def fuzzed(database, tmp_path, upstream) -> AsyncIterator[RunningGateway]:
+    async with gateway_on(fuzz_config(tmp_path, database, upstream.base_url), database) as running:
         yield running
 
 
-async def request_log(gateway: RunningGateway) -> list[tuple[str, str, int]]:
-    """(uid, status, status_code) of every ai_request_log row, read straight from the database."""
+async def request_log(gateway: RunningGateway) -> list[tuple[str, str, int, str]]:
+    """(uid, status, status_code, endpoint) of every ai_request_log row, read from the database."""
     await gateway.services.writer.flush(5.0)
     url = gateway.config.database.url
-    query = "SELECT uid, status, status_code FROM ai_request_log"
+    query = "SELECT uid, status, status_code, endpoint FROM ai_request_log"
     if url.startswith("sqlite:///"):
         with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
             return [tuple(row) for row in db.execute(query)]
@@ -147,17 +159,19 @@ async def check_keys(http, gateway: RunningGateway, report: FuzzReport) -> None:
 async def check_request_log(gateway: RunningGateway, report: FuzzReport) -> None:
     rows = await request_log(gateway)
     assert not [r for r in rows if r[2] >= 500], "a fuzzed request was logged as a 5xx"
-    for uid, status, status_code in rows:
+    for uid, status, status_code, _ in rows:
         assert uid == "alice", uid
-        expected = "ok" if status_code == 200 else "rejected"  # echo never fails upstream
+        expected = "ok" if status_code == 200 else "rejected"  # no upstream here ever fails
         assert status == expected, (status, status_code)
-    # one row per authenticated chat request, and no row for any other request
-    chats = [
-        e
+    # one row per authenticated proxied request, with its endpoint; no row for any other request
+    sent = collections.Counter(
+        PROXIED[e.path]
         for e in report.exchanges
-        if e.method == "POST" and e.path == "/v1/chat/completions" and e.status != 401
-    ]
-    assert len(rows) == len(chats)
+        if e.method == "POST" and e.path in PROXIED and e.status != 401
+    )
+    assert collections.Counter(row[3] for row in rows) == sent
+    served = {endpoint for path, endpoint in PROXIED.items()}
+    assert set(sent) == served  # the fuzzer got past auth on every one
 
 
 async def check_normal_use(http, gateway: RunningGateway, report: FuzzReport) -> None:

@@ -15,15 +15,27 @@ import pytest
 from openapi_spec_validator import validate
 
 from gateway import errors
+from gateway.adapters.capabilities import LISTED
 from gateway.config import parse
 from gateway.openapi import RPM_MAX, TPD_MAX, build_document
-from gateway.web import admin
+from gateway.openapi.endpoint_schemas import MAX_DIMENSIONS, MAX_INPUTS, MAX_TOKEN_ID
+from gateway.translate.messages_errors import anthropic_error_type
+from gateway.validation import MAX_TOKEN_ID as TOKEN_ID_LIMIT
+from gateway.web import admin, embeddings
 from gateway.web.app import create_app
 from gateway.web.docs import ASSETS
 from tests.support.gateway import base_config
 
 ROOT = Path(__file__).resolve().parents[2]
 METHODS = {"get", "put", "post", "delete", "patch", "options", "head", "trace"}
+ANTHROPIC = ("/v1/messages", "/v1/messages/count_tokens")
+ENDPOINTS = {  # proxied path -> the request log's `endpoint`
+    "/v1/chat/completions": "chat",
+    "/v1/embeddings": "embeddings",
+    "/v1/completions": "completions",
+    "/v1/responses": "responses",
+}
+PROXIED = list(ENDPOINTS)
 ERROR_BY_STATUS = {
     400: errors.InvalidRequest,
     401: errors.InvalidApiKey,
@@ -71,9 +83,9 @@ def test_document_is_valid_openapi_3_1(document):
 def test_document_and_registered_routes_do_not_drift(config, document):
     documented = set(operations(document))
     registered = registered_routes(config)
-    assert registered - documented == set(), "routes missing from gateway/openapi.py"
+    assert registered - documented == set(), "routes missing from gateway/openapi/"
     assert documented - registered == set(), "documented operations with no route"
-    assert len(documented) == 22 + 7  # + governance: PATCH key, 5 on teams, spend
+    assert len(documented) == 30 + 7  # + governance: PATCH key, 5 on teams, spend
 
 
 def test_the_drift_check_sees_an_extra_on_either_side(config, document):
@@ -87,7 +99,10 @@ def test_the_drift_check_sees_an_extra_on_either_side(config, document):
 
 def test_security_follows_the_path(document):
     for (_, path), op in operations(document).items():
-        if path.startswith("/v1/"):
+        if path in ANTHROPIC:  # Anthropic's SDKs send x-api-key; Bearer works too
+            assert op["security"] == [{"UserKey": []}, {"AnthropicKey": []}], path
+            assert "401" in op["responses"], path
+        elif path.startswith("/v1/"):
             assert op["security"] == [{"UserKey": []}], path
             assert "401" in op["responses"], path
         elif path.startswith("/admin/"):
@@ -98,6 +113,8 @@ def test_security_follows_the_path(document):
     schemes = document["components"]["securitySchemes"]
     assert schemes["UserKey"] == schemes["UserKey"] | {"type": "http", "scheme": "bearer"}
     assert schemes["AdminKey"] == schemes["AdminKey"] | {"type": "http", "scheme": "bearer"}
+    anthropic = {"type": "apiKey", "in": "header", "name": "x-api-key"}
+    assert schemes["AnthropicKey"] == schemes["AnthropicKey"] | anthropic
 
 
 def test_every_response_has_request_id_and_errors_have_the_openai_shape(document):
@@ -109,6 +126,9 @@ def test_every_response_has_request_id_and_errors_have_the_openai_shape(document
             if not status.isdigit() or int(status) < 400 or path == "/readyz":
                 continue
             schema = response["content"]["application/json"]["schema"]
+            if path in ANTHROPIC:
+                assert_anthropic_error(schema, int(status))
+                continue
             error = schema["properties"]["error"]
             assert schema["required"] == ["error"]
             assert set(error["required"]) == {"message", "type", "param", "code"}
@@ -119,12 +139,25 @@ def test_every_response_has_request_id_and_errors_have_the_openai_shape(document
     assert schemas["Error"]["required"] == ["error"]
 
 
+def assert_anthropic_error(schema: dict, status: int) -> None:
+    """Anthropic's shape, {"type": "error", "error": {"type", "message"}}, with the type the
+    gateway's translator sends for this status."""
+    assert schema["required"] == ["type", "error"]
+    assert schema["properties"]["type"] == {"type": "string", "const": "error"}
+    error = schema["properties"]["error"]
+    assert error["required"] == ["type", "message"]
+    assert error["properties"]["type"]["const"] == anthropic_error_type(status)
+
+
 def test_operations_with_parameters_document_400_invalid_value(document):
     """A NUL in any path or query parameter is refused with 400 invalid_value."""
     for item in document["paths"].values():
         for method, op in item.items():
-            if method not in METHODS or not (item.get("parameters") or op.get("parameters")):
+            if method not in METHODS:
                 continue
+            params = [*item.get("parameters", ()), *op.get("parameters", ())]
+            if not any(p["in"] in ("path", "query") for p in params):
+                continue  # header parameters are not the URL
             schema = op["responses"]["400"]["content"]["application/json"]["schema"]
             assert "invalid_value" in schema["properties"]["error"]["properties"]["code"]["enum"]
 
@@ -144,8 +177,55 @@ def test_chat_documents_session_id_rate_limit_headers_and_stream(document):
     assert {"502", "503", "504", "4XX"} <= set(chat["responses"])
 
 
+def test_proxied_routes_document_rate_limit_headers_and_upstream_errors(document):
+    rate = {f"x-ratelimit-{w}-{k}" for w in ("limit", "remaining", "reset")
+            for k in ("requests", "tokens")}  # fmt: skip
+    for path in PROXIED:
+        op = document["paths"][path]["post"]
+        assert {"400", "401", "404", "413", "429", "4XX", "502", "503", "504"} <= set(
+            op["responses"]
+        ), path
+        for status, response in op["responses"].items():
+            if status != "401":
+                assert rate <= set(response["headers"]), (path, status)
+        assert "Retry-After" in op["responses"]["429"]["headers"], path
+        body = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        required = document["components"]["schemas"][body.rsplit("/", 1)[1]]["required"]
+        assert required[0] == "model", path
+    for path in ("/v1/completions", "/v1/responses"):
+        assert set(document["paths"][path]["post"]["responses"]["200"]["content"]) == {
+            "application/json", "text/event-stream"}  # fmt: skip
+
+
+def test_request_log_endpoint_is_documented_for_every_proxied_route(document):
+    """Each proxied operation says which `endpoint` its request-log row carries."""
+    for path, endpoint in [*ENDPOINTS.items(), ("/v1/messages", "messages")]:
+        assert f"`endpoint` `{endpoint}`" in document["paths"][path]["post"]["description"]
+    assert "`endpoint`" in document["info"]["description"]
+
+
+def test_models_document_their_capabilities(document):
+    model = document["components"]["schemas"]["Model"]
+    assert "capabilities" in model["required"]
+    assert model["properties"]["capabilities"]["items"]["enum"] == list(LISTED)
+
+
+def test_anthropic_routes_document_the_message_and_its_stream(document):
+    create = document["paths"]["/v1/messages"]["post"]
+    assert set(create["responses"]["200"]["content"]) == {"application/json", "text/event-stream"}
+    request = document["components"]["schemas"]["MessagesRequest"]
+    assert request["required"] == ["model", "max_tokens", "messages"]
+    assert {"system", "stream", "tools", "tool_choice", "stop_sequences", "temperature", "top_p",
+            "metadata"} <= set(request["properties"])  # fmt: skip
+    count = document["paths"]["/v1/messages/count_tokens"]["post"]["responses"]["200"]
+    assert count["content"]["application/json"]["schema"]["$ref"].endswith("/InputTokens")
+    assert "429" not in document["paths"]["/v1/messages/count_tokens"]["post"]["responses"]
+
+
 def test_limits_and_tiers_match_the_code(config, document):
     assert (RPM_MAX, TPD_MAX) == (admin.RPM_MAX, admin.TPD_MAX)
+    assert (MAX_INPUTS, MAX_DIMENSIONS, MAX_TOKEN_ID) == (
+        embeddings.MAX_INPUTS, embeddings.MAX_DIMENSIONS, TOKEN_ID_LIMIT)  # fmt: skip
     tier = document["components"]["schemas"]["ApiKeyCreate"]["properties"]["tier"]
     assert tier["enum"] == [*config.quota.tiers, None]
 

@@ -23,11 +23,16 @@ def embedding_inputs(value: Any) -> list[str | list[int]]:
     or a list of token lists."""
     if isinstance(value, str):
         return [value]
-    if isinstance(value, list) and value and all(isinstance(v, int) for v in value):
-        return [list(value)]
+    if isinstance(value, list) and value and all(_token(v) for v in value):
+        return [[int(v) for v in value]]
     if isinstance(value, list):
-        return [v if isinstance(v, str) else list(v) for v in value]
+        return [v if isinstance(v, str) else [int(t) for t in v] for v in value]
     raise ValueError("input must be a string, a list of strings or token lists")
+
+
+def _token(value: Any) -> bool:
+    """A token id as JSON Schema's integer: 7 or 7.0."""
+    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
 
 
 def vector(item: str | list[int], dimensions: int) -> list[float]:
