@@ -1,11 +1,11 @@
 """The bare minimum of an aiohttp proxy, for `scripts/bench --floor`: what aiohttp alone costs.
 
-An aiohttp server whose one handler forwards the body to the upstream with an aiohttp client and
-relays the answer (whole, or chunk by chunk for a stream) with no auth, limits, parsing,
-accounting or logging. The gateway is built on the same two halves, so its CPU per request
-cannot go below this on the same machine.
+An aiohttp server whose one handler forwards the body to the same path on the upstream (every
+endpoint alike) with an aiohttp client and relays the answer (whole, or chunk by chunk for a
+stream) with no auth, limits, parsing, accounting or logging. The gateway is built on the same
+two halves, so its CPU per request cannot go below this on the same machine.
 
-Run: python floor_proxy.py --upstream http://127.0.0.1:9000/v1/chat/completions --port 9100
+Run: python floor_proxy.py --upstream http://127.0.0.1:9000 --port 9100
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ async def serve(upstream: str, host: str, port: int) -> None:
     async def relay(request: web.Request) -> web.StreamResponse:
         body = await request.read()
         reply = await session.post(
-            upstream, data=body, headers={"Content-Type": "application/json"}
+            upstream + request.path_qs, data=body, headers={"Content-Type": "application/json"}
         )
         try:
             if reply.content_type != "text/event-stream":
@@ -40,7 +40,7 @@ async def serve(upstream: str, host: str, port: int) -> None:
             reply.release()
 
     app = web.Application()
-    app.router.add_post("/v1/chat/completions", relay)
+    app.router.add_post("/{path:.*}", relay)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port, backlog=2048).start()
@@ -54,7 +54,7 @@ async def serve(upstream: str, host: str, port: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--upstream", required=True)
+    parser.add_argument("--upstream", required=True, help="the upstream's root URL")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()

@@ -4,7 +4,8 @@ Each of --concurrency workers keeps one keep-alive connection and sends the same
 soon as the previous answer has ended, until --duration seconds have passed or --requests have
 been started. It measures, per request, the latency (request written -> last byte) and the time
 to first byte (request written -> first byte of the body: for a stream, the first event). Bodies
-are checked: status 200, and a stream must end with `data: [DONE]`. A raw Protocol costs a few
+are checked: status 200, and a stream must hold its endpoint's last event (`data: [DONE]` for
+chat, `response.completed`, `message_stop`; see endpoints.py). A raw Protocol costs a few
 microseconds per read, so one core can drive a thousand concurrent streams.
 
 Prints one JSON object on stdout (see `summary()`).
@@ -18,11 +19,12 @@ import math
 import sys
 import time
 from collections import Counter
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import orjson
+from endpoints import ENDPOINTS, Endpoint
 
-_DONE = b"data: [DONE]\n\n"
 _perf = time.perf_counter
 
 
@@ -33,10 +35,12 @@ class RequestFailed(Exception):
 class Conn(asyncio.Protocol):
     """One keep-alive connection: one request at a time, response parsed incrementally."""
 
-    def __init__(self) -> None:
+    def __init__(self, stream_end: bytes = b"") -> None:
+        self.stream_end = stream_end
+        self.keep = max(64, len(stream_end))
         self.transport: asyncio.Transport | None = None
         self.closed = False
-        self.future: asyncio.Future | None = None
+        self.future: asyncio.Future[None] | None = None
         self.timer: asyncio.TimerHandle | None = None
         self.head = bytearray()
         self.in_body = False
@@ -45,17 +49,18 @@ class Conn(asyncio.Protocol):
         self.remaining = 0  # content-length mode: body bytes still to come
         self.cbuf = bytearray()  # chunked mode: undecoded framing
         self.chunk_left = 0  # chunked mode: data bytes left in the current chunk (+2 for CRLF)
-        self.tail = b""  # last bytes of the body, to check the [DONE] marker
+        self.tail = b""  # last bytes of the body, to find `stream_end` across reads
+        self.ended = False  # `stream_end` seen in the body
         self.server_closes = False
         self.ttfb_at = 0.0
         self.reads = 0
 
     # -- asyncio callbacks ----------------------------------------------------------------
 
-    def connection_made(self, transport) -> None:
-        self.transport = transport
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
-    def connection_lost(self, exc) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._fail(RequestFailed("connection closed" if exc is None else type(exc).__name__))
 
@@ -94,7 +99,7 @@ class Conn(asyncio.Protocol):
             self._chunked(data)
         else:
             self.remaining -= len(data)
-            self.tail = data[-64:]
+            self._body(data)
             if self.remaining <= 0:
                 self._finish()
 
@@ -109,7 +114,7 @@ class Conn(asyncio.Protocol):
                 take = min(self.chunk_left, len(buf) - pos)
                 payload = min(take, self.chunk_left - 2)  # the chunk's CRLF is not body
                 if payload > 0:
-                    self.tail = (self.tail + bytes(buf[pos : pos + payload]))[-64:]
+                    self._body(bytes(buf[pos : pos + payload]))
                 pos += take
                 self.chunk_left -= take
                 if self.chunk_left:
@@ -129,16 +134,24 @@ class Conn(asyncio.Protocol):
             self.chunk_left = size + 2
         del buf[:pos]
 
+    def _body(self, data: bytes) -> None:
+        seen = self.tail + data
+        if not self.ended and self.stream_end in seen:
+            self.ended = True
+        self.tail = seen[-self.keep :]
+
     # -- request ----------------------------------------------------------------------------
 
-    def request(self, raw: bytes, timeout_s: float) -> asyncio.Future:
+    def request(self, raw: bytes, timeout_s: float) -> asyncio.Future[None]:
         loop = asyncio.get_running_loop()
         self.future = loop.create_future()
         self.in_body, self.status, self.chunked, self.remaining = False, 0, False, 0
         self.cbuf.clear()
         self.head.clear()
         self.chunk_left, self.tail, self.ttfb_at, self.reads = 0, b"", 0.0, 0
+        self.ended = False
         self.timer = loop.call_later(timeout_s, self._fail, RequestFailed("timeout"))
+        assert self.transport is not None
         self.transport.write(raw)
         return self.future
 
@@ -162,34 +175,17 @@ class Conn(asyncio.Protocol):
             self.transport.close()
 
 
-def build_request(url: str, key: str | None, body: bytes) -> tuple[str, int, bytes]:
+def build_request(url: str, headers: list[tuple[str, str]], body: bytes) -> tuple[str, int, bytes]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    headers = [
+    lines = [
         f"POST {parts.path} HTTP/1.1",
         f"Host: {host}:{port}",
-        "Content-Type: application/json",
         "Accept: */*",
         f"Content-Length: {len(body)}",
+        *(f"{name}: {value}" for name, value in headers),
     ]
-    if key:
-        headers.append(f"Authorization: Bearer {key}")
-    return host, port, ("\r\n".join(headers) + "\r\n\r\n").encode() + body
-
-
-def chat_body(model: str, stream: bool) -> bytes:
-    """The request every scenario sends: a short system + user prompt."""
-    payload = {
-        "model": model,
-        "messages": [
-            {"role": "system", "content": "You are a helpful assistant."},
-            {"role": "user", "content": "Say hello in a few words, please."},
-        ],
-        "max_tokens": 64,
-    }
-    if stream:
-        payload["stream"] = True
-    return orjson.dumps(payload)
+    return host, port, ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
 def quantile(values: list[float], q: float) -> float | None:
@@ -202,15 +198,17 @@ def quantile(values: list[float], q: float) -> float | None:
 async def run_load(
     url: str,
     key: str | None,
-    body: bytes,
+    endpoint: Endpoint,
+    model: str,
     stream: bool,
     concurrency: int,
     duration_s: float,
     max_requests: int,
     timeout_s: float,
     ramp_s: float = 0.0,
-) -> dict:
-    host, port, raw = build_request(url, key, body)
+) -> dict[str, Any]:
+    host, port, raw = build_request(url, endpoint.headers(key), endpoint.body(model, stream))
+    stream_end = endpoint.stream_end if stream else b""
     loop = asyncio.get_running_loop()
     latencies: list[float] = []
     ttfbs: list[float] = []
@@ -219,6 +217,10 @@ async def run_load(
     started = 0
     start = _perf()
     deadline = start + duration_s
+
+    async def connect() -> Conn:
+        _, conn = await loop.create_connection(lambda: Conn(stream_end), host, port)
+        return conn
 
     async def worker(index: int) -> None:
         nonlocal started
@@ -229,11 +231,10 @@ async def run_load(
             started += 1
             try:
                 if conn is None or conn.closed:
-                    _, conn = await asyncio.wait_for(
-                        loop.create_connection(Conn, host, port), timeout_s
-                    )
+                    conn = await asyncio.wait_for(connect(), timeout_s)
+                current = conn
                 t0 = _perf()
-                await conn.request(raw, timeout_s)
+                await current.request(raw, timeout_s)
                 t1 = _perf()
             except (OSError, TimeoutError, RequestFailed) as exc:
                 errors[str(exc) or type(exc).__name__] += 1
@@ -242,16 +243,16 @@ async def run_load(
                     conn = None
                 await asyncio.sleep(0.01)  # a refused connect must not spin
                 continue
-            if conn.status != 200:
-                errors[f"http_{conn.status}"] += 1
-            elif stream and not conn.tail.endswith(_DONE):
-                errors["stream without [DONE]"] += 1
+            if current.status != 200:
+                errors[f"http_{current.status}"] += 1
+            elif stream and not current.ended:
+                errors["stream cut short"] += 1
             else:
                 latencies.append(t1 - t0)
-                ttfbs.append(conn.ttfb_at - t0)
-                reads.append(conn.reads)
-            if conn.server_closes:
-                conn.close()
+                ttfbs.append(current.ttfb_at - t0)
+                reads.append(current.reads)
+            if current.server_closes:
+                current.close()
                 conn = None
         if conn is not None:
             conn.close()
@@ -261,7 +262,14 @@ async def run_load(
     return summary(latencies, ttfbs, reads, errors, elapsed, concurrency)
 
 
-def summary(latencies, ttfbs, reads, errors, elapsed, concurrency) -> dict:
+def summary(
+    latencies: list[float],
+    ttfbs: list[float],
+    reads: list[int],
+    errors: Counter[str],
+    elapsed: float,
+    concurrency: int,
+) -> dict[str, Any]:
     """The JSON the orchestrator reads: counts, rates and percentiles in milliseconds."""
 
     def ms(value: float | None) -> float | None:
@@ -288,7 +296,8 @@ def summary(latencies, ttfbs, reads, errors, elapsed, concurrency) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", required=True, help="http://host:port/v1/chat/completions")
-    parser.add_argument("--key", help="bearer key")
+    parser.add_argument("--endpoint", choices=sorted(ENDPOINTS), default="chat")
+    parser.add_argument("--key", help="the API key (sent as the endpoint sends it)")
     parser.add_argument("--model", required=True)
     parser.add_argument("--stream", action="store_true")
     parser.add_argument("--concurrency", type=int, default=1)
@@ -297,11 +306,11 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=30.0, help="per request, seconds")
     parser.add_argument("--ramp", type=float, default=0.0, help="spread worker starts (s)")
     args = parser.parse_args()
-    body = chat_body(args.model, args.stream)
     coro = run_load(
         args.url,
         args.key,
-        body,
+        ENDPOINTS[args.endpoint],
+        args.model,
         args.stream,
         args.concurrency,
         args.duration,

@@ -12,8 +12,11 @@ import subprocess
 import threading
 import time
 from collections.abc import Sequence
+from typing import Any
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# Placement on a machine with 2+ CPUs: the gateway alone on one, load tools and the mock on another.
+GATEWAY_CPU, LOAD_CPU = 0, 1
 
 
 def pin_prefix(cpu: int | None) -> list[str]:
@@ -23,24 +26,64 @@ def pin_prefix(cpu: int | None) -> list[str]:
     return ["taskset", "-c", str(cpu)]
 
 
+def pin_cpus_prefix(count: int) -> list[str]:
+    """`taskset -c 0-<count-1>` (the first `count` CPUs) when the machine has more than that;
+    nothing when it has no more (all of them are used anyway) or taskset is missing."""
+    if shutil.which("taskset") is None or (os.cpu_count() or 1) <= count:
+        return []
+    return ["taskset", "-c", f"0-{count - 1}"]
+
+
+def unpin(pid: int) -> set[int]:
+    """Let `pid` run on every CPU; returns its former CPU set (for `repin`)."""
+    former = os.sched_getaffinity(pid)
+    os.sched_setaffinity(pid, range(os.cpu_count() or 1))
+    return former
+
+
+def repin(pid: int, cpus: set[int]) -> None:
+    os.sched_setaffinity(pid, cpus)
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and every live descendant (a supervisor and its workers), from /proc."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # gone, or not ours to read
+        parents.setdefault(ppid, []).append(int(entry))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo += parents.get(current, [])
+    return tree
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 class Children:
     """The processes this run started; stop_all() ends each of them, by its own pid."""
 
     def __init__(self) -> None:
-        self.procs: list[subprocess.Popen] = []
+        self.procs: list[subprocess.Popen[bytes]] = []
 
-    def start(self, argv: Sequence[str], **kwargs) -> subprocess.Popen:
+    def start(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(list(argv), **kwargs)
         self.procs.append(proc)
         return proc
 
-    def stop(self, proc: subprocess.Popen, grace_s: float = 10.0) -> None:
+    def stop(self, proc: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -57,7 +100,7 @@ class Children:
                 self.stop(proc)
 
 
-def wait_port(port: int, timeout_s: float, proc: subprocess.Popen | None = None) -> None:
+def wait_port(port: int, timeout_s: float, proc: subprocess.Popen[bytes] | None = None) -> None:
     """Return once 127.0.0.1:port accepts a connection; raise if the process dies first."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -76,6 +119,18 @@ def cpu_times(pid: int) -> tuple[int, int]:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5)
+
+
+def tree_cpu_times(pids: Sequence[int]) -> tuple[int, int]:
+    """(utime, stime) summed over several processes; one that has exited counts as 0."""
+    user = system = 0
+    for pid in pids:
+        try:
+            u, s = cpu_times(pid)
+        except OSError:
+            continue
+        user, system = user + u, system + s
+    return user, system
 
 
 def cpu_ticks(pid: int) -> int:
@@ -112,11 +167,23 @@ def reset_peak_rss(pid: int) -> bool:
         return False
 
 
-class RssSampler:
-    """Samples VmRSS every `interval_s` in a thread; `peak_kb` is the highest seen."""
+def tree_rss_kb(pids: Sequence[int]) -> int:
+    """VmRSS summed over several processes (shared pages counted in each)."""
+    total = 0
+    for pid in pids:
+        try:
+            total += status_kb(pid, "VmRSS")
+        except OSError:
+            continue
+    return total
 
-    def __init__(self, pid: int, interval_s: float = 0.05) -> None:
-        self.pid = pid
+
+class RssSampler:
+    """Samples the VmRSS of some processes (summed) every `interval_s` in a thread; `peak_kb` is
+    the highest seen."""
+
+    def __init__(self, pids: Sequence[int], interval_s: float = 0.05) -> None:
+        self.pids = list(pids)
         self.interval_s = interval_s
         self.peak_kb = 0
         self._stop = threading.Event()
@@ -126,15 +193,15 @@ class RssSampler:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
 
     def _run(self) -> None:
         while True:
-            try:
-                self.peak_kb = max(self.peak_kb, status_kb(self.pid, "VmRSS"))
-            except OSError:
-                return
+            rss = tree_rss_kb(self.pids)
+            if not rss:
+                return  # all gone
+            self.peak_kb = max(self.peak_kb, rss)
             if self._stop.wait(self.interval_s):
                 return

@@ -1,11 +1,18 @@
-"""The bench's output: the results table, and each target of the "Speed" issue checked.
-Pure: takes the result dicts run.py builds, returns text and target verdicts."""
+"""The bench's output: the results tables, the ratios judged within the run, and each target of
+the "Speed" and "Scale" issues checked. Pure: takes the result dicts run.py builds, returns text
+and target verdicts."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from plan import TRANSLATED_VS_PASSTHROUGH
+
+Results = dict[str, Any]
+
 COLUMNS = (
     ("scenario", 22, "s"),
-    ("target", 8, "s"),
+    ("target", 9, "s"),
     ("req/s", 9, ".1f"),
     ("p50 ms", 9, ".3f"),
     ("p99 ms", 9, ".3f"),
@@ -16,11 +23,12 @@ COLUMNS = (
     ("RSS peak MB", 11, ".1f"),
     ("errors", 6, "d"),
     ("reads/resp", 10, ".1f"),
+    ("load CPU %", 10, ".0f"),
     ("others on CPU0 %", 16, ".0f"),
 )
 
 
-def _cell(value, width: int, fmt: str) -> str:
+def _cell(value: Any, width: int, fmt: str) -> str:
     if value is None:
         return "-".rjust(width)
     if fmt == "s":
@@ -28,8 +36,12 @@ def _cell(value, width: int, fmt: str) -> str:
     return format(value, fmt).rjust(width)
 
 
-def _row(scenario: str, target: str, r: dict) -> list:
-    return [
+def _percent(value: float | None) -> float | None:
+    return None if value is None else value * 100
+
+
+def _row(scenario: str, target: str, r: Results) -> str:
+    cells = [
         scenario,
         target,
         r["rps"],
@@ -38,32 +50,101 @@ def _row(scenario: str, target: str, r: dict) -> list:
         r["ttfb_ms"]["p50"],
         r["ttfb_ms"]["p99"],
         r.get("cpu_ms_per_req"),
-        None if r.get("cpu_util") is None else r["cpu_util"] * 100,
+        _percent(r.get("cpu_util")),
         r.get("rss_peak_mb"),
         r["errors"],
         r.get("reads_per_response"),
-        None if r.get("cpu0_others_util") is None else r["cpu0_others_util"] * 100,
+        _percent(r.get("load_cpu_util")),
+        _percent(r.get("cpu0_others_util")),
     ]
+    return " ".join(_cell(v, w, fmt) for v, (_, w, fmt) in zip(cells, COLUMNS, strict=True))
 
 
-def table(results: dict) -> str:
+def _header() -> list[str]:
+    header = " ".join(name.ljust(w) if fmt == "s" else name.rjust(w) for name, w, fmt in COLUMNS)
+    return [header, "-" * len(header)]
+
+
+def table(results: Results) -> str:
     """One line per scenario and target: direct = the mock alone (the floor); aiohttp = a bare
     aiohttp proxy with no features (only with --floor); gateway = the gateway, every feature on."""
-    header = " ".join(name.ljust(w) if fmt == "s" else name.rjust(w) for name, w, fmt in COLUMNS)
-    lines = [header, "-" * len(header)]
+    lines = _header()
     for name, scenario in results["scenarios"].items():
         for target in ("direct", "aiohttp", "gateway"):
             r = scenario.get(target)
-            if r is None:
-                continue
-            cells = _row(name, target, r)
-            lines.append(
-                " ".join(_cell(v, w, fmt) for v, (_, w, fmt) in zip(cells, COLUMNS, strict=True))
-            )
+            if r is not None:
+                lines.append(_row(name, target, r))
     return "\n".join(lines)
 
 
-def _check(name: str, value, limit: float, op: str, unit: str) -> dict:
+def workers_table(results: Results) -> str:
+    """The throughput scenarios with one worker (the main table's row) and with N workers."""
+    w = results.get("workers")
+    if not w or not w["scenarios"]:
+        return ""
+    n, placement = w["n"], w["placement"]
+    lines = [
+        f"--workers {n}: gateway on {placement['gateway']}; load generator and mock unpinned; "
+        f"1 worker = {placement['one worker']}",
+        *_header(),
+    ]
+    for name, entry in w["scenarios"].items():
+        lines.append(_row(name, "1 worker", results["scenarios"][name]["gateway"]))
+        lines.append(_row(name, f"{n} workers", entry["gateway"]))
+    return "\n".join(lines)
+
+
+def ratios(results: Results) -> list[dict[str, Any]]:
+    """Figures judged against each other, both measured in this run (absolute figures move with
+    the machine and its neighbours; these ratios much less)."""
+    s = results["scenarios"]
+    out: list[dict[str, Any]] = []
+    translated, passthrough = TRANSLATED_VS_PASSTHROUGH
+    if translated in s and passthrough in s:
+        a, b = s[translated]["gateway"], s[passthrough]["gateway"]
+        label = f"gateway CPU ms/stream, {translated} / {passthrough}"
+        out.append(_ratio(label, a["cpu_ms_per_req"], b["cpu_ms_per_req"], "<=", 1.3))
+    w = results.get("workers") or {}
+    for name, entry in w.get("scenarios", {}).items():
+        n, one, many = w["n"], s[name]["gateway"], entry["gateway"]
+        label = f"{name} req/s, {n} workers / 1 worker"
+        out.append(_ratio(label, many["rps"], one["rps"], ">=", round(0.9 * n, 2)))
+        label = f"{name} gateway CPU ms/req, {n} workers / 1 worker"
+        out.append(_ratio(label, many["cpu_ms_per_req"], one["cpu_ms_per_req"]))
+    return out
+
+
+def _ratio(
+    name: str,
+    a: float | None,
+    b: float | None,
+    op: str | None = None,
+    limit: float | None = None,
+) -> dict[str, Any]:
+    value = round(a / b, 3) if a is not None and b else None
+    entry: dict[str, Any] = {"ratio": name, "a": a, "b": b, "value": value}
+    if op is not None and limit is not None:
+        entry["limit"] = f"{op} {limit:g}x"
+        entry["met"] = value is not None and (value <= limit if op == "<=" else value >= limit)
+    return entry
+
+
+def ratios_text(entries: list[dict[str, Any]]) -> str:
+    lines = []
+    for r in entries:
+        shown = "-" if r["value"] is None else f"{r['value']:.2f}x"
+        line = f"  {r['ratio']}: {_num(r['a'])} / {_num(r['b'])} = {shown}"
+        if "limit" in r:
+            line += f" (target {r['limit']}: {'met' if r['met'] else 'MISSED'})"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def _check(name: str, value: Any, limit: float, op: str, unit: str) -> dict[str, Any]:
     if value is None:
         ok = False
     elif op == "<=":
@@ -73,13 +154,14 @@ def _check(name: str, value, limit: float, op: str, unit: str) -> dict:
     return {"target": name, "value": value, "limit": f"{op} {limit:g}{unit}", "met": ok}
 
 
-def targets(results: dict) -> list[dict]:
-    """The issue's targets, evaluated on whatever scenarios ran (all features on)."""
+def targets(results: Results) -> list[dict[str, Any]]:
+    """The issues' targets, evaluated on whatever scenarios ran (all features on)."""
     s = results["scenarios"]
-    out: list[dict] = []
+    out: list[dict[str, Any]] = []
 
-    def gw(name: str) -> dict | None:
-        return s.get(name, {}).get("gateway")
+    def gw(name: str) -> Results | None:
+        found: Results | None = s.get(name, {}).get("gateway")
+        return found
 
     if r := gw("nonstream_c64"):
         out.append(_check("non-stream c=64: CPU ms/request", r["cpu_ms_per_req"], 0.5, "<=", " ms"))
@@ -102,13 +184,51 @@ def targets(results: dict) -> list[dict]:
         )
         out.append(_check(f"{c} slow streams: peak RSS", r["rss_peak_mb"], 300, "<=", " MB"))
     out.append(_check("idle RSS", results["gateway"]["idle_rss_mb"], 80, "<=", " MB"))
+    for r in ratios(results):
+        if "limit" in r:
+            out.append({"target": r["ratio"], "value": r["value"], "limit": r["limit"],
+                        "met": r["met"]})  # fmt: skip
     return out
 
 
-def targets_text(checks: list[dict]) -> str:
+def targets_text(checks: list[dict[str, Any]]) -> str:
     lines = []
     for c in checks:
         value = c["value"]
         shown = f"{value:.3f}" if isinstance(value, float) else str(value)
         lines.append(f"  [{'met' if c['met'] else 'MISSED'}] {c['target']}: {shown} ({c['limit']})")
     return "\n".join(lines)
+
+
+def machine_text(results: Results) -> str:
+    meta = results["meta"]
+    m, pinning = meta["machine"], meta["pinning"]
+    where = (
+        f"gateway on {pinning['gateway']}, load generator + mock + driver on "
+        f"{pinning['load+mock+driver']}"
+        if isinstance(pinning, dict)
+        else f"pinning: {pinning}"
+    )
+    return (
+        f"machine: {m['cpu_model']}, {m['cpus']} CPUs, Linux {m['kernel']}, Python {m['python']};"
+        f" {where}"
+    )
+
+
+def text(results: Results) -> str:
+    """Everything run.py prints: machine, tables, ratios and targets."""
+    parts = [machine_text(results), "", table(results)]
+    workers = workers_table(results)
+    if workers:
+        parts += ["", workers]
+    entries = ratios(results)
+    if entries:
+        m = results["meta"]["machine"]
+        head = f"ratios (both figures from this run, on {m['cpu_model']} with {m['cpus']} CPUs):"
+        parts += ["", head, ratios_text(entries)]
+    parts += [
+        "",
+        "targets (gateway on one core unless --workers, every feature on):",
+        targets_text(results["targets"]),
+    ]
+    return "\n".join(parts)
