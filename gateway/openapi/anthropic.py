@@ -102,10 +102,11 @@ def _request() -> dict[str, Schema]:
         {"role": const("assistant"), "content": _blocks(text, tool_use, thinking)},
         ["role", "content"],
     )
-    system = {"anyOf": [STR, {"type": "array", "items": text}]}
+    # null counts as absent, as for every optional field the gateway reads
+    system = {"anyOf": [STR, {"type": "array", "items": text}, {"type": "null"}]}
     tool = obj(
         {
-            "type": const("custom"),
+            "type": {"anyOf": [const("custom"), {"type": "null"}]},
             "name": NON_EMPTY,
             "description": {"description": "Forwarded when a string."},
             "input_schema": {"type": "object"},
