@@ -4,7 +4,6 @@ revocations land fast and an unknown or malformed key never costs a database rou
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import secrets
@@ -113,7 +112,6 @@ class CachedKeys:
         self._last_used: dict[str, datetime] = {}
         self._changes = ChangedSince()
         self._loaded = False  # every active key is in _hits
-        self._pending: set[asyncio.Task[None]] = set()
 
     async def lookup(self, key_hash: str) -> Principal | None:
         entry = self._hits.get(key_hash)
@@ -163,11 +161,14 @@ class CachedKeys:
         """Poll forever (a background task)."""
         await poll_forever(self.refresh, self.refresh_s, "key cache", log)
 
-    def invalidate(self) -> None:
-        """A key changed on this instance (admin API): poll now rather than within refresh_s."""
-        task = asyncio.get_running_loop().create_task(self.refresh())
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+    def apply(self, row: ApiKey) -> None:
+        """Take a key created or changed on this instance (admin API) into the cache at once, so
+        the caller can use it straight away; other instances see it at their next poll."""
+        principal = _principal(row)
+        if principal is None:
+            self._hits.pop(row.key_hash, None)
+        else:
+            self._remember(row.key_hash, principal, self.clock())
 
 
 def _principal(row: ApiKey | None) -> Principal | None:

@@ -96,7 +96,7 @@ async def create_key(request: web.Request) -> web.Response:
         **scopes,
     )
     saved = await s.store.create_key(row)
-    s.key_cache.invalidate()
+    s.key_cache.apply(saved)
     return json_response({**key_object(saved), "key": key}, status=201)
 
 
@@ -119,7 +119,7 @@ async def patch_key(request: web.Request) -> web.Response:
     updated = await s.store.update_key(key_id, changes)
     if updated is None:
         raise NotFound(f"No key found with id `{clip(key_id)}`.", param="key")
-    s.key_cache.invalidate()
+    s.key_cache.apply(updated)
     return json_response(key_object(updated))
 
 

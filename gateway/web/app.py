@@ -52,8 +52,9 @@ REDIS_TIMEOUT_S = 0.5
 
 
 def _limiter(config: Config) -> tuple[RateLimiter, aioredis.Redis | None]:
+    ttl = config.redis.reservation_ttl_s
     if config.redis.url.startswith("memory://"):
-        return MemoryLimiter(), None
+        return MemoryLimiter(reservation_ttl_s=ttl), None
     client = aioredis.Redis.from_url(
         config.redis.url,
         socket_timeout=REDIS_TIMEOUT_S,
@@ -61,9 +62,9 @@ def _limiter(config: Config) -> tuple[RateLimiter, aioredis.Redis | None]:
         retry=Retry(NoBackoff(), 0),
         health_check_interval=0,
     )
-    primary = RedisLimiter(client, prefix=config.redis.prefix)
+    primary = RedisLimiter(client, prefix=config.redis.prefix, reservation_ttl_s=ttl)
     fallback = FallbackLimiter(
-        primary, MemoryLimiter(), retry_every_s=config.redis.fallback_retry_s
+        primary, MemoryLimiter(reservation_ttl_s=ttl), retry_every_s=config.redis.fallback_retry_s
     )
     return fallback, client
 
