@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -162,10 +163,16 @@ class Recorder:
     """Turns Outcomes into a request-log row (queued), metrics, a quota charge and a log line."""
 
     def __init__(
-        self, writer: Writer, limiter: RateLimiter, metrics: Metrics, log_content: bool = False
+        self,
+        writer: Writer,
+        limiter: RateLimiter,
+        metrics: Metrics,
+        log_content: bool = False,
+        wall_clock: Callable[[], float] = time.time,
     ):
         self.writer = writer
         self.limiter = limiter
+        self.wall_clock = wall_clock  # settlement's `now`: the budget period charged
         self.metrics = metrics
         self.log_content = log_content
         self._settling: set[asyncio.Task[Any]] = set()
@@ -227,7 +234,7 @@ class Recorder:
         batch, self._pending = self._pending, []
         if not batch:
             return
-        task = asyncio.get_running_loop().create_task(self.limiter.settle(batch, time.time()))
+        task = asyncio.get_running_loop().create_task(self.limiter.settle(batch, self.wall_clock()))
         self._settling.add(task)
         task.add_done_callback(self._settled)
 

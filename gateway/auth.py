@@ -162,8 +162,8 @@ class CachedKeys:
         await poll_forever(self.refresh, self.refresh_s, "key cache", log)
 
     def apply(self, row: ApiKey) -> None:
-        """A key created or changed on this instance (admin API): in effect here at once; the
-        other instances see it at their next poll."""
+        """Take a key created or changed on this instance (admin API) into the cache at once, so
+        the caller can use it straight away; other instances see it at their next poll."""
         principal = _principal(row)
         if principal is None:
             self._hits.pop(row.key_hash, None)

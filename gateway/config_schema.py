@@ -149,6 +149,7 @@ class RedisSection(Section):
     url: Annotated[Text, AfterValidator(_redis_url)] | None = None
     prefix: Text | None = None
     fallback_retry_s: Annotated[float, BeforeValidator(_number), Field(ge=0.05)] | None = None
+    reservation_ttl_s: Annotated[float, BeforeValidator(_number), Field(ge=1)] | None = None
 
 
 class StaticKeySection(Section):

@@ -37,6 +37,9 @@ class RedisConfig:
     # While Redis is unreachable, limits are kept per process; Redis is probed again at most
     # this often (by a request or /readyz) and used again as soon as it answers.
     fallback_retry_s: float = 5.0
+    # A budget reservation of a request that never settles (its process died mid-request) stops
+    # counting this long after admission; keep it above the longest request.
+    reservation_ttl_s: float = 900.0
 
 
 @dataclass(frozen=True, slots=True)

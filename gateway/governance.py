@@ -54,11 +54,16 @@ def model_allowed(model: str, patterns: Iterable[str] | None) -> bool:
     return False
 
 
+def may_use(model: str, principal: Principal, team: Team | None) -> bool:
+    """Whether the key's and the team's lists both allow `model`."""
+    return model_allowed(model, principal.models) and model_allowed(
+        model, team.models if team else None
+    )
+
+
 def check_model(model: str, principal: Principal, team: Team | None) -> None:
     """403 model_not_allowed unless the key's and the team's lists both allow `model`."""
-    if not model_allowed(model, principal.models) or not model_allowed(
-        model, team.models if team else None
-    ):
+    if not may_use(model, principal, team):
         raise ModelNotAllowed(f"This API key may not use the model `{clip(model)}`.", param="model")
 
 

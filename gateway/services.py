@@ -43,4 +43,13 @@ class Services:
     affinity: ResponseAffinity = field(default_factory=MemoryAffinity)
     teams: TeamCache = field(default_factory=lambda: TeamCache(None))
     clock: Callable[[], float] = time.monotonic  # routing's `now` (cooldowns); tests replace it
+    # Unix time for the limiter: rpm buckets, token days, budget periods and reservation expiry
+    # at admission and at settlement. Replace it with use_wall_clock, never by assignment.
+    wall_clock: Callable[[], float] = time.time
     started: int = field(default_factory=lambda: int(time.time()))  # /v1/models' `created`
+
+    def use_wall_clock(self, clock: Callable[[], float]) -> None:
+        """Read the limiter's `now` from `clock`, at admission and at settlement alike (tests
+        move it across a UTC midnight)."""
+        self.wall_clock = clock
+        self.recorder.wall_clock = clock

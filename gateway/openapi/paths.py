@@ -164,7 +164,8 @@ def _session_paths() -> dict[str, Schema]:
             ),
         },
         "/v1/ai/usage": {
-            "get": op("getUsage", "Usage", "The caller's usage today and remaining quota",
+            "get": op("getUsage", "Usage",
+                      "The caller's usage today, remaining quota and budgets",
                       {"200": ok("Today's usage.", ref("Usage")), "401": UNAUTHORIZED,
                        "503": DB_503}, USER),
         },

@@ -4,6 +4,7 @@ messages, usage, keys, quotas, routes, health; `component_schemas(tiers)` builds
 from __future__ import annotations
 
 from ..errors import GatewayError
+from ..store.base import BUDGET_PERIODS
 from .anthropic import messages_schemas
 from .endpoint_schemas import endpoint_schemas
 from .governance import governance_schemas
@@ -187,6 +188,18 @@ def _sessions() -> dict[str, Schema]:
                     {"limit": nullable(INT), "used": INT, "remaining": nullable(INT), "reset": STR}
                 ),
                 "by_model": {"type": "array", "items": ref("UsageRow")},
+                "budgets": {"type": "array", "items": ref("UsageBudget")},
+            }
+        ),
+        "UsageBudget": record(
+            {
+                "scope": {"type": "string", "enum": ["user", "key", "team"]},
+                "id": STR,
+                "max_budget_usd": _money("The budget per period."),
+                "budget_period": {"type": "string", "enum": list(BUDGET_PERIODS)},
+                "spend_usd": _money("Settled cost of the current period's requests."),
+                "reserved_usd": _money("Worst-case costs held by requests in flight."),
+                "remaining_usd": _money("What a new request can still reserve."),
             }
         ),
         "UsageRow": record(
@@ -202,6 +215,14 @@ def _sessions() -> dict[str, Schema]:
                 },
             }
         ),
+    }
+
+
+def _money(description: str) -> Schema:
+    return {
+        "type": "string",
+        "pattern": r"^\d+(\.\d+)?$",
+        "description": f"{description} Exact decimal, USD, fixed point.",
     }
 
 

@@ -53,13 +53,14 @@ REDIS_TIMEOUT_S = 0.5
 
 def _limiter(config: Config) -> tuple[RateLimiter, RedisClient | None]:
     target = parse_redis_url(config.redis.url)
+    ttl = config.redis.reservation_ttl_s
     if target.kind == "memory":
-        return MemoryLimiter(), None
+        return MemoryLimiter(reservation_ttl_s=ttl), None
     # One server, a Cluster (admissions slot by slot) or a Sentinel-watched master.
     client = open_redis(target, REDIS_TIMEOUT_S)
-    primary = RedisLimiter(client, prefix=config.redis.prefix)
+    primary = RedisLimiter(client, prefix=config.redis.prefix, reservation_ttl_s=ttl)
     fallback = FallbackLimiter(
-        primary, MemoryLimiter(), retry_every_s=config.redis.fallback_retry_s
+        primary, MemoryLimiter(reservation_ttl_s=ttl), retry_every_s=config.redis.fallback_retry_s
     )
     return fallback, client
 

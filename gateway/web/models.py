@@ -1,6 +1,6 @@
-"""GET /v1/models and /v1/models/{id}: OpenAI model objects built from the config.
-Models whose provider has no api_key are listed with `"available": false`; `capabilities` says
-which endpoints (chat, embeddings, responses) each model accepts."""
+"""GET /v1/models and /v1/models/{id}: OpenAI model objects built from the config, only those the
+caller's key and team may use. Models whose provider has no api_key are listed with
+`"available": false`; `capabilities` says which endpoints each model accepts."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from aiohttp import web
 from ..adapters.capabilities import listed_capabilities
 from ..config import ModelConfig
 from ..errors import ModelNotFound, clip
+from ..governance import may_use, team_of
 from ..routing import Router
-from .keys import SERVICES
+from ..services import Services
+from .keys import PRINCIPAL, SERVICES
 from .respond import json_response
 
 
@@ -32,11 +34,20 @@ def _model_object(router: Router, model: ModelConfig, created: int) -> dict[str,
     }
 
 
+def _usable(s: Services, request: web.Request, model: ModelConfig) -> bool:
+    """A listed (not wildcard) model that the caller's key and team allow."""
+    principal = request[PRINCIPAL]
+    team = s.teams.get(team_of(principal, s.quotas.override_for(principal.user)))
+    return not model.is_wildcard and may_use(model.name, principal, team)
+
+
 async def list_models(request: web.Request) -> web.Response:
     s = request.app[SERVICES]
     router = s.router
     data = [
-        _model_object(router, m, s.started) for m in router.models.values() if not m.is_wildcard
+        _model_object(router, m, s.started)
+        for m in router.models.values()
+        if _usable(s, request, m)
     ]
     return json_response({"object": "list", "data": data})
 
@@ -45,6 +56,7 @@ async def get_model(request: web.Request) -> web.Response:
     s = request.app[SERVICES]
     name = request.match_info["model"]
     model = s.router.models.get(name)
-    if model is None or model.is_wildcard:
+    # A model the key may not use is not there for it, as in OpenAI's answer for such models.
+    if model is None or not _usable(s, request, model):
         raise ModelNotFound(f"The model `{clip(name)}` does not exist.", param="model")
     return json_response(_model_object(s.router, model, s.started))

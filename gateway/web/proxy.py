@@ -5,7 +5,6 @@ records the request once, whatever happened."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -138,7 +137,7 @@ class Exchange:
         scope = self._scope()
         reserve = self._reserve_usd(prompt_estimate, max_output) if scope.budgets else Decimal(0)
         decision = await s.limiter.admit_all(
-            scope.subjects, scope.budgets, reserve, o.request_id, time.time()
+            scope.subjects, scope.budgets, reserve, o.request_id, s.wall_clock()
         )
         self.headers = ratelimit_headers(decision)
         if not decision.allowed:
@@ -259,7 +258,7 @@ class Exchange:
         s, user = self.s, self.principal.user
         try:
             limits = s.quotas.limits_for(user, self.principal.tier)
-            return ratelimit_headers(await s.limiter.peek(user, limits, time.time()))
+            return ratelimit_headers(await s.limiter.peek(user, limits, s.wall_clock()))
         except Exception:
             return {}
 

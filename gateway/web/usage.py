@@ -4,7 +4,6 @@ request log."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,16 +16,34 @@ from .admin import usage_rows
 from .keys import PRINCIPAL, SERVICES
 from .respond import json_response
 
+SCOPES = {"u": "user", "k": "key", "t": "team"}
+
+
+def budget_object(use: BudgetUse) -> dict[str, Any]:
+    """One budget that applies to the caller: its period's settled spend, the reservations of
+    requests in flight, and what a new request can still reserve (USD, fixed point)."""
+    kind, _, owner = use.budget.id.partition(":")
+    return {
+        "scope": SCOPES.get(kind, kind),
+        "id": owner,
+        "max_budget_usd": f"{use.budget.max_usd:f}",
+        "budget_period": use.budget.period,
+        "spend_usd": f"{use.spend_usd:f}",
+        "reserved_usd": f"{use.reserved_usd:f}",
+        "remaining_usd": f"{use.remaining_usd:f}",
+    }
+
 
 async def get_usage(request: web.Request) -> web.Response:
     s = request.app[SERVICES]
     principal = request[PRINCIPAL]
     limits = s.quotas.limits_for(principal.user, principal.tier)
-    now = time.time()
+    now = s.wall_clock()
     state = await s.limiter.peek(principal.user, limits, now)
     override = s.quotas.override_for(principal.user)
-    scope = scope_for(principal, limits, override, s.teams.get(team_of(principal, override)))
-    budgets = (await s.limiter.peek_all((), scope.budgets, now)).budgets if scope.budgets else ()
+    team = s.teams.get(team_of(principal, override))
+    budgets = scope_for(principal, limits, override, team).budgets
+    uses = (await s.limiter.peek_all((), budgets, now)).budgets if budgets else ()
     day = datetime.now(UTC).date()
     rows = await s.reads.usage(principal.user, day)
     return json_response(
@@ -47,26 +64,9 @@ async def get_usage(request: web.Request) -> web.Response:
                 "reset": duration(state.tokens_reset_s),
             },
             "by_model": [{k: v for k, v in row.items() if k != "user"} for row in usage_rows(rows)],
-            "budgets": [_budget(use) for use in budgets],
+            "budgets": [budget_object(use) for use in uses],
         }
     )
-
-
-_SCOPES = {"u": "user", "k": "key", "t": "team"}
-
-
-def _budget(use: BudgetUse) -> dict[str, Any]:
-    """One budget as the caller sees it; amounts as exact decimal strings."""
-    kind, _, owner = use.budget.id.partition(":")
-    return {
-        "scope": _SCOPES.get(kind, kind),
-        "id": owner,
-        "max_budget_usd": f"{use.budget.max_usd:f}",
-        "period": use.budget.period,
-        "spent_usd": f"{use.spend_usd:f}",
-        "reserved_usd": f"{use.reserved_usd:f}",
-        "remaining_usd": f"{use.remaining_usd:f}",
-    }
 
 
 def add_routes(app: web.Application) -> None:
