@@ -19,6 +19,7 @@ Rules:
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -87,7 +88,13 @@ def seconds_until_token(tokens: float, rpm: int) -> float:
 
 def day_key(now: float) -> str:
     """The UTC day of `now` as "YYYYMMDD", the key of that day's token counter."""
-    return time.strftime("%Y%m%d", time.gmtime(now))
+    return _day_key(int(now // SECONDS_PER_DAY))
+
+
+@functools.lru_cache(maxsize=8)
+def _day_key(day: int) -> str:
+    # Formatting a date costs more than the rest of an admission's arithmetic: once a day.
+    return time.strftime("%Y%m%d", time.gmtime(day * SECONDS_PER_DAY))
 
 
 def seconds_until_midnight(now: float) -> float:

@@ -19,6 +19,7 @@ Rules:
 
 from __future__ import annotations
 
+import functools
 import math
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
@@ -31,6 +32,7 @@ MAX_NANOS = 2**53 - 1
 SPEND_MARGIN_S = 2 * 86400
 RESERVATION_RETRY_S = 1.0
 _NANO = Decimal(1).scaleb(-9)
+_DAY = 86400
 
 
 def to_nanos(usd: Decimal, *, round_down: bool = False) -> int:
@@ -67,7 +69,18 @@ def _start(period: Period, now: float) -> datetime:
 
 def period_key(period: Period, now: float) -> str:
     """Names the period of `now`: "d20231114", "w20231113" (its Monday), "m202311", "total"."""
-    start = _start(period, now)
+    return _period_key(period, int(now // _DAY))
+
+
+def period_end(period: Period, now: float) -> float | None:
+    """The unix time the period of `now` ends (the next one starts); None for total."""
+    return _period_end(period, int(now // _DAY))
+
+
+# Periods change only at UTC midnight: the date arithmetic runs once per period and day.
+@functools.lru_cache(maxsize=32)
+def _period_key(period: Period, day: int) -> str:
+    start = _start(period, day * _DAY)
     if period == "daily":
         return start.strftime("d%Y%m%d")
     if period == "weekly":
@@ -77,9 +90,9 @@ def period_key(period: Period, now: float) -> str:
     return "total"
 
 
-def period_end(period: Period, now: float) -> float | None:
-    """The unix time the period of `now` ends (the next one starts); None for total."""
-    start = _start(period, now)
+@functools.lru_cache(maxsize=32)
+def _period_end(period: Period, day: int) -> float | None:
+    start = _start(period, day * _DAY)
     if period == "daily":
         end = start + timedelta(days=1)
     elif period == "weekly":
