@@ -138,3 +138,13 @@ ALTER TABLE ai_request_log ADD COLUMN IF NOT EXISTS endpoint TEXT NOT NULL DEFAU
 ALTER TABLE ai_request_log ADD COLUMN IF NOT EXISTS team TEXT;
 ALTER TABLE ai_request_log ADD COLUMN IF NOT EXISTS tags TEXT;
 ALTER TABLE ai_request_log ADD COLUMN IF NOT EXISTS key_metadata TEXT;
+-- The console's request-log search (GET /admin/requests): newest first, keyset-paged on
+-- (created_at, id); by model; by endpoint; and the failures (the search's status=error, and
+-- GET /admin/errors). A user's search uses ai_request_log_uid_created_idx.
+CREATE INDEX IF NOT EXISTS ai_request_log_created_id_idx ON ai_request_log (created_at, id);
+CREATE INDEX IF NOT EXISTS ai_request_log_model_created_idx
+    ON ai_request_log (model, created_at, id);
+CREATE INDEX IF NOT EXISTS ai_request_log_endpoint_created_idx
+    ON ai_request_log (endpoint, created_at, id);
+CREATE INDEX IF NOT EXISTS ai_request_log_failed_idx ON ai_request_log (created_at, id)
+    WHERE status NOT IN ('ok', 'client_closed');

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from importlib import metadata
 from typing import Any
 
+from .console import console_paths, console_schemas
 from .paths import all_paths
 from .schemas import RPM_MAX, TPD_MAX, component_schemas
 from .shapes import HEADERS
@@ -60,7 +61,7 @@ def build_document(*, tiers: Iterable[str] = ()) -> dict[str, Any]:
             {"name": "Operations", "description": "Health, readiness, metrics (no key)."},
             {"name": "Reference", "description": "This reference (no key)."},
         ],
-        "paths": all_paths(),
+        "paths": {**all_paths(), **console_paths()},
         "components": {
             "securitySchemes": {
                 "UserKey": {
@@ -76,6 +77,6 @@ def build_document(*, tiers: Iterable[str] = ()) -> dict[str, Any]:
                 },
             },
             "headers": HEADERS,
-            "schemas": component_schemas(list(tiers)),
+            "schemas": {**component_schemas(list(tiers)), **console_schemas()},
         },
     }
