@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import sys
 import time
@@ -26,9 +27,9 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.store.base import RequestQuery  # noqa: E402
-from gateway.store.postgres import connect_postgres  # noqa: E402
-from gateway.store.request_log import failures_sql, search_sql  # noqa: E402
+from gateway.store.base import RequestQuery
+from gateway.store.postgres import connect_postgres
+from gateway.store.request_log import failures_sql, search_sql
 
 # 200 users, the first ones busier; 8 models; endpoints and statuses in realistic shares.
 SEED = """
@@ -88,7 +89,9 @@ def cases(now: datetime) -> list[Case]:
         Case("user + model + error", RequestQuery(uid="user-3", model="gpt-4o", status="error")),
         Case("last 24 h", RequestQuery(start=now - day, end=now)),
         Case("one day, 20 days ago", RequestQuery(start=now - 20 * day, end=now - 19 * day)),
-        Case("model, one day ago", RequestQuery(model="gpt-4o", start=now - 2 * day, end=now - day)),
+        Case(
+            "model, one day ago", RequestQuery(model="gpt-4o", start=now - 2 * day, end=now - day)
+        ),
         Case("no match: model=nope", RequestQuery(model="nope")),
         Case("no match: endpoint=unknown", RequestQuery(endpoint="nope")),
     ]
@@ -102,9 +105,7 @@ class Args(list[Any]):
 
 async def explain(conn: asyncpg.Connection, sql: str, args: list[Any]) -> tuple[float, str]:
     """Execution + planning time (ms) of EXPLAIN ANALYZE, and the plan's outline."""
-    plan = (await conn.fetchval(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}", *args))
-    import json
-
+    plan = await conn.fetchval(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}", *args)
     top = json.loads(plan)[0]
     nodes: list[str] = []
 
@@ -157,9 +158,13 @@ async def main() -> None:
             "SELECT pg_size_pretty(pg_total_relation_size('ai_request_log'))"
         )
         version = await conn.fetchval("SHOW server_version")
-        print(f"PostgreSQL {version}: {count} rows over {opts.days} days, {size} with indexes,"
-              f" seeded in {seeded:.1f} s\n")
-        print("| search (limit 50) | rows | EXPLAIN ANALYZE ms | store call ms (median of 5) | plan |")
+        print(
+            f"PostgreSQL {version}: {count} rows over {opts.days} days, {size} with indexes,"
+            f" seeded in {seeded:.1f} s\n"
+        )
+        print(
+            "| search (limit 50) | rows | EXPLAIN ANALYZE ms | store call ms (median of 5) | plan |"
+        )
         print("|---|---|---|---|---|")
         for case in cases(now):
             before = None

@@ -71,8 +71,8 @@ def _range(request: web.Request) -> tuple[datetime | None, datetime | None]:
     raw_from, raw_to = request.query.get("from"), request.query.get("to")
     start = parse_moment(raw_from, "from", end=False) if raw_from else None
     end = parse_moment(raw_to, "to", end=True) if raw_to else None
-    if start is not None and end is not None and start > end:
-        raise InvalidRequest("`from` must not be after `to`.", param="from", code="invalid_value")
+    if start is not None and end is not None and start >= end:
+        raise InvalidRequest("`from` must be before `to`.", param="from", code="invalid_value")
     return start, end
 
 
