@@ -32,17 +32,22 @@ from .shapes import (
 )
 
 STATUSES = ["ok", "client_closed", "upstream_error", "rejected", "error"]
-TIME_PARAM: Schema = {
-    "type": "string",
-    "pattern": r"^(\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:\d{2}))?"
-    r"|\d{1,11})$",
-    "examples": ["2026-01-31", "2026-01-31T12:00:00Z", "1769860800"],
-}
 BAD_QUERY = error(
     InvalidRequest,
     "A bad filter, limit or time (or NUL in the URL).",
     ["invalid_type", "invalid_value"],
 )
+
+
+def _time(name: str, description: str) -> Schema:
+    """A `from` / `to` query parameter: a date, a date-time or Unix seconds."""
+    out = param(name, "query", STR, description)
+    out["schema"] = {
+        "type": "string",
+        "anyOf": [{"format": "date"}, {"format": "date-time"}, {"pattern": r"^\d{1,11}$"}],
+        "examples": ["2026-01-31", "2026-01-31T12:00:00Z", "1769860800"],
+    }
+    return out
 
 
 def _filters(*, with_user: bool) -> list[Schema]:
@@ -63,18 +68,15 @@ def _filters(*, with_user: bool) -> list[Schema]:
             {**STR, "examples": ["chat", "responses", "messages", "embeddings", "completions"]},
             "Only requests to this endpoint.",
         ),
-        param(
+        _time(
             "from",
-            "query",
-            TIME_PARAM,
             "Only requests at or after this time: a UTC date, an RFC 3339 date-time or Unix "
             "seconds.",
         ),
-        param(
+        _time(
             "to",
-            "query",
-            TIME_PARAM,
-            "Only requests before this time; a date includes that whole UTC day.",
+            "Only requests before this time; a date includes that whole UTC day (`to` at or "
+            "before `from` gives an empty page).",
         ),
         param(
             "limit",

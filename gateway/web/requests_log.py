@@ -22,15 +22,16 @@ from ..store.base import REQUEST_STATUSES, RequestLogRow, RequestQuery
 from .keys import PRINCIPAL, SERVICES
 from .respond import json_response, query_choice, query_int, unix
 
+DAY = timedelta(days=1)
 READ_FLUSH_S = 2.0  # how long a read waits for queued log rows, so it sees the latest requests
 LIMIT_DEFAULT, LIMIT_MAX = 50, 200
 FILTER_MAX = 256
 ERRORS_DEFAULT_DAYS = 30
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_MOMENT = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:\d{2})"
-)
+_MOMENT = re.compile(r"(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2})?)(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
 _UNIX = re.compile(r"\d{1,11}")
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+LATEST = datetime.max.replace(tzinfo=UTC)
 
 
 def _bad_time(name: str) -> InvalidRequest:
@@ -43,14 +44,22 @@ def _bad_time(name: str) -> InvalidRequest:
 
 
 def parse_moment(raw: str, name: str, *, end: bool) -> datetime:
-    """A `from` / `to` value as an aware UTC datetime; a date as `to` means the next midnight."""
+    """A `from` / `to` value as an aware UTC datetime; a date as `to` means the next midnight.
+    Moments past either end of the calendar are clamped to it."""
     try:
         if _DATE.fullmatch(raw):
             day = date.fromisoformat(raw)
-            return datetime.combine(day + timedelta(days=1) if end else day, time(0), UTC)
-        if _MOMENT.fullmatch(raw):
-            text = raw.upper().replace("Z", "+00:00").replace(" ", "T")
-            return datetime.fromisoformat(text).astimezone(UTC)
+            if end:
+                return LATEST if day == date.max else datetime.combine(day, time(0), UTC) + DAY
+            return datetime.combine(day, time(0), UTC)
+        if found := _MOMENT.fullmatch(raw):
+            clock, _, fraction, zone = found.groups()
+            text = f"{clock}{(fraction or '')[:7]}{zone}".upper().replace("Z", "+00:00")
+            moment = datetime.fromisoformat(text.replace(" ", "T"))
+            try:
+                return moment.astimezone(UTC)
+            except OverflowError:
+                return LATEST if moment.year == date.max.year else EARLIEST
         if _UNIX.fullmatch(raw):
             return datetime.fromtimestamp(int(raw), UTC)
     except (ValueError, OverflowError, OSError):
@@ -71,9 +80,7 @@ def _range(request: web.Request) -> tuple[datetime | None, datetime | None]:
     raw_from, raw_to = request.query.get("from"), request.query.get("to")
     start = parse_moment(raw_from, "from", end=False) if raw_from else None
     end = parse_moment(raw_to, "to", end=True) if raw_to else None
-    if start is not None and end is not None and start >= end:
-        raise InvalidRequest("`from` must be before `to`.", param="from", code="invalid_value")
-    return start, end
+    return start, end  # `from` at or after `to` is an empty range: an empty page, not an error
 
 
 def search_query(request: web.Request, uid: str | None) -> RequestQuery:
@@ -178,7 +185,8 @@ def _day(raw: str | None, name: str) -> date | None:
 
 
 async def admin_errors(request: web.Request) -> web.Response:
-    """Failed requests per UTC day and status over [from, to] (dates, both included)."""
+    """Failed requests per UTC day and status over [from, to] (dates, both included; `from`
+    after `to` is an empty range)."""
     s = request.app[SERVICES]
     last = _day(request.query.get("to"), "to") or datetime.now(UTC).date()
     first = _day(request.query.get("from"), "from")
@@ -187,8 +195,6 @@ async def admin_errors(request: web.Request) -> web.Response:
             first = last - timedelta(days=ERRORS_DEFAULT_DAYS - 1)
         except OverflowError:
             first = date.min
-    if first > last:
-        raise InvalidRequest("`from` must not be after `to`.", param="from", code="invalid_value")
     start = datetime.combine(first, time(0), UTC)
     end = datetime.max.replace(tzinfo=UTC)
     if last < date.max:

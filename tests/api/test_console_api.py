@@ -65,6 +65,7 @@ async def test_request_log_search_filters_pages_and_details(tmp_path, database) 
         aiohttp.ClientSession() as http,
     ):
         newest_first = await traffic(http, gateway)
+        today = datetime.now(UTC).date()
         admin = f"{gateway.url}/admin/requests"
         status, _, page = await call(http, "GET", admin, ADMIN_KEY)
         assert status == 200 and page["object"] == "list" and page["has_more"] is False
@@ -80,9 +81,9 @@ async def test_request_log_search_filters_pages_and_details(tmp_path, database) 
             before = page["data"][-1]["id"]
         assert walked == newest_first
         assert await ids(http, f"{admin}?before=no-such-request") == []
+        assert await ids(http, f"{admin}?from={today}&to={today - timedelta(days=1)}") == []
 
         alice = [i for i in newest_first if i.startswith("req-a")]
-        today = datetime.now(UTC).date()
         expected = {
             "user=bob": ["req-b1"],
             "user=alice": alice,
@@ -121,6 +122,9 @@ async def test_request_log_search_filters_pages_and_details(tmp_path, database) 
         )
         assert status == 200 and errors["from"] == errors["to"] == str(today)
         assert errors["data"] == [{"day": str(today), "status": "rejected", "requests": 2}]
+        inverted = f"{gateway.url}/admin/errors?from={today}&to={today - timedelta(days=1)}"
+        status, _, errors = await call(http, "GET", inverted, ADMIN_KEY)
+        assert status == 200 and errors["data"] == []
 
 
 async def test_a_user_searches_only_their_own_requests(tmp_path, database) -> None:
@@ -147,7 +151,6 @@ async def test_a_user_searches_only_their_own_requests(tmp_path, database) -> No
         ("status=bogus", "status"),
         ("from=yesterday", "from"),
         ("to=2026-02-30", "to"),
-        ("from=2026-03-02&to=2026-03-01", "from"),
         ("limit=0", "limit"),
         ("limit=201", "limit"),
         (f"model={'m' * 257}", "model"),
@@ -164,7 +167,7 @@ async def test_bad_search_parameters_are_400s(gateway, query, param) -> None:
 
 async def test_bad_error_report_dates_are_400s(gateway) -> None:
     async with aiohttp.ClientSession() as http:
-        for query, param in [("from=2026-1-1", "from"), ("from=2026-02-02&to=2026-02-01", "from")]:
+        for query, param in [("from=2026-1-1", "from"), ("to=2026-02-30", "to")]:
             status, _, body = await call(
                 http, "GET", f"{gateway.url}/admin/errors?{query}", ADMIN_KEY
             )

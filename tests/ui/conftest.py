@@ -84,8 +84,13 @@ async def _chat(http: aiohttp.ClientSession, url: str, key: str, body: dict[str,
 async def seed(gateway: RunningGateway) -> Seeded:
     """Alice: a two-turn session, a session titled with HTML, one request for a model named
     with HTML (404), one for a model without a provider key (503). Bob: a session of his own.
-    With governance, a database key each (alice's scoped to `echo`)."""
+    With governance, alice is in team `core` (budget $5 a month) and each has a database key
+    (alice's scoped to `echo`)."""
     seeded = Seeded(gateway)
+    if GOVERNANCE:  # alice's requests count for team `core`
+        team = {"id": "core", "name": "Core", "max_budget_usd": "5", "budget_period": "monthly"}
+        await seeded.api("POST", "admin/teams", ADMIN_KEY, team)
+        await seeded.api("PUT", "admin/users/alice/quota", ADMIN_KEY, {"team": "core"})
     for key, title in [
         (USER_KEY, "Trip to Lisbon"),
         (USER_KEY, XSS),
@@ -209,4 +214,5 @@ async def tab(browser: Browser, console: Seeded) -> AsyncIterator[Tab]:
     finally:
         await context.close()
     assert opened.outside() == [], "the console reached beyond the gateway"
-    assert opened.csp_violations() == [] and opened.errors == []
+    assert opened.csp_violations() == [], opened.console
+    assert opened.errors == [], opened.errors

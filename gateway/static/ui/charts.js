@@ -4,6 +4,7 @@
 const uPlot = globalThis.uPlot;
 const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf"];
 const HEIGHT = 220;
+const HALF_DAY = 43200;
 
 function width(el) {
   return Math.max(320, Math.min(el.clientWidth || 560, 900) - 8);
@@ -25,10 +26,14 @@ export function timeChart(el, { title, days, series, format = (v) => String(v) }
     title,
     width: width(el),
     height: HEIGHT,
-    scales: { x: { time: true }, y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] } },
+    scales: {
+      // Bars are centred on their day: half a day of room at each end keeps the outer ones whole.
+      x: { time: true, range: (u, min, max) => (series.some((s) => s.bars) ? [min - HALF_DAY, max + HALF_DAY] : [min, max]) },
+      y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] },
+    },
     axes: [
       {},
-      { values: (u, splits) => splits.map((v) => format(v)), size: 70 },
+      { values: (u, splits) => splits.map((v) => format(v)), size: 84 },
     ],
     series: [
       { label: "day", value: (u, v) => (v === null ? "—" : new Date(v * 1000).toISOString().slice(0, 10)) },
@@ -69,7 +74,7 @@ export function barChart(el, { title, labels, values, label = "value", format = 
         size: labels.length > 6 ? 80 : 40,
         gap: 4,
       },
-      { values: (u, splits) => splits.map((v) => format(v)), size: 70 },
+      { values: (u, splits) => splits.map((v) => format(v)), size: 84 },
     ],
     series: [
       { label: "group", value: (u, i) => (i === null ? "—" : labels[i] ?? "") },

@@ -42,7 +42,8 @@ export function notice(text, kind = "info") {
 }
 
 /**
- * A table. columns: [{label, value: row => string|number|Node, num?: bool, key?: string}].
+ * A table. columns: [{label, value: row => string|number|Node, num?: bool, key?: string,
+ * clip?: bool (one line, cut with an ellipsis; the full text in the tooltip)}].
  * Options: onRow(row) makes rows clickable (and focusable), empty: text when no rows.
  */
 export function table(columns, rows, { onRow, empty = "Nothing to show.", testid } = {}) {
@@ -50,8 +51,12 @@ export function table(columns, rows, { onRow, empty = "Nothing to show.", testid
   const body = rows.map((row) => {
     const tr = h("tr", {}, columns.map((c) => {
       const value = c.value(row);
-      return h("td", { class: c.num ? "num" : "", "data-col": c.key || null },
-        value instanceof Node ? value : value === null || value === undefined ? "—" : String(value));
+      const text = value instanceof Node ? value : value === null || value === undefined ? "—" : String(value);
+      return h("td", {
+        class: c.num ? "num" : c.clip ? "clip" : "",
+        "data-col": c.key || null,
+        title: c.clip && typeof text === "string" ? text : null,
+      }, text);
     }));
     if (onRow) {
       tr.tabIndex = 0;

@@ -101,8 +101,8 @@ export async function render(el) {
   async function revoke(k) {
     try {
       await api(`admin/keys/${encodeURIComponent(k.id)}`, { method: "DELETE" });
-      fill(status, notice(`Revoked ${k.key_prefix}…`));
       await load();
+      fill(status, notice(`Revoked ${k.key_prefix}…`));
     } catch (error) {
       fill(status, notice(error.message, "error"));
     }

@@ -22,7 +22,7 @@ function totals(rows) {
 
 function topTable(title, label, rows) {
   return section(title, table([
-    { label, value: (r) => r.group ?? "(none)" },
+    { label, clip: true, value: (r) => r.group ?? "(none)" },
     { label: "Requests", num: true, value: (r) => fmtInt(r.requests) },
     { label: "Tokens", num: true, value: (r) => fmtInt(r.prompt_tokens + r.completion_tokens) },
     { label: "Cost", num: true, value: (r) => fmtUSD(r.cost_usd) },

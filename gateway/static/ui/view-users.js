@@ -74,6 +74,7 @@ export async function render(el) {
     { label: "Cost (30 d)", num: true, value: (u) => fmtUSD(u.cost) },
   ], rows, {
     empty: "No users yet.",
+    testid: "users-table",
     onRow: (u) => {
       form.elements.uid.value = u.uid;
       form.elements.tier.focus();
