@@ -153,8 +153,6 @@ ALTER TABLE ai_user_quota ADD COLUMN IF NOT EXISTS budget_period TEXT;
 ALTER TABLE ai_request_log ADD COLUMN IF NOT EXISTS team TEXT;
 ALTER TABLE ai_request_log ADD COLUMN IF NOT EXISTS tags TEXT;
 ALTER TABLE ai_request_log ADD COLUMN IF NOT EXISTS key_metadata TEXT;
--- GET /admin/spend sums a created_at range over every user.
-CREATE INDEX IF NOT EXISTS ai_request_log_created_idx ON ai_request_log (created_at);
 
 -- Teams: limits and a budget over the sum of their members' traffic. Deleting one marks it
 -- `deleted` (bumping updated_at) so that polling instances see the deletion.
@@ -171,3 +169,13 @@ CREATE TABLE IF NOT EXISTS ai_team (
     updated_at     TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS ai_team_updated_at_idx ON ai_team (updated_at);
+-- The console's request-log search (GET /admin/requests): newest first, keyset-paged on
+-- (created_at, id); by model; by endpoint; and the failures (the search's status=error, and
+-- GET /admin/errors). A user's search uses ai_request_log_uid_created_idx.
+CREATE INDEX IF NOT EXISTS ai_request_log_created_id_idx ON ai_request_log (created_at, id);
+CREATE INDEX IF NOT EXISTS ai_request_log_model_created_idx
+    ON ai_request_log (model, created_at, id);
+CREATE INDEX IF NOT EXISTS ai_request_log_endpoint_created_idx
+    ON ai_request_log (endpoint, created_at, id);
+CREATE INDEX IF NOT EXISTS ai_request_log_failed_idx ON ai_request_log (created_at, id)
+    WHERE status NOT IN ('ok', 'client_closed');

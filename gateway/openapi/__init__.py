@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from importlib import metadata
 from typing import Any
 
+from .console import console_paths, console_schemas
 from .governance import governance_paths
 from .paths import all_paths
 from .schemas import RPM_MAX, TPD_MAX, component_schemas
@@ -80,7 +81,7 @@ def build_document(*, tiers: Iterable[str] = ()) -> dict[str, Any]:
             {"name": "Operations", "description": "Health, readiness, metrics (no key)."},
             {"name": "Reference", "description": "This reference (no key)."},
         ],
-        "paths": _join(all_paths(), governance_paths()),
+        "paths": _join(_join(all_paths(), governance_paths()), console_paths()),
         "components": {
             "securitySchemes": {
                 "UserKey": {
@@ -103,6 +104,6 @@ def build_document(*, tiers: Iterable[str] = ()) -> dict[str, Any]:
                 },
             },
             "headers": HEADERS,
-            "schemas": component_schemas(list(tiers)),
+            "schemas": {**component_schemas(list(tiers)), **console_schemas()},
         },
     }

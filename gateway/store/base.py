@@ -412,3 +412,40 @@ class Store(Protocol):
     async def count_request_logs(self) -> int:
         """Rows in ai_request_log."""
         ...
+
+    async def search_requests(
+        self, query: RequestQuery, limit: int, before: str | None
+    ) -> tuple[list[RequestLogRow], bool]:
+        """ai_request_log rows matching `query`, newest first (created_at, then row id, both
+        descending), older than the `before` request (a keyset cursor: a request_id; an
+        unknown one gives no rows); (at most `limit` rows, has_more)."""
+        ...
+
+    async def get_request(self, request_id: str, uid: str | None = None) -> RequestLogRow | None:
+        """One request-log row (of that user only, when `uid` is given), or None."""
+        ...
+
+    async def request_failures(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Failed requests (status neither ok nor client_closed) with start <= created_at < end,
+        counted per UTC day and status: dicts of day (YYYY-MM-DD), status, requests; ordered by
+        day, then status."""
+        ...
+
+
+# The statuses a request-log row can have (`error`: the gateway failed). As a search filter,
+# FAILED stands for every failure: any status but the NOT_FAILED ones.
+REQUEST_STATUSES = ("ok", "client_closed", "upstream_error", "rejected", "error")
+NOT_FAILED = ("ok", "client_closed")
+FAILED = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestQuery:
+    """A search of the request log; each field that is set narrows it (None: any)."""
+
+    uid: str | None = None
+    model: str | None = None
+    status: str | None = None  # a status of REQUEST_STATUSES; FAILED means every failure
+    endpoint: str | None = None
+    start: datetime | None = None  # created_at >= start
+    end: datetime | None = None  # created_at < end

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
 from typing import Any
@@ -24,6 +25,8 @@ from gateway.store.base import (
     ConfigRows,
     Message,
     QuotaOverride,
+    RequestLogRow,
+    RequestQuery,
     Session,
     StoreConflict,
     StoredResponse,
@@ -50,6 +53,7 @@ from gateway.store.common import (
 )
 from gateway.store.postgres_governance import PostgresGovernance
 from gateway.store.postgres_params import marks, param, text
+from gateway.store.request_log import failure_rows, failures_sql, get_sql, log_row, search_sql
 
 log = logging.getLogger("gateway.store")
 
@@ -132,6 +136,18 @@ _UPSERT_QUOTA = quota_upsert_sql([*marks(len(QUOTA_FIELDS)), "now()", "now()"])
 def _columns(records: Sequence[Any], fields: Sequence[str]) -> list[list[Any]]:
     """Records as one parameter array per column, for unnest()."""
     return [[param(c, getattr(r, c)) for r in records] for c in fields]
+
+
+def _clean(query: RequestQuery) -> RequestQuery:
+    """The query with NUL stripped from its text (no stored text holds one) and aware times."""
+    return replace(
+        query,
+        uid=text(query.uid),
+        model=text(query.model),
+        endpoint=text(query.endpoint),
+        start=None if query.start is None else utc(query.start),
+        end=None if query.end is None else utc(query.end),
+    )
 
 
 class _Args(list[Any]):
@@ -444,6 +460,36 @@ class PostgresStore(PostgresGovernance, MessageWindow):
         """count(*) of ai_request_log."""
         async with self._conn() as conn:
             return int(await conn.fetchval("SELECT count(*) FROM ai_request_log"))
+
+    # -- request-log search (the console) -----------------------------------------------------
+
+    async def search_requests(
+        self, query: RequestQuery, limit: int, before: str | None
+    ) -> tuple[list[RequestLogRow], bool]:
+        """Keyset page, newest first (see request_log)."""
+        limit = max(0, limit)
+        args = _Args()
+        sql = search_sql(_clean(query), text(before), limit + 1, args.add)
+        async with self._conn() as conn:
+            rows = await conn.fetch(sql, *args)
+        return page([log_row(r, _READ.parse_time) for r in rows], limit)
+
+    async def get_request(self, request_id: str, uid: str | None = None) -> RequestLogRow | None:
+        """One row by request_id (and owner)."""
+        args = _Args()
+        sql = get_sql(text(request_id) or "", text(uid), args.add)
+        async with self._conn() as conn:
+            row = await conn.fetchrow(sql, *args)
+        return log_row(row, _READ.parse_time) if row else None
+
+    async def request_failures(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Failures per (UTC day, status), from the partial index on failures."""
+        args = _Args()
+        day = "to_char(r.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+        sql = failures_sql(day, utc(start), utc(end), args.add)
+        async with self._conn() as conn:
+            rows = await conn.fetch(sql, *args)
+        return failure_rows(rows)
 
 
 async def connect_postgres(url: str, *, min_size: int = 1, max_size: int = 10) -> PostgresStore:

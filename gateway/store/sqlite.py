@@ -30,6 +30,8 @@ from gateway.store.base import (
     ConfigRows,
     Message,
     QuotaOverride,
+    RequestLogRow,
+    RequestQuery,
     Session,
     StoreConflict,
     StoredResponse,
@@ -53,8 +55,9 @@ from gateway.store.common import (
     usage_totals,
     window_sql,
 )
+from gateway.store.request_log import failure_rows, failures_sql, get_sql, log_row, search_sql
 from gateway.store.sqlite_governance import SqliteGovernance
-from gateway.store.sqlite_schema import SCHEMA, UPGRADES, param, ts_text
+from gateway.store.sqlite_schema import INDEXES, SCHEMA, UPGRADES, param, ts_text
 from gateway.store.sqlite_thread import SqliteThread, transaction
 
 _READ = RowReader(parse_time=datetime.fromisoformat)
@@ -407,6 +410,41 @@ class SqliteStore(SqliteGovernance, MessageWindow):
             lambda db: int(db.execute("SELECT count(*) FROM ai_request_log").fetchone()[0])
         )
 
+    # -- request-log search (the console) -----------------------------------------------------
+
+    async def search_requests(
+        self, query: RequestQuery, limit: int, before: str | None
+    ) -> tuple[list[RequestLogRow], bool]:
+        """Keyset page, newest first (see request_log)."""
+        limit = max(0, limit)
+        args = _NamedArgs()
+        sql = search_sql(query, before, limit + 1, args.add)
+        rows = await self._worker.run(lambda db: db.execute(sql, args).fetchall())
+        return page([log_row(r, datetime.fromisoformat) for r in rows], limit)
+
+    async def get_request(self, request_id: str, uid: str | None = None) -> RequestLogRow | None:
+        """One row by request_id (and owner)."""
+        args = _NamedArgs()
+        sql = get_sql(request_id, uid, args.add)
+        row = await self._worker.run(lambda db: db.execute(sql, args).fetchone())
+        return log_row(row, datetime.fromisoformat) if row else None
+
+    async def request_failures(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Failures per (UTC day, status); the text timestamps start with the date."""
+        args = _NamedArgs()
+        sql = failures_sql("substr(r.created_at, 1, 10)", start, end, args.add)
+        rows = await self._worker.run(lambda db: db.execute(sql, args).fetchall())
+        return failure_rows(rows)
+
+
+class _NamedArgs(dict[str, Any]):
+    """Named query arguments handing out their own `:pN` placeholders (timestamps as text)."""
+
+    def add(self, value: Any) -> str:
+        name = f"p{len(self) + 1}"
+        self[name] = ts_text(value) if isinstance(value, datetime) else value
+        return f":{name}"
+
 
 def _write_batch(
     db: sqlite3.Connection, logs: list[tuple[Any, ...]], msgs: list[tuple[Any, ...]]
@@ -443,9 +481,10 @@ def _write_batch(
 
 
 def _migrate(db: sqlite3.Connection) -> None:
-    """SCHEMA, then each of UPGRADES that the table does not have yet."""
+    """SCHEMA, then each of UPGRADES that the table does not have yet, then INDEXES."""
     db.executescript(SCHEMA)
     for table, column, definition in UPGRADES:
         have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
         if column not in have:
             db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+    db.executescript(INDEXES)

@@ -144,3 +144,15 @@ class DecimalSum:
 
     def finalize(self) -> str:
         return format(self.total, "f")
+
+
+# Indexes on columns that UPGRADES may add, so created after them (the request-log search).
+INDEXES = """
+CREATE INDEX IF NOT EXISTS ai_request_log_created_id_idx ON ai_request_log (created_at, id);
+CREATE INDEX IF NOT EXISTS ai_request_log_model_created_idx
+    ON ai_request_log (model, created_at, id);
+CREATE INDEX IF NOT EXISTS ai_request_log_endpoint_created_idx
+    ON ai_request_log (endpoint, created_at, id);
+CREATE INDEX IF NOT EXISTS ai_request_log_failed_idx ON ai_request_log (created_at, id)
+    WHERE status NOT IN ('ok', 'client_closed');
+"""

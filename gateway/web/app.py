@@ -33,11 +33,14 @@ from ..upstream import build_upstreams
 from . import (
     admin,
     chat,
+    console,
     docs,
     embeddings,
     messages,
     models,
     ops,
+    own_keys,
+    requests_log,
     responses,
     sessions,
     usage,
@@ -212,4 +215,7 @@ def create_app(config: Config, metrics: Metrics | None = None) -> web.Applicatio
     usage.add_routes(app)
     admin.add_routes(app)
     docs.add_routes(app)
+    requests_log.add_routes(app)
+    own_keys.add_routes(app)
+    console.add_routes(app)
     return app

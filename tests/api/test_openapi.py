@@ -85,7 +85,7 @@ def test_document_and_registered_routes_do_not_drift(config, document):
     registered = registered_routes(config)
     assert registered - documented == set(), "routes missing from gateway/openapi/"
     assert documented - registered == set(), "documented operations with no route"
-    assert len(documented) == 30 + 7  # + governance: PATCH key, 5 on teams, spend
+    assert len(documented) == 30 + 7 + 7  # + governance (PATCH key, 5 on teams, spend), console
 
 
 def test_the_drift_check_sees_an_extra_on_either_side(config, document):
@@ -283,10 +283,14 @@ async def test_unknown_docs_asset_is_an_openai_404(gateway):
 
 
 def test_ui_assets_ship_as_package_data():
-    """Every served file is in gateway/static, which pyproject's package-data glob takes whole."""
+    """Every served file is in gateway/static or its console folder ui/, which pyproject's
+    package-data globs take whole."""
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert "static/*" in data["tool"]["setuptools"]["package-data"]["gateway"]
+    globs = data["tool"]["setuptools"]["package-data"]["gateway"]
+    assert {"static/*", "static/ui/*"} <= set(globs)
     static = resources.files("gateway").joinpath("static")
     for name in [*ASSETS, "docs.html"]:
         assert static.joinpath(name).is_file(), name
-    assert all(p.is_file() for p in (ROOT / "gateway" / "static").iterdir())  # no subfolders
+    folders = [p for p in (ROOT / "gateway" / "static").iterdir() if not p.is_file()]
+    assert [p.name for p in folders] == ["ui"]
+    assert all(p.is_file() for p in folders[0].iterdir())  # no deeper folders
