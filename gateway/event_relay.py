@@ -4,12 +4,12 @@ another API's events as they arrive (the Responses and Messages bridges), counti
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
 from .accounting import Outcome
 from .errors import GatewayError, stream_error_event
+from .relay import pump
 from .sse import SSEEvent, SSEParser
 from .tokens import StreamAccounting, Usage
 
@@ -36,27 +36,6 @@ class StreamTranslator(Protocol):
     def feed(self, raw: bytes) -> bytes: ...
 
     def close(self) -> bytes: ...
-
-
-async def _pump(
-    relay: PassthroughRelay | TranslatingRelay,
-    first: bytes,
-    rest: AsyncIterator[bytes],
-    write: Callable[[bytes], Awaitable[None]],
-) -> None:
-    out = relay.outgoing(first)
-    if out:
-        await write(out)
-        relay.first_byte_at = time.perf_counter()
-    async for chunk in rest:
-        out = relay.outgoing(chunk)
-        if out:
-            await write(out)
-            if relay.first_byte_at is None:
-                relay.first_byte_at = time.perf_counter()
-    tail = relay.tail()
-    if tail:
-        await write(tail)
 
 
 class PassthroughRelay:
@@ -99,7 +78,7 @@ class PassthroughRelay:
     async def run(
         self, first: bytes, rest: AsyncIterator[bytes], write: Callable[[bytes], Awaitable[None]]
     ) -> None:
-        await _pump(self, first, rest, write)
+        await pump(self, first, rest, write)
 
     def error_event(self, error: GatewayError) -> bytes:
         return self._error_event(error, self.events)
@@ -145,7 +124,7 @@ class TranslatingRelay:
     async def run(
         self, first: bytes, rest: AsyncIterator[bytes], write: Callable[[bytes], Awaitable[None]]
     ) -> None:
-        await _pump(self, first, rest, write)
+        await pump(self, first, rest, write)
 
     def error_event(self, error: GatewayError) -> bytes:
         """The translator's own rendering of an OpenAI in-stream error event."""

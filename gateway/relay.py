@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Protocol
 
 import orjson
 
@@ -48,7 +49,7 @@ class StreamRelay:
         self.first_byte_at: float | None = None
         self.complete = False
 
-    def _outgoing(self, chunk: bytes) -> bytes:
+    def outgoing(self, chunk: bytes) -> bytes:
         """Keep a chunk's complete events for accounting; return the bytes the client gets now.
         Events are parsed as JSON later, in accounting.settle(), and only as far as needed."""
         parser = self.parser
@@ -113,7 +114,7 @@ class StreamRelay:
         }
         return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
-    def _tail(self) -> bytes:
+    def tail(self) -> bytes:
         events = self.parser.flush()
         if not self.drop_usage_event and not self.add_usage:
             for event in events:
@@ -143,16 +144,37 @@ class StreamRelay:
         write: Callable[[bytes], Awaitable[None]],
     ) -> None:
         """Relay until upstream ends; upstream errors and client disconnects propagate."""
-        out = self._outgoing(first_chunk)
+        await pump(self, first_chunk, rest, write)
+
+
+class Pumped(Protocol):
+    """A relay's per-chunk step: bytes to write now, the rest at the end, the first byte's time."""
+
+    first_byte_at: float | None
+
+    def outgoing(self, chunk: bytes) -> bytes: ...
+
+    def tail(self) -> bytes: ...
+
+
+async def pump(
+    relay: Pumped,
+    first: bytes,
+    rest: AsyncIterator[bytes],
+    write: Callable[[bytes], Awaitable[None]],
+) -> None:
+    """Write what `relay` makes of each upstream chunk as it arrives, then its tail; sets
+    `first_byte_at` when the first byte reaches the client."""
+    out = relay.outgoing(first)
+    if out:
+        await write(out)
+        relay.first_byte_at = time.perf_counter()
+    async for chunk in rest:
+        out = relay.outgoing(chunk)
         if out:
             await write(out)
-            self.first_byte_at = time.perf_counter()
-        async for chunk in rest:
-            out = self._outgoing(chunk)
-            if out:
-                await write(out)
-                if self.first_byte_at is None:
-                    self.first_byte_at = time.perf_counter()
-        tail = self._tail()
-        if tail:
-            await write(tail)
+            if relay.first_byte_at is None:
+                relay.first_byte_at = time.perf_counter()
+    tail = relay.tail()
+    if tail:
+        await write(tail)

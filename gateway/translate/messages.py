@@ -30,6 +30,7 @@ from typing import Any
 import orjson
 
 from ..errors import InvalidRequest, clip
+from ..validation import require_model
 from .messages_answer import ChatToMessagesStream, chat_to_message
 from .messages_count import estimate_input_tokens
 from .messages_errors import anthropic_error_type, error_body, openai_error_to_anthropic
@@ -66,13 +67,7 @@ def validate_messages_request(body: dict[str, Any], *, count_tokens: bool = Fals
     With ``count_tokens`` (for /v1/messages/count_tokens) max_tokens and stream are not needed.
     Content blocks are checked as far as their ``type``; messages_to_chat checks the rest.
     """
-    model = body.get("model")
-    if model is None:
-        raise _bad("`model` is required.", "model", "missing_required_parameter")
-    if not isinstance(model, str) or not model:
-        raise _bad("`model` must be a non-empty string.", "model", "invalid_type")
-    if "\x00" in model:
-        raise _bad("`model` must not contain NUL characters.", "model")
+    require_model(body)
     if not count_tokens:
         _max_tokens(body.get("max_tokens"))
         stream = body.get("stream")

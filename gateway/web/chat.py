@@ -9,10 +9,9 @@ from aiohttp import web
 
 from ..errors import ServiceUnavailable, session_not_found
 from ..history import storable, with_history
-from ..relay import StreamRelay
 from ..services import Services
 from ..store import StoreUnavailable
-from ..tokens import Usage, estimate_prompt_tokens, estimate_tokens, usage_from_body
+from ..tokens import estimate_prompt_tokens
 from ..validation import ChatRequest, upstream_payload, validate_chat
 from .proxy import exchange
 
@@ -54,16 +53,6 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                 stream=chat.stream,
             ),
         )
-        if chat.stream:
-            relay = StreamRelay(
-                drop_usage_event=not chat.client_wants_usage,
-                prompt_estimate=prompt_estimate,
-                add_usage=chat.client_wants_usage,
-                need_text=chat.session_id is not None or ex.s.recorder.log_content,
-            )
-            return await ex.relay(answer, relay)
-        usage, text = usage_from_body(answer.body)
-        ex.outcome.answer = text
-        if usage is None:
-            usage = Usage(prompt_estimate, estimate_tokens(text), estimated=True)
-        return ex.respond(answer.reply.status, answer.body, answer.reply.content_type, usage)
+        return await ex.answer_openai(
+            answer, prompt_estimate, chat.client_wants_usage, need_text=chat.session_id is not None
+        )

@@ -8,7 +8,6 @@ from typing import Any
 from aiohttp import web
 
 from ..errors import InvalidRequest
-from ..relay import StreamRelay
 from ..tokens import Usage, estimate_tokens, usage_from_body
 from ..validation import (
     client_wants_usage,
@@ -126,17 +125,4 @@ async def completions(request: web.Request) -> web.StreamResponse:
             options = payload.get("stream_options") or {}
             sent = {**payload, "stream_options": {**options, "include_usage": True}}
         answer = await ex.forward(targets, lambda target: ex.call(target, sent, stream=stream))
-        prompt_estimate = _input_estimate(payload.get("prompt"))
-        if stream:
-            relay = StreamRelay(
-                drop_usage_event=not wants_usage,
-                prompt_estimate=prompt_estimate,
-                add_usage=wants_usage,
-                need_text=ex.s.recorder.log_content,
-            )
-            return await ex.relay(answer, relay)
-        usage, text = usage_from_body(answer.body)
-        ex.outcome.answer = text
-        if usage is None:
-            usage = Usage(prompt_estimate, estimate_tokens(text), estimated=True)
-        return ex.respond(answer.reply.status, answer.body, answer.reply.content_type, usage)
+        return await ex.answer_openai(answer, _input_estimate(payload.get("prompt")), wants_usage)

@@ -34,9 +34,10 @@ from ..governance import (
     worst_case_usd,
 )
 from ..ratelimit_headers import ratelimit_headers
+from ..relay import StreamRelay
 from ..routing import Router, Target
 from ..services import Services
-from ..tokens import Usage
+from ..tokens import Usage, estimate_tokens, usage_from_body
 from ..validation import parse_json_object
 from .keys import PRINCIPAL, REQUEST_ID, SERVICES
 
@@ -202,6 +203,26 @@ class Exchange:
             raise failed.error from None
         self.outcome.target, self.outcome.attempts = answer.target, answer.attempts
         return answer
+
+    async def answer_openai(
+        self, answer: Answer, prompt_estimate: int, wants_usage: bool, need_text: bool = False
+    ) -> web.StreamResponse:
+        """An answer in OpenAI's format (chat or legacy completions): a stream relayed byte for
+        byte (the usage event dropped or added as the client asked), or the body, billed from
+        its usage (estimated when it has none)."""
+        if answer.rest is not None:
+            relay = StreamRelay(
+                drop_usage_event=not wants_usage,
+                prompt_estimate=prompt_estimate,
+                add_usage=wants_usage,
+                need_text=need_text or self.s.recorder.log_content,
+            )
+            return await self.relay(answer, relay)
+        usage, text = usage_from_body(answer.body)
+        self.outcome.answer = text
+        if usage is None:
+            usage = Usage(prompt_estimate, estimate_tokens(text), estimated=True)
+        return self.respond(answer.reply.status, answer.body, answer.reply.content_type, usage)
 
     def respond(self, status: int, body: bytes, content_type: str, usage: Usage) -> web.Response:
         """A whole answer; its usage is what the request is billed."""
