@@ -116,6 +116,14 @@ def _after_terminator(buf: bytes, at: int, final: bool) -> int:
 
 def _parse_event(raw: bytes) -> SSEEvent:
     """Read the fields of one event's bytes. Only ``data`` is kept; other fields are skipped."""
+    # The shapes providers send, `data: <json>` alone or after an `event:` line, are read with
+    # three searches: one `data: ` line and no other occurrence of `data` in the event.
+    if b"\r" not in raw:
+        i = raw.find(b"data: ")
+        if i == 0 or (i > 0 and raw[i - 1] == _LF and raw.find(b"data", 0, i) < 0):
+            end = raw.find(b"\n", i)
+            if end >= 0 and raw.find(b"data", end) < 0:
+                return SSEEvent(raw=raw, data=raw[i + 6 : end])
     text = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n") if b"\r" in raw else raw
     data: list[bytes] = []
     for line in text.split(b"\n"):

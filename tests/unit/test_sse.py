@@ -222,3 +222,21 @@ def test_random_streams_match_reference_split() -> None:
         cuts = rng.sample(range(1, len(payload)), min(max(len(payload) - 1, 0), rng.randint(0, 6)))
         events = split_feed(payload, cuts)
         assert [e.raw for e in events] == reference_events(payload), (payload, sorted(cuts))
+
+
+@pytest.mark.parametrize(
+    ("raw", "data"),
+    [
+        (b"data: {}\n\n", b"{}"),
+        (b"event: message_start\ndata: {}\n\n", b"{}"),
+        (b"event: data: x\ndata: y\n\n", b"y"),  # `data: ` inside another field's value
+        (b"data:a\ndata: b\n\n", b"a\nb"),  # an earlier data line without the space
+        (b"data: a\n: data\n\n", b"a"),  # `data` in a later comment
+        (b"data: a\ndata: b\n\n", b"a\nb"),
+        (b"data:  two spaces\n\n", b" two spaces"),
+        (b"id: 1\ndata: x\nretry: 5\n\n", b"x"),
+    ],
+)
+def test_common_event_shapes_read_like_the_general_rule(raw: bytes, data: bytes) -> None:
+    (event,) = SSEParser().feed(raw)
+    assert event.data == data and event.raw == raw
