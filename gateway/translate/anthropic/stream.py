@@ -41,6 +41,7 @@ class AnthropicStream:
         "_created",
         "_done",
         "_finished",
+        "_head",
         "_id",
         "_model",
         "_parser",
@@ -53,6 +54,7 @@ class AnthropicStream:
         self._model = public_model
         self._id = chunk_id
         self._created = created
+        self._head: bytes | None = None
         self._parser = SSEParser()
         self._started = False  # the role chunk was sent
         self._finished = False  # the finish_reason chunk was sent
@@ -201,15 +203,24 @@ class AnthropicStream:
         return [*self._start(), self._chunk(delta, finish)]
 
     def _chunk(self, delta: Json, finish: str | None = None) -> bytes:
-        return _event(
-            {
-                "id": self._id,
-                "object": "chat.completion.chunk",
-                "created": self._created,
-                "model": self._model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-            }
+        # The bytes orjson makes of {"id", "object", "created", "model", "choices": [{"index": 0,
+        # "delta", "finish_reason"}]}, with the parts every chunk shares serialised once.
+        if self._head is None:
+            self._head = (
+                b'data: {"id":'
+                + orjson.dumps(self._id)
+                + b',"object":"chat.completion.chunk","created":'
+                + orjson.dumps(self._created)
+                + b',"model":'
+                + orjson.dumps(self._model)
+                + b',"choices":[{"index":0,"delta":'
+            )
+        tail = (
+            b',"finish_reason":null}]}\n\n'
+            if finish is None
+            else (b',"finish_reason":' + orjson.dumps(finish) + b"}]}\n\n")
         )
+        return self._head + orjson.dumps(delta) + tail
 
 
 def _index(event: Json) -> int:
