@@ -281,8 +281,9 @@ def _usage(obj: Any) -> Usage | None:
     """Usage from an OpenAI ``usage`` object; None when it is absent or null."""
     if not isinstance(obj, dict):
         return None
-    return Usage(_count(obj.get("prompt_tokens")), _count(obj.get("completion_tokens")))
+    return Usage(token_count(obj.get("prompt_tokens")), token_count(obj.get("completion_tokens")))
 
 
-def _count(value: Any) -> int:
+def token_count(value: Any) -> int:
+    """A token count from JSON: a non-negative integer, else 0 (booleans are not counts)."""
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0

@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 
 from ..errors import InvalidRequest, clip
-from ..validation import require_model
+from ..validation import require_model, require_stream
 from .messages_answer import ChatToMessagesStream, chat_to_message
 from .messages_count import estimate_input_tokens
 from .messages_errors import anthropic_error_type, error_body, openai_error_to_anthropic
@@ -70,9 +70,7 @@ def validate_messages_request(body: dict[str, Any], *, count_tokens: bool = Fals
     require_model(body)
     if not count_tokens:
         _max_tokens(body.get("max_tokens"))
-        stream = body.get("stream")
-        if stream is not None and not isinstance(stream, bool):
-            raise _bad("`stream` must be a boolean.", "stream", "invalid_type")
+        require_stream(body)
     _system_text(body.get("system"))
     messages = body.get("messages")
     if messages is None:

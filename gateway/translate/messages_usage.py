@@ -7,19 +7,15 @@ from typing import Any
 
 import orjson
 
-from ..tokens import Usage, estimate_tokens
-
-
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+from ..tokens import Usage, estimate_tokens, token_count
 
 
 def _prompt(usage: dict[str, Any]) -> int:
     """Anthropic counts cached prompt tokens apart from input_tokens; the prompt is all three."""
     return (
-        _count(usage.get("input_tokens"))
-        + _count(usage.get("cache_creation_input_tokens"))
-        + _count(usage.get("cache_read_input_tokens"))
+        token_count(usage.get("input_tokens"))
+        + token_count(usage.get("cache_creation_input_tokens"))
+        + token_count(usage.get("cache_read_input_tokens"))
     )
 
 
@@ -46,7 +42,7 @@ def message_usage(body: bytes) -> tuple[Usage | None, str]:
     usage = message.get("usage")
     if not isinstance(usage, dict):
         return None, text
-    return Usage(_prompt(usage), _count(usage.get("output_tokens"))), text
+    return Usage(_prompt(usage), token_count(usage.get("output_tokens"))), text
 
 
 class MessagesStreamReader:
@@ -76,7 +72,7 @@ class MessagesStreamReader:
             usage = message.get("usage") if isinstance(message, dict) else None
             if isinstance(usage, dict):
                 self._prompt = _prompt(usage)
-                self._output = _count(usage.get("output_tokens"))
+                self._output = token_count(usage.get("output_tokens"))
         elif kind == "content_block_delta":
             delta = event.get("delta")
             if isinstance(delta, dict):
@@ -90,7 +86,7 @@ class MessagesStreamReader:
         elif kind == "message_delta":
             usage = event.get("usage")
             if isinstance(usage, dict):
-                self._output = _count(usage.get("output_tokens"))
+                self._output = token_count(usage.get("output_tokens"))
                 if any(k in usage for k in ("input_tokens", "cache_read_input_tokens")):
                     self._prompt = _prompt(usage)
         elif kind == "message_stop":

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from ..tokens import Usage, estimate_tokens
+from ..tokens import Usage, estimate_tokens, token_count
 
 _TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 # Events whose ``delta`` is generated text the provider bills as output.
@@ -110,11 +110,7 @@ class ResponsesStreamReader:
 def _usage(obj: Any) -> Usage | None:
     if not isinstance(obj, dict):
         return None
-    return Usage(_count(obj.get("input_tokens")), _count(obj.get("output_tokens")))
-
-
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+    return Usage(token_count(obj.get("input_tokens")), token_count(obj.get("output_tokens")))
 
 
 def _str(value: Any) -> str | None:
