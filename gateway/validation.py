@@ -65,7 +65,8 @@ def optional_positive_int(payload: dict[str, Any], field: str) -> None:
         raise _bad(f"`{field}` must be a positive integer, got {value}.", field)
 
 
-def validate_messages(messages: object) -> list[dict[str, Any]]:
+def require_messages(messages: object) -> list[dict[str, Any]]:
+    """`messages`: a non-empty array of objects (their roles are the caller's API's business)."""
     if messages is None:
         raise _bad("`messages` is required.", "messages", "missing_required_parameter")
     if not isinstance(messages, list):
@@ -75,6 +76,13 @@ def validate_messages(messages: object) -> list[dict[str, Any]]:
     for i, message in enumerate(messages):
         if not isinstance(message, dict):
             raise _bad(f"`messages[{i}]` must be an object.", f"messages[{i}]", "invalid_type")
+    return messages
+
+
+def validate_messages(messages: object) -> list[dict[str, Any]]:
+    """Chat completions' messages: objects with one of the chat roles."""
+    checked = require_messages(messages)
+    for i, message in enumerate(checked):
         role = message.get("role")
         if not isinstance(role, str) or role not in ROLES:  # a dict or list role is unhashable
             got = repr(role[:64]) if isinstance(role, str) else type(role).__name__  # no deep repr
@@ -83,7 +91,7 @@ def validate_messages(messages: object) -> list[dict[str, Any]]:
                 f"`messages[{i}].role` must be one of {', '.join(sorted(ROLES))}, got {got}.",
                 f"messages[{i}].role",
             )
-    return messages
+    return checked
 
 
 def reserialisable(payload: dict[str, Any]) -> None:

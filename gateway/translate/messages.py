@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 
 from ..errors import InvalidRequest, clip
-from ..validation import require_model, require_stream
+from ..validation import require_messages, require_model, require_stream
 from .messages_answer import ChatToMessagesStream, chat_to_message
 from .messages_count import estimate_input_tokens
 from .messages_errors import anthropic_error_type, error_body, openai_error_to_anthropic
@@ -72,17 +72,8 @@ def validate_messages_request(body: dict[str, Any], *, count_tokens: bool = Fals
         _max_tokens(body.get("max_tokens"))
         require_stream(body)
     _system_text(body.get("system"))
-    messages = body.get("messages")
-    if messages is None:
-        raise _bad("`messages` is required.", "messages", "missing_required_parameter")
-    if not isinstance(messages, list):
-        raise _bad("`messages` must be an array.", "messages", "invalid_type")
-    if not messages:
-        raise _bad("`messages` must contain at least one message.", "messages")
-    for i, message in enumerate(messages):
+    for i, message in enumerate(require_messages(body.get("messages"))):
         path = f"messages[{i}]"
-        if not isinstance(message, dict):
-            raise _bad(f"`{path}` must be an object.", path, "invalid_type")
         role = message.get("role")
         if role not in _ROLES:
             got = repr(clip(role)) if isinstance(role, str) else type(role).__name__
