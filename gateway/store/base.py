@@ -433,10 +433,9 @@ class Store(Protocol):
 
 
 # The statuses a request-log row can have (`error`: the gateway failed). As a search filter,
-# FAILED stands for every failure: any status but the NOT_FAILED ones.
 REQUEST_STATUSES = ("ok", "client_closed", "upstream_error", "rejected", "error")
 NOT_FAILED = ("ok", "client_closed")
-FAILED = "error"
+FAILED = "error"  # in a search: every failure, any status but the NOT_FAILED ones
 
 
 @dataclass(frozen=True, slots=True)

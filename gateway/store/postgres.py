@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
 from typing import Any
@@ -18,18 +17,14 @@ from gateway.store.base import (
     LOG_FIELDS,
     MESSAGE_FIELDS,
     QUOTA_FIELDS,
-    RESPONSE_FIELDS,
     SESSION_FIELDS,
     TABLES,
     ApiKey,
     ConfigRows,
     Message,
     QuotaOverride,
-    RequestLogRow,
-    RequestQuery,
     Session,
     StoreConflict,
-    StoredResponse,
     StoreUnavailable,
     WriteItem,
     key_row_id,
@@ -52,8 +47,9 @@ from gateway.store.common import (
     window_sql,
 )
 from gateway.store.postgres_governance import PostgresGovernance
-from gateway.store.postgres_params import marks, param, text
-from gateway.store.request_log import failure_rows, failures_sql, get_sql, log_row, search_sql
+from gateway.store.postgres_params import Args, marks, param, text
+from gateway.store.postgres_request_log import PostgresRequestLog
+from gateway.store.postgres_responses import PostgresResponses
 
 log = logging.getLogger("gateway.store")
 
@@ -138,27 +134,7 @@ def _columns(records: Sequence[Any], fields: Sequence[str]) -> list[list[Any]]:
     return [[param(c, getattr(r, c)) for r in records] for c in fields]
 
 
-def _clean(query: RequestQuery) -> RequestQuery:
-    """The query with NUL stripped from its text (no stored text holds one) and aware times."""
-    return replace(
-        query,
-        uid=text(query.uid),
-        model=text(query.model),
-        endpoint=text(query.endpoint),
-        start=None if query.start is None else utc(query.start),
-        end=None if query.end is None else utc(query.end),
-    )
-
-
-class _Args(list[Any]):
-    """Query arguments that hand out their own `$n` placeholders, numbered as added."""
-
-    def add(self, value: Any) -> str:
-        self.append(value)
-        return f"${len(self)}"
-
-
-class PostgresStore(PostgresGovernance, MessageWindow):
+class PostgresStore(PostgresGovernance, PostgresResponses, PostgresRequestLog, MessageWindow):
     """Store on PostgreSQL. Takes a ready asyncpg pool; `close()` closes it."""
 
     def __init__(self, pool: asyncpg.Pool, *, acquire_timeout_s: float = 10.0) -> None:
@@ -266,7 +242,7 @@ class PostgresStore(PostgresGovernance, MessageWindow):
     ) -> tuple[list[Session], bool]:
         """Keyset page over (updated_at DESC, session_id ASC); an unknown cursor gives no rows."""
         limit = max(0, limit)
-        args = _Args()
+        args = Args()
         sql = sessions_page_sql(
             uid=args.add(uid),
             status=None if status is None else args.add(status),
@@ -313,7 +289,7 @@ class PostgresStore(PostgresGovernance, MessageWindow):
         self, uid: str, session_id: str, limit: int, before: str | None
     ) -> tuple[Session, list[Message]] | None:
         """The session and its message window in one LATERAL query (see MessageWindow)."""
-        args = _Args()
+        args = Args()
         sql = window_sql(
             uid=args.add(uid),
             sid=args.add(session_id),
@@ -428,68 +404,10 @@ class PostgresStore(PostgresGovernance, MessageWindow):
             )
         return usage_totals(rows)
 
-    async def save_response(self, row: StoredResponse) -> None:
-        """Insert a bridged response; an id already stored is kept."""
-        async with self._conn() as conn:
-            await conn.execute(
-                f"INSERT INTO ai_response ({', '.join(RESPONSE_FIELDS)})"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (response_id) DO NOTHING",
-                *(getattr(row, f) for f in RESPONSE_FIELDS),
-            )
-
-    async def get_response(self, uid: str, response_id: str) -> StoredResponse | None:
-        """The user's stored response or None."""
-        async with self._conn() as conn:
-            found = await conn.fetchrow(
-                f"SELECT {', '.join(RESPONSE_FIELDS)} FROM ai_response"
-                " WHERE uid = $1 AND response_id = $2",
-                uid,
-                response_id,
-            )
-        return StoredResponse(**dict(found)) if found else None
-
-    async def delete_response(self, uid: str, response_id: str) -> bool:
-        """Delete the user's stored response."""
-        async with self._conn() as conn:
-            status = await conn.execute(
-                "DELETE FROM ai_response WHERE uid = $1 AND response_id = $2", uid, response_id
-            )
-        return bool(status.endswith(" 1"))
-
     async def count_request_logs(self) -> int:
         """count(*) of ai_request_log."""
         async with self._conn() as conn:
             return int(await conn.fetchval("SELECT count(*) FROM ai_request_log"))
-
-    # -- request-log search (the console) -----------------------------------------------------
-
-    async def search_requests(
-        self, query: RequestQuery, limit: int, before: str | None
-    ) -> tuple[list[RequestLogRow], bool]:
-        """Keyset page, newest first (see request_log)."""
-        limit = max(0, limit)
-        args = _Args()
-        sql = search_sql(_clean(query), text(before), limit + 1, args.add)
-        async with self._conn() as conn:
-            rows = await conn.fetch(sql, *args)
-        return page([log_row(r, _READ.parse_time) for r in rows], limit)
-
-    async def get_request(self, request_id: str, uid: str | None = None) -> RequestLogRow | None:
-        """One row by request_id (and owner)."""
-        args = _Args()
-        sql = get_sql(text(request_id) or "", text(uid), args.add)
-        async with self._conn() as conn:
-            row = await conn.fetchrow(sql, *args)
-        return log_row(row, _READ.parse_time) if row else None
-
-    async def request_failures(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
-        """Failures per (UTC day, status), from the partial index on failures."""
-        args = _Args()
-        day = "to_char(r.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
-        sql = failures_sql(day, utc(start), utc(end), args.add)
-        async with self._conn() as conn:
-            rows = await conn.fetch(sql, *args)
-        return failure_rows(rows)
 
 
 async def connect_postgres(url: str, *, min_size: int = 1, max_size: int = 10) -> PostgresStore:

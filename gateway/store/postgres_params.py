@@ -30,3 +30,11 @@ def param(column: str, value: Any) -> Any:
     if column in TIME_COLUMNS:
         return utc(value)
     return value
+
+
+class Args(list[Any]):
+    """Query arguments that hand out their own `$n` placeholders, numbered as added."""
+
+    def add(self, value: Any) -> str:
+        self.append(value)
+        return f"${len(self)}"

@@ -23,7 +23,6 @@ from gateway.store.base import (
     LOG_FIELDS,
     MESSAGE_FIELDS,
     QUOTA_FIELDS,
-    RESPONSE_FIELDS,
     SESSION_FIELDS,
     TABLES,
     ApiKey,
@@ -34,7 +33,6 @@ from gateway.store.base import (
     RequestQuery,
     Session,
     StoreConflict,
-    StoredResponse,
     WriteItem,
     key_row_id,
 )
@@ -57,6 +55,7 @@ from gateway.store.common import (
 )
 from gateway.store.request_log import failure_rows, failures_sql, get_sql, log_row, search_sql
 from gateway.store.sqlite_governance import SqliteGovernance
+from gateway.store.sqlite_responses import SqliteResponses
 from gateway.store.sqlite_schema import INDEXES, SCHEMA, UPGRADES, param, ts_text
 from gateway.store.sqlite_thread import SqliteThread, transaction
 
@@ -91,7 +90,7 @@ def _rows(records: Sequence[Any], fields: Sequence[str]) -> list[tuple[Any, ...]
     return [tuple(param(c, getattr(r, c)) for c in fields) for r in records]
 
 
-class SqliteStore(SqliteGovernance, MessageWindow):
+class SqliteStore(SqliteGovernance, SqliteResponses, MessageWindow):
     """Store on one SQLite file (or `:memory:`), WAL mode, one worker thread."""
 
     def __init__(self, path: str, *, busy_timeout_ms: int = 5000) -> None:
@@ -360,49 +359,6 @@ class SqliteStore(SqliteGovernance, MessageWindow):
 
         gone = await self._worker.run(run)
         return [f"{gone} rows"] if gone else []
-
-    async def save_response(self, row: StoredResponse) -> None:
-        """Insert a bridged response; an id already stored is kept."""
-        values = [getattr(row, f) for f in RESPONSE_FIELDS]
-        values[-1] = ts_text(row.created_at)
-        marks = ", ".join("?" for _ in RESPONSE_FIELDS)
-        sql = (
-            f"INSERT INTO ai_response ({', '.join(RESPONSE_FIELDS)}) VALUES ({marks})"
-            " ON CONFLICT (response_id) DO NOTHING"
-        )
-
-        def run(db: sqlite3.Connection) -> None:
-            with transaction(db):
-                db.execute(sql, values)
-
-        await self._worker.run(run)
-
-    async def get_response(self, uid: str, response_id: str) -> StoredResponse | None:
-        """The user's stored response or None."""
-        found = await self._worker.run(
-            lambda db: db.execute(
-                f"SELECT {', '.join(RESPONSE_FIELDS)} FROM ai_response"
-                " WHERE uid = ? AND response_id = ?",
-                (uid, response_id),
-            ).fetchone()
-        )
-        if not found:
-            return None
-        fields = dict(zip(RESPONSE_FIELDS, found, strict=True))
-        fields["created_at"] = datetime.fromisoformat(fields["created_at"])
-        return StoredResponse(**fields)
-
-    async def delete_response(self, uid: str, response_id: str) -> bool:
-        """Delete the user's stored response."""
-
-        def run(db: sqlite3.Connection) -> bool:
-            with transaction(db):
-                gone = db.execute(
-                    "DELETE FROM ai_response WHERE uid = ? AND response_id = ?", (uid, response_id)
-                ).rowcount
-            return gone > 0
-
-        return await self._worker.run(run)
 
     async def count_request_logs(self) -> int:
         """count(*) of ai_request_log."""
