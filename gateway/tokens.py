@@ -74,11 +74,8 @@ class StreamAccounting:
         """Account for one event's data; True if it is a usage-only event (choices == [])."""
         if data == b"[DONE]":
             return False
-        try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return False
-        if not isinstance(chunk, dict):
+        chunk = json_object(data)
+        if chunk is None:
             return False
         if chunk.get("error") is not None:
             self.error = chunk["error"]
@@ -134,11 +131,8 @@ class StreamAccounting:
 
     def _observe_meta(self, data: bytes) -> None:
         """observe()'s reading of ``usage`` and ``error``, without the choices."""
-        try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return
-        if not isinstance(chunk, dict):
+        chunk = json_object(data)
+        if chunk is None:
             return
         if chunk.get("error") is not None:
             self.error = chunk["error"]
@@ -205,12 +199,9 @@ def is_usage_only(data: bytes) -> bool:
     bytes could be one: an empty array and a ``usage`` key (or a ``\\u`` escape spelling it)."""
     if not may_hold_usage_only(data):
         return False
-    try:
-        chunk = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return False
+    chunk = json_object(data)
     return (
-        isinstance(chunk, dict)
+        chunk is not None
         and chunk.get("error") is None
         and chunk.get("choices") == []
         and isinstance(chunk.get("usage"), dict)
@@ -219,11 +210,8 @@ def is_usage_only(data: bytes) -> bool:
 
 def usage_from_body(body: bytes) -> tuple[Usage | None, str]:
     """Usage and choice-0 message content of a non-stream response; (None, "") if unreadable."""
-    try:
-        obj = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None, ""
-    if not isinstance(obj, dict):
+    obj = json_object(body)
+    if obj is None:
         return None, ""
     content = ""
     choices = obj.get("choices")
@@ -282,6 +270,15 @@ def _usage(obj: Any) -> Usage | None:
     if not isinstance(obj, dict):
         return None
     return Usage(token_count(obj.get("prompt_tokens")), token_count(obj.get("completion_tokens")))
+
+
+def json_object(data: bytes) -> dict[str, Any] | None:
+    """`data` as a JSON object, or None when it is not one (unreadable, or another JSON type)."""
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def token_count(value: Any) -> int:

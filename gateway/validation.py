@@ -166,12 +166,10 @@ def validate_chat(payload: dict[str, Any]) -> ChatRequest:
     )
 
 
-def upstream_payload(
-    chat: ChatRequest, upstream_model: str, messages: list[dict[str, Any]]
-) -> dict[str, Any]:
-    """The body for one upstream attempt: model rewritten, session_id consumed, usage requested."""
+def upstream_payload(chat: ChatRequest, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The body sent upstream (each attempt writes its own `model`): session_id consumed, the
+    history-extended messages, usage requested for streams."""
     payload = {k: v for k, v in chat.payload.items() if k != "session_id"}
-    payload["model"] = upstream_model
     payload["messages"] = messages
     if chat.stream:
         payload["stream_options"] = {

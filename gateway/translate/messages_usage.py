@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
-from ..tokens import Usage, estimate_tokens, token_count
+from ..tokens import Usage, estimate_tokens, json_object, token_count
 
 
 def _prompt(usage: dict[str, Any]) -> int:
@@ -21,11 +19,8 @@ def _prompt(usage: dict[str, Any]) -> int:
 
 def message_usage(body: bytes) -> tuple[Usage | None, str]:
     """Usage and text of a Messages response body; (None, "") when it is unreadable."""
-    try:
-        message = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None, ""
-    if not isinstance(message, dict):
+    message = json_object(body)
+    if message is None:
         return None, ""
     content = message.get("content")
     text = (
@@ -60,11 +55,8 @@ class MessagesStreamReader:
         return "".join(self._parts)
 
     def feed(self, data: bytes) -> None:
-        try:
-            event = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return
-        if not isinstance(event, dict):
+        event = json_object(data)
+        if event is None:
             return
         kind = event.get("type")
         if kind == "message_start":

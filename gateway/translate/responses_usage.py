@@ -12,9 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
-from ..tokens import Usage, estimate_tokens, token_count
+from ..tokens import Usage, estimate_tokens, json_object, token_count
 
 _TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 # Events whose ``delta`` is generated text the provider bills as output.
@@ -32,11 +30,8 @@ _GENERATED = frozenset(
 
 def response_summary(body: bytes) -> tuple[str | None, Usage | None, str]:
     """(id, usage, status) of a non-stream Response body; (None, None, "") when unreadable."""
-    try:
-        obj = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None, None, ""
-    if not isinstance(obj, dict):
+    obj = json_object(body)
+    if obj is None:
         return None, None, ""
     return _str(obj.get("id")), _usage(obj.get("usage")), _str(obj.get("status")) or ""
 
@@ -66,11 +61,8 @@ class ResponsesStreamReader:
 
     def feed(self, data: bytes) -> None:
         """Account for one SSE event's data."""
-        try:
-            event = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return
-        if not isinstance(event, dict):
+        event = json_object(data)
+        if event is None:
             return
         kind = event.get("type")
         if kind in _GENERATED:

@@ -45,13 +45,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         asked = chat.payload.get("max_completion_tokens") or chat.payload.get("max_tokens")
         await ex.admit(prompt_estimate, asked if isinstance(asked, int) else None)
         ex.outcome.new_messages = storable(chat.messages)
+        payload = upstream_payload(chat, messages)
         answer = await ex.forward(
-            targets,
-            lambda target: ex.call(
-                target,
-                upstream_payload(chat, target.upstream_model, messages),
-                stream=chat.stream,
-            ),
+            targets, lambda target: ex.call(target, payload, stream=chat.stream)
         )
         return await ex.answer_openai(
             answer, prompt_estimate, chat.client_wants_usage, need_text=chat.session_id is not None
