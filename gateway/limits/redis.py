@@ -49,6 +49,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.connection import Connection, ConnectionPool, UnixDomainSocketConnection
 from redis.crc import key_slot
 from redis.exceptions import RedisClusterException, RedisError
 
@@ -56,6 +57,7 @@ from gateway.limits import admission, bucket, budget, scripts, slots
 from gateway.limits.admission import BudgetState, Request, SubjectState
 from gateway.limits.autopipeline import AutoPipeline
 from gateway.limits.base import Budget, Decision, LimiterUnavailable, Limits, Settlement, Subject
+from gateway.limits.resp import Address, RespPipeline
 from gateway.limits.slots import Group
 
 T = TypeVar("T")
@@ -65,6 +67,7 @@ TPD_TTL_S = 2 * bucket.SECONDS_PER_DAY
 RPM_GRACE_S = 5
 PING_TTL_MS = 60_000
 RESERVATION_TTL_S = 900.0
+RESP_TIMEOUT_S = 0.5  # a server that does not answer the scripts' connection for this long is down
 
 # Not only "cannot reach the server": a server that answers but refuses the work (a read-only
 # replica after a failover, MISCONF, OOM, LOADING, CLUSTERDOWN) cannot keep the counters either,
@@ -136,12 +139,13 @@ class RedisLimiter:
         self._charge_sha = _sha(scripts.CHARGE)
         # EVALSHA, loading the script again if the server lost it (restart, SCRIPT FLUSH);
         # the calls of one event-loop turn share one pipeline (one write, one read).
-        self._pipeline = AutoPipeline(
-            client,
-            {
-                _sha(source): source
-                for source in (scripts.ADMIT, scripts.GIVE_BACK, scripts.SETTLE, scripts.CHARGE)
-            },
+        sources = {
+            _sha(source): source
+            for source in (scripts.ADMIT, scripts.GIVE_BACK, scripts.SETTLE, scripts.CHARGE)
+        }
+        address = resp_address(client)
+        self._pipeline: AutoPipeline | RespPipeline = (
+            AutoPipeline(client, sources) if address is None else RespPipeline(address, sources)
         )
 
     def rpm_key(self, subject: str) -> str:
@@ -269,7 +273,9 @@ class RedisLimiter:
             await self._client.set(f"{self._prefix}:ping", b"1", px=PING_TTL_MS)
 
     async def close(self) -> None:
-        """Nothing to release: the client belongs to whoever built it."""
+        """Close the scripts' own connection (the client belongs to whoever built it)."""
+        if isinstance(self._pipeline, RespPipeline):
+            await self._pipeline.close()
 
     async def _evaluate(self, req: Request, now: float, consume: bool) -> Decision:
         if self._by_slot:
@@ -400,6 +406,28 @@ class RedisLimiter:
                 order.append(b.id)
             keys += [self.tpd_key(subject, day) for subject in s.subjects]
         return keys, args, order
+
+
+def resp_address(client: Redis | RedisCluster) -> Address | None:
+    """Where a plain client's one server is (TCP or unix socket, no TLS, not found through
+    sentinels), for the scripts' own connection; None for any other client."""
+    if not isinstance(client, Redis):
+        return None
+    pool = client.connection_pool
+    kind = pool.connection_class
+    if type(pool) is not ConnectionPool or kind not in (Connection, UnixDomainSocketConnection):
+        return None
+    kw = pool.connection_kwargs
+    timeout = kw.get("socket_timeout")
+    return Address(
+        host=kw.get("host", "127.0.0.1"),
+        port=int(kw.get("port", 6379)),
+        path=kw.get("path") if kind is UnixDomainSocketConnection else None,
+        db=int(kw.get("db", 0) or 0),
+        username=kw.get("username"),
+        password=kw.get("password"),
+        timeout_s=float(timeout) if timeout else RESP_TIMEOUT_S,
+    )
 
 
 def _in_request(g: Group, refused: tuple[str, int] | None) -> tuple[str, int] | None:
