@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from . import logs
 from .auth import Principal
 from .config import ModelConfig
 from .governance import Scope
@@ -200,14 +201,7 @@ class Recorder:
                 Settlement(o.request_id, o.scope.subject_ids, o.scope.budgets, row.cost_usd, tokens)
             )
         if log.isEnabledFor(logging.INFO):
-            # handle(makeRecord(...)) is Logger.info without its stack walk for the caller's
-            # file and line, which these JSON lines do not carry: a tenth of a line's cost.
-            fields = log_fields(row, o, self.log_content)
-            log.handle(
-                log.makeRecord(
-                    log.name, logging.INFO, "", 0, "request", (), None, extra={"fields": fields}
-                )
-            )
+            logs.line(log, "request", log_fields(row, o, self.log_content))
 
     def _child(self, metric: Any, *labels: str) -> Any:
         key = (id(metric), labels)

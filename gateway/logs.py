@@ -1,40 +1,140 @@
 """Logging: one JSON object per line on stderr, with structured fields passed as `extra`.
-Never given keys, prompts or answers unless content logging is on (the caller decides)."""
+Never given keys, prompts or answers unless content logging is on (the caller decides).
+
+Lines written during one event-loop turn go out in one write at the end of the turn (a
+request's line is one of many at load); outside a running loop, and at exit, at once. The
+request line skips the logging module's record machinery once `configure` has run (`line`);
+elsewhere (tests in-process) it is an ordinary record.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import sys
+import threading
 import time
+from typing import Any
 
 import orjson
+
+
+class LineSink:
+    """Whole lines to a file descriptor, batched per event-loop turn; thread-safe."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._pending: list[bytes] = []
+        self._lock = threading.Lock()
+        self._second = -1
+        self._stamp = ""
+
+    def timestamp(self, created: float) -> str:
+        """ISO 8601 UTC to the millisecond (the second's text is made once per second)."""
+        second = int(created)
+        if second != self._second:
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._stamp}.{int((created - second) * 1000):03d}Z"
+
+    def write(self, line: bytes) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        with self._lock:
+            self._pending.append(line)
+            if loop is not None and len(self._pending) > 1:
+                return  # a flush is already due at the end of this turn
+        if loop is None:
+            self.flush()
+        else:
+            loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        with self._lock:
+            lines, self._pending = self._pending, []
+        if not lines:
+            return
+        data = b"".join(lines)
+        try:
+            while data:
+                data = data[os.write(self._fd, data) :]
+        except OSError:
+            pass  # stderr gone (closed pipe): nothing else to tell it to
+
+
+_SINK: LineSink | None = None
+
+
+def _fields_line(stamp: str, level: str, logger: str, msg: str, fields: Any) -> dict[str, Any]:
+    line = {"ts": stamp, "level": level, "logger": logger, "msg": msg}
+    if fields:
+        line.update(fields)
+    return line
 
 
 class JsonFormatter(logging.Formatter):
     """{"ts", "level", "logger", "msg", ...fields} on one line."""
 
+    def __init__(self, sink: LineSink | None = None) -> None:
+        super().__init__()
+        self._sink = sink or LineSink(2)
+
     def format(self, record: logging.LogRecord) -> str:
-        line = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        fields = getattr(record, "fields", None)
-        if fields:
-            line.update(fields)
+        line = _fields_line(
+            self._sink.timestamp(record.created),
+            record.levelname.lower(),
+            record.name,
+            record.getMessage(),
+            getattr(record, "fields", None),
+        )
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(line, default=str).decode()
 
 
+class JsonLineHandler(logging.Handler):
+    """Formats records with JsonFormatter into a LineSink."""
+
+    def __init__(self, sink: LineSink) -> None:
+        super().__init__()
+        self.sink = sink
+        self.setFormatter(JsonFormatter(sink))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.sink.write(self.format(record).encode() + b"\n")
+        except Exception:
+            self.handleError(record)
+
+    def flush(self) -> None:
+        self.sink.flush()
+
+
+def line(logger: logging.Logger, msg: str, fields: dict[str, Any]) -> None:
+    """An INFO line with `fields` (the caller has checked the level): straight into the sink
+    once configured, else through the logging module."""
+    sink = _SINK
+    if sink is None:
+        # Logger.info without its stack walk for the caller's file and line (not in the lines)
+        record = logger.makeRecord(
+            logger.name, logging.INFO, "", 0, msg, (), None, extra={"fields": fields}
+        )
+        logger.handle(record)
+        return
+    text = _fields_line(sink.timestamp(time.time()), "info", logger.name, msg, fields)
+    sink.write(orjson.dumps(text, default=str, option=orjson.OPT_APPEND_NEWLINE))
+
+
 def configure(level: str = "INFO") -> None:
     """Send every gateway log line to stderr as JSON; quiet aiohttp's own access log."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    global _SINK
+    sys.stderr.flush()
+    _SINK = LineSink(sys.stderr.fileno())
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [JsonLineHandler(_SINK)]
     root.setLevel(level.upper())
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     # The JSON lines carry no thread or process fields, so skip gathering them for every record

@@ -35,8 +35,12 @@ class AutoPipeline:
         self._queue: list[_Call] = []
         self._task: asyncio.Task[None] | None = None
 
-    async def evalsha(self, sha: str, keys: Sequence[Any], args: Sequence[Any]) -> Any:
-        """The script's reply; raises what the server or the transport raised."""
+    async def evalsha(
+        self, sha: str, keys: Sequence[Any], args: Sequence[Any], linger_s: float = 0.0
+    ) -> Any:
+        """The script's reply; raises what the server or the transport raised. Nothing lingers
+        here (`linger_s` is for resp.py's one connection: a Cluster's calls to one node may go
+        out on different connections, out of order)."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._queue.append((("EVALSHA", sha, len(keys), *keys, *args), future))

@@ -67,6 +67,9 @@ TPD_TTL_S = 2 * bucket.SECONDS_PER_DAY
 RPM_GRACE_S = 5
 PING_TTL_MS = 60_000
 RESERVATION_TTL_S = 900.0
+# A settlement waits this long for the next admission (or other settlements) to go out with;
+# it is still run before any admission sent after it.
+SETTLE_LINGER_S = 0.01
 RESP_TIMEOUT_S = 0.5  # a server that does not answer the scripts' connection for this long is down
 
 # Not only "cannot reach the server": a server that answers but refuses the work (a read-only
@@ -213,9 +216,10 @@ class RedisLimiter:
             else [list(settlements)]
         )
         calls = [self._settle_call(share, now) for share in shares]
+        pipe, sha = self._pipeline, self._settle_sha
         with _translated():
             replies = await _all(
-                [self._pipeline.evalsha(self._settle_sha, keys, args) for keys, args, _ in calls]
+                [pipe.evalsha(sha, keys, args, SETTLE_LINGER_S) for keys, args, _ in calls]
             )
         spent: dict[str, Decimal] = {}
         for (_, _, order), totals in zip(calls, replies, strict=True):
@@ -231,15 +235,13 @@ class RedisLimiter:
         for b in budgets:
             groups.setdefault(self.slot(b.id) if self._by_slot else 0, []).append(b)
         shares = [groups[slot] for slot in sorted(groups)]
+        keys = [[self.spend_key(b.id, budget.period_key(b.period, now)) for b in s] for s in shares]
         with _translated():
-            replies = await _all(
-                [
-                    self._client.mget(
-                        [self.spend_key(b.id, budget.period_key(b.period, now)) for b in share]
-                    )
-                    for share in shares
-                ]
-            )
+            if isinstance(self._pipeline, RespPipeline):  # after the settlements that linger
+                pipe = self._pipeline
+                replies = await _all([pipe.execute(("MGET", *share)) for share in keys])
+            else:
+                replies = await _all([self._client.mget(share) for share in keys])
         found: dict[str, Decimal] = {}
         for share, values in zip(shares, replies, strict=True):
             for b, v in zip(share, values, strict=True):

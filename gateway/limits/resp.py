@@ -6,9 +6,14 @@ redis-py), without redis-py's per-pipeline machinery, which cost more CPU than t
 - evalsha() queues a call and waits for its own reply; replies come back in order on the one
   connection, so a call sent after another (a settlement, then the caller's next admission) is
   run after it.
+- A call may linger (settlements do): it waits up to `linger_s` for company and goes out with
+  the next call that does not linger, ahead of it; so at one request at a time, a request's
+  settlement rides the next request's admission, and is still run before it. close() sends
+  what lingers and waits for the replies.
 - A reply that is an error is raised to its own caller only, as redis-py's exception for it.
-  NOSCRIPT (the server restarted or flushed its scripts): the script is loaded once and every
-  call that hit it is sent again, once.
+  Every script is loaded when the connection is made; NOSCRIPT after that (SCRIPT FLUSH on a
+  live connection): the script is loaded once and every call that hit it is sent again, once
+  (then after calls sent meanwhile: the one case where order is not kept).
 - A transport failure, or no reply within the address's timeout, fails every call waiting on
   the connection with a ConnectionError or TimeoutError (both OSErrors) and drops the
   connection; the next call connects again.
@@ -78,37 +83,51 @@ class RespPipeline:
         self._queue: list[_Call] = []  # to send on the next loop turn
         self._waiting: collections.deque[_Call] = collections.deque()  # sent, in reply order
         self._flush_scheduled = False
+        self._linger: asyncio.TimerHandle | None = None
         self._replies = 0  # replies read so far: the watchdog's sign of progress
         self._watchdog: asyncio.TimerHandle | None = None
 
-    async def evalsha(self, sha: str, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+    async def evalsha(
+        self, sha: str, keys: Sequence[Any], args: Sequence[Any], linger_s: float = 0.0
+    ) -> Any:
         """The script's reply; raises what the server or the transport raised."""
-        return await self.execute(("EVALSHA", sha, len(keys), *keys, *args))
+        return await self.execute(("EVALSHA", sha, len(keys), *keys, *args), linger_s)
 
-    async def execute(self, command: tuple[Any, ...]) -> Any:
-        """Any command's reply, sent with the others of this loop turn."""
+    async def execute(self, command: tuple[Any, ...], linger_s: float = 0.0) -> Any:
+        """Any command's reply, sent with the others of this loop turn (or lingering)."""
         if self.transport is None:
             await self._connect()
         loop = asyncio.get_running_loop()
         call = _Call(command, loop.create_future())
-        self._enqueue(call, loop)
+        self._enqueue(call, loop, linger_s)
         return await call.future
 
     async def close(self) -> None:
-        """Drop the connection; calls still waiting fail."""
+        """Send what lingers and wait (bounded) for every reply; then drop the connection."""
+        if self.transport is not None and (self._queue or self._waiting):
+            futures = [call.future for call in (*self._waiting, *self._queue)]
+            self._flush()
+            await asyncio.wait(futures, timeout=self._timeout_s)
         transport = self.transport
         if transport is not None:
             self.lost(ConnectionError("redis connection closed"))
             transport.close()
 
-    def _enqueue(self, call: _Call, loop: asyncio.AbstractEventLoop) -> None:
+    def _enqueue(self, call: _Call, loop: asyncio.AbstractEventLoop, linger_s: float = 0) -> None:
         self._queue.append(call)
-        if not self._flush_scheduled:
+        if self._flush_scheduled:
+            return
+        if not linger_s:
             self._flush_scheduled = True
             loop.call_soon(self._flush)
+        elif self._linger is None:
+            self._linger = loop.call_later(linger_s, self._flush)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
         batch, self._queue = self._queue, []
         live = [call for call in batch if not call.future.done()]
         if not live:
@@ -175,13 +194,17 @@ class RespPipeline:
             return
         self.transport = None
         self._reader = hiredis.Reader(replyError=ResponseError)
+        queued, self._queue = self._queue, []
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
         waiting, self._waiting = list(self._waiting), collections.deque()
         if not isinstance(exc, OSError):
             exc = ConnectionError(f"redis connection lost: {exc}")
-        _fail(waiting, exc)
+        _fail([*waiting, *queued], exc)
 
     async def _connect(self) -> None:
         """Connect (callers arriving meanwhile wait for the same attempt) and log in."""
@@ -195,6 +218,7 @@ class RespPipeline:
                 self._connecting = None
 
     async def _open(self) -> None:
+        """Connect, log in, select the database and load the scripts."""
         loop = asyncio.get_running_loop()
         a = self._address
         async with asyncio.timeout(self._timeout_s):
@@ -209,6 +233,8 @@ class RespPipeline:
             login.append(("AUTH", a.username, a.password) if a.username else ("AUTH", a.password))
         if a.db:
             login.append(("SELECT", a.db))
+        # Every script loaded up front: a NOSCRIPT retry would run its call after later ones.
+        login += [("SCRIPT", "LOAD", source) for source in self._scripts.values()]
         try:
             for command in login:
                 call = _Call(command, loop.create_future())

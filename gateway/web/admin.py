@@ -9,7 +9,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from .. import governance_fields as fields
 from ..errors import InvalidApiKey, InvalidRequest, NotFound
@@ -20,13 +19,14 @@ from . import admin_keys, admin_teams
 from .keys import SERVICES
 from .respond import json_object, json_response, query_choice, reject_unknown
 
-__all__ = ["RPM_MAX", "TPD_MAX", "USAGE_FLUSH_S", "add_routes", "admin_guard", "usage_rows"]
+__all__ = ["RPM_MAX", "TPD_MAX", "USAGE_FLUSH_S", "add_routes", "require_admin", "usage_rows"]
 
 USAGE_FLUSH_S = 2.0
 SPEND_DEFAULT_DAYS = 30
 
 
-def _require_admin(request: web.Request) -> None:
+def require_admin(request: web.Request) -> None:
+    """Refuse a request without the admin key (404 while the admin API is disabled)."""
     admin_key = request.app[SERVICES].config.auth.admin_key
     if not admin_key:
         raise NotFound("The admin API is disabled (auth.admin_key is empty).")
@@ -34,14 +34,6 @@ def _require_admin(request: web.Request) -> None:
     expected = f"Bearer {admin_key}"
     if not hmac.compare_digest(given.encode(), expected.encode()):
         raise InvalidApiKey("Incorrect admin key provided.")
-
-
-@web.middleware
-async def admin_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every /admin route needs the admin key."""
-    if request.path.startswith("/admin/"):
-        _require_admin(request)
-    return await handler(request)
 
 
 async def put_user_quota(request: web.Request) -> web.Response:

@@ -46,8 +46,8 @@ from . import (
     usage,
 )
 from .keys import SERVICES
-from .lifecycle import INFLIGHT, RELOADER, InFlight, inflight_middleware
-from .middleware import auth_middleware, errors_middleware, stamp_request_id
+from .lifecycle import INFLIGHT, RELOADER, InFlight
+from .middleware import front_door, stamp_request_id
 
 log = logging.getLogger("gateway.app")
 
@@ -161,7 +161,7 @@ async def close_services(s: Services) -> None:
 def create_app(config: Config, metrics: Metrics | None = None) -> web.Application:
     """The gateway application; backends are opened on startup and closed on cleanup."""
     app = web.Application(
-        middlewares=[inflight_middleware, errors_middleware, auth_middleware, admin.admin_guard],
+        middlewares=[front_door],
         client_max_size=config.server.max_body_bytes,
         handler_args={"max_field_size": 16384},
     )

@@ -8,7 +8,6 @@ import time
 from typing import TYPE_CHECKING
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 if TYPE_CHECKING:
     from ..reload import Reloader
@@ -46,17 +45,6 @@ class InFlight:
                 return False
             await asyncio.sleep(every_s)
         return True
-
-
-@web.middleware
-async def inflight_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Hold a ticket for the whole request, streamed answers included."""
-    tracker = request.app[INFLIGHT]
-    ticket = tracker.begin()
-    try:
-        return await handler(request)
-    finally:
-        tracker.end(ticket)
 
 
 INFLIGHT: web.AppKey[InFlight] = web.AppKey("inflight", InFlight)

@@ -1,14 +1,16 @@
-"""Request id, authentication and error rendering: the one place errors become responses.
+"""The front door of every request: in-flight count, request id, keys, and the one place errors
+become responses.
 Refuses to render a JSON error once a response has started (streams end with an in-stream event)."""
 
 from __future__ import annotations
 
 import logging
-import uuid
+import os
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from ..auth import Principal
 from ..errors import (
     GatewayError,
     InvalidRequest,
@@ -20,7 +22,9 @@ from ..errors import (
 )
 from ..store import StoreUnavailable
 from ..translate.messages_errors import error_body as anthropic_error_body
+from .admin import require_admin
 from .keys import PRINCIPAL, REQUEST_ID, SERVICES
+from .lifecycle import INFLIGHT
 
 log = logging.getLogger("gateway.web")
 
@@ -50,7 +54,7 @@ def _request_id(request: web.Request) -> str:
     given = request.headers.get("X-Request-Id", "")
     if 0 < len(given) <= 128 and given.isprintable() and given.isascii():
         return given
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # a uuid4's 128 random bits, without building a UUID
 
 
 def _from_http(exc: web.HTTPException) -> GatewayError:
@@ -75,26 +79,35 @@ def _refuse_nul(request: web.Request) -> None:
 
 
 @web.middleware
-async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Assign the request id; render every GatewayError and unexpected failure as OpenAI JSON."""
+async def front_door(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every request, in one step: held in flight until answered (streams included), given its
+    id, let in (a key on /v1, the admin key on /admin), every failure rendered as an error in its
+    route's shape (OpenAI's, or Anthropic's on the Messages routes)."""
+    tracker = request.app[INFLIGHT]
+    ticket = tracker.begin()
     request_id = _request_id(request)
     request[REQUEST_ID] = request_id
-    anthropic = _anthropic_route(request)
     try:
         _refuse_nul(request)
-        response = await handler(request)
+        path = request.path
+        if path.startswith("/v1/"):
+            request[PRINCIPAL] = await _authenticate(request)
+        elif path.startswith("/admin/"):
+            require_admin(request)
+        return await handler(request)
     except GatewayError as error:
-        return error_response(error, anthropic)
+        return error_response(error, _anthropic_route(request))
     except web.HTTPException as exc:
-        return error_response(_from_http(exc), anthropic)
+        return error_response(_from_http(exc), _anthropic_route(request))
     except StoreUnavailable:
         down = ServiceUnavailable("The database is unavailable; try again shortly.")
-        return error_response(down, anthropic)
+        return error_response(down, _anthropic_route(request))
     except Exception:
         log.exception("unhandled error", extra={"fields": {"request_id": request_id}})
         failure = GatewayError("The gateway failed to handle the request.")
-        return error_response(failure, anthropic)
-    return response
+        return error_response(failure, _anthropic_route(request))
+    finally:
+        tracker.end(ticket)
 
 
 async def stamp_request_id(request: web.Request, response: web.StreamResponse) -> None:
@@ -104,14 +117,11 @@ async def stamp_request_id(request: web.Request, response: web.StreamResponse) -
         response.headers["X-Request-Id"] = request_id
 
 
-@web.middleware
-async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Bearer key on every /v1 route; the Principal is stored on the request."""
-    if request.path.startswith("/v1/"):
-        auth = request.app[SERVICES].authenticator
-        header = request.headers.get("Authorization")
-        api_key = request.headers.get("x-api-key")
-        if header is None and api_key is not None and _anthropic_route(request):
-            header = f"Bearer {api_key}"  # the Anthropic SDKs may send their key as x-api-key
-        request[PRINCIPAL] = await auth.authenticate(header)
-    return await handler(request)
+async def _authenticate(request: web.Request) -> Principal:
+    """The Principal of a /v1 request's key (Bearer, or x-api-key on the Messages routes)."""
+    auth = request.app[SERVICES].authenticator
+    header = request.headers.get("Authorization")
+    api_key = request.headers.get("x-api-key")
+    if header is None and api_key is not None and _anthropic_route(request):
+        header = f"Bearer {api_key}"  # the Anthropic SDKs may send their key as x-api-key
+    return await auth.authenticate(header)

@@ -323,9 +323,11 @@ async def test_a_settlement_batch_is_one_redis_call() -> None:
     calls: list[Any] = []
     evalsha = limiter._pipeline.evalsha
 
-    async def counting(sha: str, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+    async def counting(
+        sha: str, keys: Sequence[Any], args: Sequence[Any], linger_s: float = 0.0
+    ) -> Any:
         calls.append(sha)
-        return await evalsha(sha, keys, args)
+        return await evalsha(sha, keys, args, linger_s)
 
     limiter._pipeline.evalsha = counting  # type: ignore[method-assign]
     try:

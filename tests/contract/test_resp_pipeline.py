@@ -8,13 +8,14 @@ import asyncio
 import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Iterator
+from decimal import Decimal as USD
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 from redis.asyncio import Redis
 
-from gateway.limits import LimiterUnavailable, Limits
+from gateway.limits import LimiterUnavailable, Limits, Settlement, Subject
 from gateway.limits.redis import RedisLimiter, resp_address
 from gateway.limits.resp import RespPipeline
 from gateway.redis_clients import open_redis
@@ -172,3 +173,47 @@ def test_other_clients_keep_redis_py() -> None:
         "pw",
     )
     assert address.timeout_s == 0.3
+
+
+async def test_a_lingering_settlement_is_run_before_the_next_admission(
+    limiter: tuple[RedisLimiter, Redis, RedisProcess],
+) -> None:
+    lim, client, _ = limiter
+    tight = Limits(rpm=100, tpd=50)
+    assert (await bounded(lim.admit_all([Subject("u", tight)], (), USD(0), "r1", NOW))).allowed
+    writes = _count_writes(lim)
+    # The answer used 50 tokens; its settlement lingers, and the caller's next request comes.
+    settling = asyncio.ensure_future(lim.settle([Settlement("r1", ("u",), (), USD(0), 50)], NOW))
+    await asyncio.sleep(0)
+    refused = await bounded(lim.admit_all([Subject("u", tight)], (), USD(0), "r2", NOW))
+    assert not refused.allowed and refused.refused_by == "tpd"
+    assert (await bounded(settling)) == {}
+    assert writes == [2]  # the settlement and the admission: one write
+    assert await client.get(lim.tpd_key("u", "20231114")) == b"50"
+
+
+async def test_closing_sends_the_settlements_that_linger(
+    limiter: tuple[RedisLimiter, Redis, RedisProcess],
+) -> None:
+    lim, client, _ = limiter
+    assert (await bounded(lim.admit("u", LIMITS, NOW))).allowed
+    settling = asyncio.ensure_future(lim.settle([Settlement("r1", ("u",), (), USD(0), 7)], NOW))
+    await asyncio.sleep(0)
+    await bounded(lim.close())
+    assert (await bounded(settling)) == {}
+    assert await client.get(lim.tpd_key("u", "20231114")) == b"7"
+
+
+def _count_writes(lim: RedisLimiter) -> list[int]:
+    """The number of commands in each write the limiter's connection makes from now on."""
+    pipe = lim._pipeline
+    assert isinstance(pipe, RespPipeline) and pipe.transport is not None
+    transport, writes = pipe.transport, []
+    original = transport.write
+
+    def write(data: bytes | bytearray | memoryview) -> None:
+        writes.append(bytes(data).count(b"EVALSHA"))
+        original(data)
+
+    transport.write = write  # type: ignore[method-assign]
+    return writes
