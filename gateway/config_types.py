@@ -25,7 +25,7 @@ class DatabaseConfig:
     url: str = "sqlite:///gateway.db"
     spill_path: str = "gateway-spill.jsonl"
     batch_size: int = 500
-    flush_interval_s: float = 0.05
+    flush_interval_s: float = 0.25  # a partial batch waits this long for company (reads wait less)
     max_queue: int = 10000
     retention_days: int = 0  # request log partitions older than this are dropped; 0 = keep all
 

@@ -17,6 +17,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from functools import partial
 
 from .adapters.base import Call, Reply
 from .config import RoutingConfig
@@ -37,6 +38,9 @@ class Answer:
     body: bytes = b""
     first_chunk: bytes = b""
     rest: AsyncIterator[bytes] | None = None
+    # The relay calls it when the stream fails after its first byte and before its end marker:
+    # the failure counts against the deployment (no wrapper around every chunk to notice it).
+    on_broken: Callable[[], None] | None = None
 
 
 class DispatchFailed(Exception):
@@ -122,24 +126,10 @@ def record_failure(
         metrics.deployment_cooldown.labels(target.deployment_id).set(1)
 
 
-async def _watched(
-    rest: AsyncIterator[bytes],
-    target: Target,
-    health: DeploymentHealth,
-    metrics: Metrics,
-    clock: Callable[[], float],
-) -> AsyncIterator[bytes]:
-    """The rest of a stream; a failure after the first byte counts against the deployment,
-    unless the stream had already ended with `data: [DONE]` (its answer is complete)."""
-    last = b""
-    try:
-        async for chunk in rest:
-            last = chunk
-            yield chunk
-    except GatewayError:
-        if not last.rstrip().endswith(b"[DONE]"):
-            record_failure(health, metrics, target, "mid_stream", clock())
-        raise
+def _broken(
+    health: DeploymentHealth, metrics: Metrics, target: Target, clock: Callable[[], float]
+) -> None:
+    record_failure(health, metrics, target, "mid_stream", clock())
 
 
 def _next(remaining: list[Target], health: DeploymentHealth, now: float) -> Target:
@@ -194,7 +184,7 @@ async def dispatch(
             metrics.deployment_cooldown.labels(deployment).set(0)
         answer.attempts = attempts
         if answer.rest is not None:
-            answer.rest = _watched(answer.rest, target, health, metrics, clock)
+            answer.on_broken = partial(_broken, health, metrics, target, clock)
         return answer
     assert last is not None
     raise DispatchFailed(last, attempts, last_target)

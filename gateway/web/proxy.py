@@ -254,6 +254,8 @@ class Exchange:
             await response.write_eof()
         except GatewayError as error:
             if not relay.complete:  # upstream failed mid-answer: tell the client, then close
+                if answer.on_broken is not None:
+                    answer.on_broken()
                 o.status, o.status_code = "upstream_error", 200
                 o.error = f"{error.code}: {error.message}"
                 response.force_close()
