@@ -165,6 +165,11 @@ class Router:
     def plan(self, name: str, now: float) -> list[Target]:
         """Ordered attempts for one request; raises ModelNotFound or ProviderNotConfigured."""
         model, suffix = self.lookup(name)
+        if not model.fallbacks and len(model.deployments) == 1:  # the common case, unsorted
+            only = self._targets(model, suffix)
+            if only:
+                usable, _ = self._order(only, now)
+                return only * self.max_attempts if usable else only
         groups: list[tuple[list[Target], list[Target]]] = []
         seen: set[str] = set()
         for entry, entry_suffix in [(model, suffix), *map(self.lookup, model.fallbacks)]:
