@@ -58,6 +58,7 @@ class FallbackLimiter:
         self._degraded = False
         self._next_probe = 0.0
         self._probing = False
+        self._seen: dict[str, tuple[Budget, Decimal, float]] = {}  # budget id -> latest spend
 
     @property
     def degraded(self) -> bool:
@@ -85,6 +86,16 @@ class FallbackLimiter:
         now: float,
     ) -> Decision:
         """Admit on the primary, or on the fallback (from the last spend seen) while degraded."""
+        if not self._degraded:  # the hot path, without _call's closures
+            try:
+                decision = await self._primary.admit_all(
+                    subjects, budgets, reserve_usd, request_id, now
+                )
+            except LimiterUnavailable as exc:
+                self._degrade(exc)
+            else:
+                self._note(decision.budgets, now)
+                return decision
         return await self._call(
             lambda lim: lim.admit_all(subjects, budgets, reserve_usd, request_id, now),
             lambda decision: self._note(decision.budgets, now),
@@ -151,9 +162,11 @@ class FallbackLimiter:
         return await op(self._fallback)
 
     def _note(self, uses: Iterable[BudgetUse], now: float) -> None:
-        """Remember the primary's spends in the fallback, to enforce from them when degraded."""
+        """Remember the primary's latest spend of each budget, for the fallback to enforce from
+        once degraded (handed over then: spends only grow, so the latest is the most)."""
+        seen = self._seen
         for use in uses:
-            self._fallback.observe_spend(use.budget, use.spend_usd, now)
+            seen[use.budget.id] = (use.budget, use.spend_usd, now)
 
     @staticmethod
     def _uses(named: dict[str, Budget], spent: dict[str, Decimal]) -> list[BudgetUse]:
@@ -176,6 +189,9 @@ class FallbackLimiter:
 
     def _degrade(self, exc: LimiterUnavailable) -> None:
         self._next_probe = self._clock() + self._retry_every_s
+        for b, spend_usd, at in self._seen.values():
+            self._fallback.observe_spend(b, spend_usd, at)
+        self._seen.clear()
         if not self._degraded:
             self._degraded = True
             self._log.warning(
