@@ -27,6 +27,7 @@ class LineSink:
         self._fd = fd
         self._pending: list[bytes] = []
         self._lock = threading.Lock()
+        self._due: asyncio.AbstractEventLoop | None = None  # the loop a flush is scheduled on
         self._second = -1
         self._stamp = ""
 
@@ -45,8 +46,10 @@ class LineSink:
             loop = None
         with self._lock:
             self._pending.append(line)
-            if loop is not None and len(self._pending) > 1:
-                return  # a flush is already due at the end of this turn
+            if loop is not None:
+                if self._due is loop:
+                    return  # a flush is already due at the end of this turn
+                self._due = loop
         if loop is None:
             self.flush()
         else:
@@ -55,6 +58,7 @@ class LineSink:
     def flush(self) -> None:
         with self._lock:
             lines, self._pending = self._pending, []
+            self._due = None
         if not lines:
             return
         data = b"".join(lines)
