@@ -1,10 +1,10 @@
 """Logging: one JSON object per line on stderr, with structured fields passed as `extra`.
 Never given keys, prompts or answers unless content logging is on (the caller decides).
 
-Lines written during one event-loop turn go out in one write at the end of the turn (a
-request's line is one of many at load); outside a running loop, and at exit, at once. The
-request line skips the logging module's record machinery once `configure` has run (`line`);
-elsewhere (tests in-process) it is an ordinary record.
+Lines written during one event-loop turn go out in one write at the end of the turn; request
+lines may linger up to 0.1 s for company (LineSink); outside a running loop, and at exit, at
+once. The request line skips the logging module's record machinery once `configure` has run
+(`line`); elsewhere (tests in-process) it is an ordinary record.
 """
 
 from __future__ import annotations
@@ -21,13 +21,22 @@ import orjson
 
 
 class LineSink:
-    """Whole lines to a file descriptor, batched per event-loop turn; thread-safe."""
+    """Whole lines to a file descriptor; thread-safe. On an event loop a line goes out at the end
+    of its turn, or, when it may linger (request lines), within LINGER_S or once LINGER_BYTES
+    are waiting, with whatever comes before then: one write for many lines even when every
+    request is a turn of its own. Outside a loop, and on flush(), at once."""
+
+    LINGER_S = 0.1
+    LINGER_BYTES = 64 * 1024
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
         self._pending: list[bytes] = []
+        self._size = 0
         self._lock = threading.Lock()
-        self._due: asyncio.AbstractEventLoop | None = None  # the loop a flush is scheduled on
+        self._soon: asyncio.AbstractEventLoop | None = None  # the loop a turn-end flush is due on
+        self._later: asyncio.TimerHandle | None = None  # the lingering lines' flush
+        self._later_loop: asyncio.AbstractEventLoop | None = None
         self._second = -1
         self._stamp = ""
 
@@ -39,26 +48,32 @@ class LineSink:
             self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         return f"{self._stamp}.{int((created - second) * 1000):03d}Z"
 
-    def write(self, line: bytes) -> None:
+    def write(self, line: bytes, linger: bool = False) -> None:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
         with self._lock:
             self._pending.append(line)
-            if loop is not None:
-                if self._due is loop:
-                    return  # a flush is already due at the end of this turn
-                self._due = loop
+            self._size += len(line)
+            if loop is None or self._soon is loop:
+                pass  # written below, or already due at the end of this turn
+            elif not linger or self._size >= self.LINGER_BYTES:
+                self._soon = loop
+                loop.call_soon(self.flush)
+            elif self._later_loop is not loop:
+                self._later_loop = loop
+                self._later = loop.call_later(self.LINGER_S, self.flush)
         if loop is None:
             self.flush()
-        else:
-            loop.call_soon(self.flush)
 
     def flush(self) -> None:
         with self._lock:
-            lines, self._pending = self._pending, []
-            self._due = None
+            lines, self._pending, self._size = self._pending, [], 0
+            self._soon = self._later_loop = None
+            if self._later is not None:
+                self._later.cancel()
+                self._later = None
         if not lines:
             return
         data = b"".join(lines)
@@ -129,7 +144,7 @@ def line(logger: logging.Logger, msg: str, fields: dict[str, Any]) -> None:
         logger.handle(record)
         return
     text = _fields_line(sink.timestamp(time.time()), "info", logger.name, msg, fields)
-    sink.write(orjson.dumps(text, default=str, option=orjson.OPT_APPEND_NEWLINE))
+    sink.write(orjson.dumps(text, default=str, option=orjson.OPT_APPEND_NEWLINE), linger=True)
 
 
 def configure(level: str = "INFO") -> None:

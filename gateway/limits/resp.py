@@ -5,7 +5,9 @@ The same rules as autopipeline.py (which serves Clusters and Sentinel-watched ma
 redis-py), without redis-py's per-pipeline machinery, which cost more CPU than the scripts:
 - evalsha() queues a call and waits for its own reply; replies come back in order on the one
   connection, so a call sent after another (a settlement, then the caller's next admission) is
-  run after it.
+  run after it. A call made while nothing is waiting for a reply goes out at once (one request
+  at a time pays no extra loop turn); while replies are awaited, calls gather until the end of
+  the turn and go out together.
 - A call may linger (settlements do): it waits up to `linger_s` for company and goes out with
   the next call that does not linger, ahead of it; so at one request at a time, a request's
   settlement rides the next request's admission, and is still run before it. close() sends
@@ -118,6 +120,9 @@ class RespPipeline:
         if self._flush_scheduled:
             return
         if not linger_s:
+            if not self._waiting:  # idle: nothing this turn has been sent; go now, not later
+                self._flush()
+                return
             self._flush_scheduled = True
             loop.call_soon(self._flush)
         elif self._linger is None:

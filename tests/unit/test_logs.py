@@ -103,3 +103,28 @@ def test_without_configure_a_line_is_an_ordinary_record(caplog: pytest.LogCaptur
     [record] = [r for r in caplog.records if r.name == "gateway.requests.test"]
     assert record.getMessage() == "request"
     assert record.fields == {"request_id": "r2"}  # type: ignore[attr-defined]
+
+
+def test_request_lines_linger_for_company_and_keep_their_order(
+    pipe: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read_fd, write_fd = pipe
+    monkeypatch.setattr(logs.LineSink, "LINGER_S", 0.05)
+    sink = logs.LineSink(write_fd)
+
+    async def run() -> list[bytes]:
+        seen = []
+        sink.write(b"r1\n", linger=True)
+        await asyncio.sleep(0)
+        sink.write(b"r2\n", linger=True)  # a later turn, as at one request at a time
+        await asyncio.sleep(0)
+        seen.append(_drain(read_fd))  # nothing yet: both wait for company
+        await asyncio.sleep(0.2)
+        seen.append(_drain(read_fd))  # the linger ended: one write with both
+        sink.write(b"r3\n", linger=True)
+        sink.write(b"warning\n")  # an ordinary line takes the lingering one with it, first
+        await asyncio.sleep(0)
+        seen.append(_drain(read_fd))
+        return seen
+
+    assert asyncio.run(run()) == [b"", b"r1\nr2\n", b"r3\nwarning\n"]
