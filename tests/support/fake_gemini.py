@@ -14,7 +14,6 @@ What it copies from the real service:
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import time
 from dataclasses import dataclass, field
@@ -24,6 +23,8 @@ import orjson
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
+
+from tests.support.scripted_stream import write_scripted
 
 GOOD_KEY = "gemini-test-key"
 
@@ -363,33 +364,14 @@ class FakeGemini:
 
     async def _stream(self, request: web.Request, data: bytes) -> web.StreamResponse:
         b = self.behaviour
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        step = b.split or len(data)
-        sent = b""
-        try:
-            for i in range(0, len(data), step):
-                piece = data[i : i + step]
-                if b.close_after_bytes >= 0 and len(sent) + len(piece) > b.close_after_bytes:
-                    piece = piece[: b.close_after_bytes - len(sent)]
-                    if piece:
-                        await response.write(piece)
-                        sent += piece
-                    self.streamed.append(sent)
-                    assert request.transport is not None
-                    request.transport.close()
-                    return response
-                await response.write(piece)
-                sent += piece
-                if b.chunk_delay_s:
-                    await asyncio.sleep(b.chunk_delay_s)
-        except (asyncio.CancelledError, ConnectionError):
-            self.cancelled += 1
-            self.streamed.append(sent)
-            raise
-        self.streamed.append(sent)
-        await response.write_eof()
-        return response
+        return await write_scripted(
+            self,
+            request,
+            data,
+            split=b.split,
+            close_after_bytes=b.close_after_bytes,
+            chunk_delay_s=b.chunk_delay_s,
+        )
 
 
 def _json(body: bytes, status: int = 200) -> web.Response:

@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
 
 from tests.support import openai_wire as wire
+from tests.support.scripted_stream import write_scripted
 
 Json = dict[str, Any]
 
@@ -337,33 +338,14 @@ class FakeUpstream:
             data = data.replace(b"\n", b"\r\n")
         if b.keepalive_comments:
             data = b": keep-alive\n\n" + data.replace(b"data: [DONE]", b": ping\n\ndata: [DONE]")
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        step = b.split or len(data)
-        sent = b""
-        try:
-            for i in range(0, len(data), step):
-                piece = data[i : i + step]
-                if b.close_after_bytes >= 0 and len(sent) + len(piece) > b.close_after_bytes:
-                    piece = piece[: b.close_after_bytes - len(sent)]
-                    if piece:
-                        await response.write(piece)
-                        sent += piece
-                    self.streamed.append(sent)
-                    if request.transport is not None:
-                        request.transport.close()
-                    return response
-                await response.write(piece)
-                sent += piece
-                if b.chunk_delay_s:
-                    await asyncio.sleep(b.chunk_delay_s)
-        except (asyncio.CancelledError, ConnectionError):
-            self.cancelled += 1
-            self.streamed.append(sent)
-            raise
-        self.streamed.append(sent)
-        await response.write_eof()
-        return response
+        return await write_scripted(
+            self,
+            request,
+            data,
+            split=b.split,
+            close_after_bytes=b.close_after_bytes,
+            chunk_delay_s=b.chunk_delay_s,
+        )
 
 
 def ids(prefix: str) -> Iterator[str]:
