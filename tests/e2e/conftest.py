@@ -1,5 +1,5 @@
-"""Fixtures of the end-to-end tests that share the local PostgreSQL server between gateways or
-`gateway serve` processes."""
+"""Fixtures of the end-to-end tests: a fresh database on the local PostgreSQL server (shared
+between gateways or `gateway serve` processes), and the Anthropic fake."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.support.databases import fresh_postgres_url
+from tests.support.fake_anthropic import FakeAnthropic
+from tests.support.front_door import PROVIDER_KEY
 
 
 @pytest.fixture
@@ -16,3 +18,12 @@ async def postgres_url() -> AsyncIterator[str]:
     gateways using it are closed before it goes)."""
     async with fresh_postgres_url() as url:
         yield url
+
+
+@pytest.fixture
+async def claude() -> AsyncIterator[FakeAnthropic]:
+    """The Anthropic fake, accepting only PROVIDER_KEY as the gateway's provider key."""
+    fake = await FakeAnthropic().start()
+    fake.script.api_key = PROVIDER_KEY
+    yield fake
+    await fake.close()

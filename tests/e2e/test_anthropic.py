@@ -10,7 +10,8 @@ import openai
 import pytest
 
 from tests.support.clients import sdk
-from tests.support.fake_anthropic import FakeAnthropic, Tool
+from tests.support.fake_anthropic import Tool
+from tests.support.front_door import PROVIDER_KEY
 from tests.support.gateway import base_config, start_gateway
 from tests.support.logrows import log_rows
 
@@ -22,15 +23,6 @@ WEATHER = {
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
     },
 }
-KEY = "sk-ant-test"
-
-
-@pytest.fixture
-async def claude():
-    fake = await FakeAnthropic().start()
-    fake.script.api_key = KEY
-    yield fake
-    await fake.close()
 
 
 @pytest.fixture
@@ -39,7 +31,7 @@ def config(claude, upstream, tmp_path):
     config["providers"]["claude"] = {
         "type": "anthropic",
         "base_url": claude.base_url,
-        "api_key": KEY,
+        "api_key": PROVIDER_KEY,
     }
     config["models"]["claude-sonnet"] = {
         "provider": "claude",
@@ -91,7 +83,10 @@ async def test_answer_with_thinking_text_and_tool_use(gateway, claude):
     assert answer.usage.prompt_tokens_details.cached_tokens == 10
     sent = claude.received[-1]
     assert sent.path == "/v1/messages"
-    assert sent.headers["x-api-key"] == KEY and sent.headers["anthropic-version"] == "2023-06-01"
+    assert (
+        sent.headers["x-api-key"] == PROVIDER_KEY
+        and sent.headers["anthropic-version"] == "2023-06-01"
+    )
     assert "Authorization" not in sent.headers
     body = sent.body
     assert body["model"] == "claude-sonnet-4-5" and body["max_tokens"] == 8192

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from tests.support import fake_anthropic
-from tests.support.fake_anthropic import FakeAnthropic, Tool, stream_bytes
+from tests.support.fake_anthropic import Tool, stream_bytes
 from tests.support.front_door import (
     HI,
     OUTPUT,
@@ -35,14 +35,6 @@ from tests.support.logrows import log_rows
 @pytest.fixture
 async def upstream() -> AsyncIterator[ToolCallingUpstream]:
     fake = await ToolCallingUpstream().start()
-    yield fake
-    await fake.close()
-
-
-@pytest.fixture
-async def claude() -> AsyncIterator[FakeAnthropic]:
-    fake = await FakeAnthropic().start()
-    fake.script.api_key = PROVIDER_KEY
     yield fake
     await fake.close()
 

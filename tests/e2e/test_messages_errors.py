@@ -10,10 +10,9 @@ import anthropic
 import pytest
 
 from tests.support import fake_anthropic
-from tests.support.fake_anthropic import FakeAnthropic, stream_bytes
+from tests.support.fake_anthropic import stream_bytes
 from tests.support.front_door import (
     HI,
-    PROVIDER_KEY,
     TIGHT_KEY,
     UPSTREAM_ID,
     anthropic_error,
@@ -24,14 +23,6 @@ from tests.support.front_door import (
 )
 from tests.support.gateway import RunningGateway, start_gateway
 from tests.support.logrows import log_rows
-
-
-@pytest.fixture
-async def claude() -> AsyncIterator[FakeAnthropic]:
-    fake = await FakeAnthropic().start()
-    fake.script.api_key = PROVIDER_KEY
-    yield fake
-    await fake.close()
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ import pytest
 
 from gateway.tokens import estimate_tokens
 from tests.support.clients import bearer, sdk
-from tests.support.fake_anthropic import FakeAnthropic, Tool
+from tests.support.fake_anthropic import Tool
+from tests.support.front_door import PROVIDER_KEY
 from tests.support.gateway import OTHER_KEY, USER_KEY, base_config, start_gateway
 from tests.support.logrows import log_rows, rows_when
 from tests.support.upstream import wait_for
@@ -25,7 +26,6 @@ WEATHER = {
     "description": "Weather in a city",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
 }
-CLAUDE_KEY = "sk-ant-test"
 FAKE_PRICE = (11 * Decimal("1.5") + 3 * Decimal("2.0")) / 10**6  # the fake's 11 + 3 tokens
 # (model, its answer to "Hello bridge", its usage: echo counts its own; Anthropic's is 25 input
 # + 4 cache-creation + 10 cache-read tokens in, 12 out).
@@ -33,18 +33,10 @@ BRIDGED = [("echo", "Hello bridge", None), ("claude-sonnet", "Hello from Claude"
 
 
 @pytest.fixture
-async def claude():
-    fake = await FakeAnthropic().start()
-    fake.script.api_key = CLAUDE_KEY
-    yield fake
-    await fake.close()
-
-
-@pytest.fixture
 async def gateway(claude, upstream, tmp_path):
     config = base_config(upstream.base_url, tmp_path)
     config["providers"]["claude"] = {
-        "type": "anthropic", "base_url": claude.base_url, "api_key": CLAUDE_KEY
+        "type": "anthropic", "base_url": claude.base_url, "api_key": PROVIDER_KEY
     }  # fmt: skip
     config["models"]["claude-sonnet"] = {
         "provider": "claude",
@@ -224,7 +216,7 @@ async def test_bridged_request_reaches_anthropic_translated(client, claude):
         model="claude-sonnet", input="Hello", instructions="Be brief.", max_output_tokens=100
     )
     sent = claude.received[-1]
-    assert sent.headers["x-api-key"] == CLAUDE_KEY and "Authorization" not in sent.headers
+    assert sent.headers["x-api-key"] == PROVIDER_KEY and "Authorization" not in sent.headers
     body = sent.body
     assert body["model"] == "claude-sonnet-4-5" and body["max_tokens"] == 100
     assert body["system"] in ("Be brief.", [{"type": "text", "text": "Be brief."}])
