@@ -10,6 +10,7 @@ once. The request line skips the logging module's record machinery once `configu
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import sys
@@ -37,16 +38,6 @@ class LineSink:
         self._soon: asyncio.AbstractEventLoop | None = None  # the loop a turn-end flush is due on
         self._later: asyncio.TimerHandle | None = None  # the lingering lines' flush
         self._later_loop: asyncio.AbstractEventLoop | None = None
-        self._second = -1
-        self._stamp = ""
-
-    def timestamp(self, created: float) -> str:
-        """ISO 8601 UTC to the millisecond (the second's text is made once per second)."""
-        second = int(created)
-        if second != self._second:
-            self._second = second
-            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._stamp}.{int((created - second) * 1000):03d}Z"
 
     def write(self, line: bytes, linger: bool = False) -> None:
         try:
@@ -87,49 +78,48 @@ class LineSink:
 _SINK: LineSink | None = None
 
 
-def _fields_line(stamp: str, level: str, logger: str, msg: str, fields: Any) -> dict[str, Any]:
-    line = {"ts": stamp, "level": level, "logger": logger, "msg": msg}
+@functools.lru_cache(maxsize=4)
+def _second(second: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+
+
+def _encode(created: float, level: str, logger: str, msg: str, fields: Any) -> bytes:
+    """One line: {"ts" (ISO 8601 UTC to the millisecond), "level", "logger", "msg", ...fields}."""
+    second = int(created)
+    ts = f"{_second(second)}.{int((created - second) * 1000):03d}Z"
+    line = {"ts": ts, "level": level, "logger": logger, "msg": msg}
     if fields:
         line.update(fields)
-    return line
-
-
-class JsonFormatter(logging.Formatter):
-    """{"ts", "level", "logger", "msg", ...fields} on one line."""
-
-    def __init__(self, sink: LineSink | None = None) -> None:
-        super().__init__()
-        self._sink = sink or LineSink(2)
-
-    def format(self, record: logging.LogRecord) -> str:
-        line = _fields_line(
-            self._sink.timestamp(record.created),
-            record.levelname.lower(),
-            record.name,
-            record.getMessage(),
-            getattr(record, "fields", None),
-        )
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(line, default=str).decode()
+    return orjson.dumps(line, default=str, option=orjson.OPT_APPEND_NEWLINE)
 
 
 class JsonLineHandler(logging.Handler):
-    """Formats records with JsonFormatter into a LineSink."""
+    """Writes each record as one JSON line into a LineSink (an exception as a field)."""
 
     def __init__(self, sink: LineSink) -> None:
         super().__init__()
         self.sink = sink
-        self.setFormatter(JsonFormatter(sink))
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.sink.write(self.format(record).encode() + b"\n")
+            fields = getattr(record, "fields", None)
+            if record.exc_info:
+                fields = {
+                    **(fields or {}),
+                    "exception": _formatter.formatException(record.exc_info),
+                }
+            line = _encode(
+                record.created, record.levelname.lower(), record.name, record.getMessage(), fields
+            )
+            self.sink.write(line)
         except Exception:
             self.handleError(record)
 
     def flush(self) -> None:
         self.sink.flush()
+
+
+_formatter = logging.Formatter()  # only for its traceback text
 
 
 def line(logger: logging.Logger, msg: str, fields: dict[str, Any]) -> None:
@@ -143,8 +133,7 @@ def line(logger: logging.Logger, msg: str, fields: dict[str, Any]) -> None:
         )
         logger.handle(record)
         return
-    text = _fields_line(sink.timestamp(time.time()), "info", logger.name, msg, fields)
-    sink.write(orjson.dumps(text, default=str, option=orjson.OPT_APPEND_NEWLINE), linger=True)
+    sink.write(_encode(time.time(), "info", logger.name, msg, fields), linger=True)
 
 
 def configure(level: str = "INFO") -> None:

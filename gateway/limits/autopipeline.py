@@ -27,7 +27,7 @@ _Call = tuple[tuple[Any, ...], asyncio.Future[Any]]
 
 
 class AutoPipeline:
-    """Sends EVALSHA calls of known scripts in batches over a caller-owned client."""
+    """Sends commands (EVALSHA of known scripts, MGET) in batches over a caller-owned client."""
 
     def __init__(self, client: Redis | RedisCluster, scripts: Mapping[str, str]) -> None:
         self._client = client
@@ -38,15 +38,22 @@ class AutoPipeline:
     async def evalsha(
         self, sha: str, keys: Sequence[Any], args: Sequence[Any], linger_s: float = 0.0
     ) -> Any:
-        """The script's reply; raises what the server or the transport raised. Nothing lingers
-        here (`linger_s` is for resp.py's one connection: a Cluster's calls to one node may go
-        out on different connections, out of order)."""
+        """The script's reply; raises what the server or the transport raised."""
+        return await self.execute(("EVALSHA", sha, len(keys), *keys, *args), linger_s)
+
+    async def execute(self, command: tuple[Any, ...], linger_s: float = 0.0) -> Any:
+        """Any command's reply (its keys in one slot on a Cluster), sent with the others of this
+        loop turn. Nothing lingers here (`linger_s` is for resp.py's one connection: a Cluster's
+        calls to one node may go out on different connections, out of order)."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self._queue.append((("EVALSHA", sha, len(keys), *keys, *args), future))
+        self._queue.append((command, future))
         if self._task is None:
             self._task = loop.create_task(self._drain())
         return await future
+
+    async def close(self) -> None:
+        """Nothing to release: the client belongs to whoever built it."""
 
     async def _drain(self) -> None:
         try:

@@ -86,16 +86,6 @@ class FallbackLimiter:
         now: float,
     ) -> Decision:
         """Admit on the primary, or on the fallback (from the last spend seen) while degraded."""
-        if not self._degraded:  # the hot path, without _call's closures
-            try:
-                decision = await self._primary.admit_all(
-                    subjects, budgets, reserve_usd, request_id, now
-                )
-            except LimiterUnavailable as exc:
-                self._degrade(exc)
-            else:
-                self._note(decision.budgets, now)
-                return decision
         return await self._call(
             lambda lim: lim.admit_all(subjects, budgets, reserve_usd, request_id, now),
             lambda decision: self._note(decision.budgets, now),

@@ -236,12 +236,9 @@ class RedisLimiter:
             groups.setdefault(self.slot(b.id) if self._by_slot else 0, []).append(b)
         shares = [groups[slot] for slot in sorted(groups)]
         keys = [[self.spend_key(b.id, budget.period_key(b.period, now)) for b in s] for s in shares]
+        pipe = self._pipeline  # in order after the settlements that linger there
         with _translated():
-            if isinstance(self._pipeline, RespPipeline):  # after the settlements that linger
-                pipe = self._pipeline
-                replies = await _all([pipe.execute(("MGET", *share)) for share in keys])
-            else:
-                replies = await _all([self._client.mget(share) for share in keys])
+            replies = await _all([pipe.execute(("MGET", *share)) for share in keys])
         found: dict[str, Decimal] = {}
         for share, values in zip(shares, replies, strict=True):
             for b, v in zip(share, values, strict=True):
@@ -275,9 +272,8 @@ class RedisLimiter:
             await self._client.set(f"{self._prefix}:ping", b"1", px=PING_TTL_MS)
 
     async def close(self) -> None:
-        """Close the scripts' own connection (the client belongs to whoever built it)."""
-        if isinstance(self._pipeline, RespPipeline):
-            await self._pipeline.close()
+        """Close the scripts' own connection, if any (the client belongs to whoever built it)."""
+        await self._pipeline.close()
 
     async def _evaluate(self, req: Request, now: float, consume: bool) -> Decision:
         if self._by_slot:

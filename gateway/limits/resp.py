@@ -183,7 +183,7 @@ class RespPipeline:
             if source is not None and not call.retried:
                 # SCRIPT LOAD goes out before the retry, so the retry finds the script.
                 loop = asyncio.get_running_loop()
-                load = _Call(("SCRIPT", "LOAD", source), loop.create_future(), retried=True)
+                load = _Call(("SCRIPT", "LOAD", source), loop.create_future())
                 load.future.add_done_callback(_ignore)
                 self._enqueue(load, loop)
                 call.retried = True

@@ -95,19 +95,18 @@ async def front_door(request: web.Request, handler: Handler) -> web.StreamRespon
         elif path.startswith("/admin/"):
             require_admin(request)
         return await handler(request)
-    except GatewayError as error:
-        return error_response(error, _anthropic_route(request))
+    except GatewayError as exc:
+        error = exc
     except web.HTTPException as exc:
-        return error_response(_from_http(exc), _anthropic_route(request))
+        error = _from_http(exc)
     except StoreUnavailable:
-        down = ServiceUnavailable("The database is unavailable; try again shortly.")
-        return error_response(down, _anthropic_route(request))
+        error = ServiceUnavailable("The database is unavailable; try again shortly.")
     except Exception:
         log.exception("unhandled error", extra={"fields": {"request_id": request_id}})
-        failure = GatewayError("The gateway failed to handle the request.")
-        return error_response(failure, _anthropic_route(request))
+        error = GatewayError("The gateway failed to handle the request.")
     finally:
         tracker.end(ticket)
+    return error_response(error, _anthropic_route(request))
 
 
 async def stamp_request_id(request: web.Request, response: web.StreamResponse) -> None:

@@ -8,7 +8,6 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -18,7 +17,7 @@ from gateway.limits import Budget, Limits, MemoryLimiter, RateLimiter, Settlemen
 from gateway.limits.base import Period
 from gateway.limits.redis import RedisLimiter
 from tests.support.databases import REDIS_URL, delete_redis_keys
-from tests.support.redis_servers import cluster_limiter
+from tests.support.redis_servers import cluster_limiter, script_calls
 
 # Tuesday 2023-11-14 22:13:20 UTC: 6400 s before midnight.
 NOW = 1_700_000_000.0
@@ -320,16 +319,7 @@ async def test_a_settlement_batch_is_one_redis_call() -> None:
     client = Redis.from_url(REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
     prefix = f"test-budgets-{uuid.uuid4().hex}"
     limiter = RedisLimiter(client, prefix=prefix)
-    calls: list[Any] = []
-    evalsha = limiter._pipeline.evalsha
-
-    async def counting(
-        sha: str, keys: Sequence[Any], args: Sequence[Any], linger_s: float = 0.0
-    ) -> Any:
-        calls.append(sha)
-        return await evalsha(sha, keys, args, linger_s)
-
-    limiter._pipeline.evalsha = counting  # type: ignore[method-assign]
+    calls = script_calls(limiter)
     try:
         budgets = [Budget(f"u:{i}", USD(1), "daily") for i in range(5)]
         await limiter.admit_all([Subject("u:0", Limits(60, 1000))], budgets, USD("0.1"), "x", NOW)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -29,7 +29,7 @@ from gateway.limits.redis import RedisLimiter
 from gateway.redis_clients import open_redis
 from gateway.redis_url import parse_redis_url
 from tests.support.gateway import free_port
-from tests.support.redis_servers import PrivateRedisCluster
+from tests.support.redis_servers import PrivateRedisCluster, script_calls
 
 NOW = 1_700_000_000.0  # Tuesday 2023-11-14 22:13:20 UTC
 USD = Decimal
@@ -62,21 +62,6 @@ async def client(redis_cluster: PrivateRedisCluster) -> AsyncIterator[RedisClust
 @pytest.fixture
 def limiter(client: RedisCluster) -> RedisLimiter:
     return RedisLimiter(client, prefix=f"test-{uuid.uuid4().hex}")
-
-
-def counted(limiter: RedisLimiter) -> list[str]:
-    """Record the sha of every script call the limiter makes from now on."""
-    calls: list[str] = []
-    evalsha = limiter._pipeline.evalsha
-
-    async def counting(
-        sha: str, keys: Sequence[Any], args: Sequence[Any], linger_s: float = 0.0
-    ) -> Any:
-        calls.append(sha)
-        return await evalsha(sha, keys, args, linger_s)
-
-    limiter._pipeline.evalsha = counting  # type: ignore[method-assign]
-    return calls
 
 
 async def keys_of(client: RedisCluster, limiter: RedisLimiter, owner_id: str) -> dict[str, Any]:
@@ -152,7 +137,7 @@ async def test_a_refusal_by_the_third_slot_leaves_the_first_two_untouched(
 
 
 async def test_one_script_call_per_slot_group(limiter: RedisLimiter) -> None:
-    calls = counted(limiter)
+    calls = script_calls(limiter)
     own = await limiter.admit_all(
         [Subject(USER, Limits(10, 0))], [Budget(USER, USD(1), "daily")], USD("0.1"), "a", NOW
     )
@@ -174,7 +159,7 @@ async def test_settlement_and_spend_per_slot(limiter: RedisLimiter) -> None:
     subjects = [Subject(i, Limits(0, 1000)) for i in (USER, KEY, TEAM)]
     for rid in ("a", "b"):
         assert (await limiter.admit_all(subjects, budgets, USD("0.5"), rid, NOW)).allowed
-    calls = counted(limiter)
+    calls = script_calls(limiter)
     ids = (USER, KEY, TEAM)
     spent = await limiter.settle(
         [

@@ -363,15 +363,7 @@ class FakeGemini:
         }
 
     async def _stream(self, request: web.Request, data: bytes) -> web.StreamResponse:
-        b = self.behaviour
-        return await write_scripted(
-            self,
-            request,
-            data,
-            split=b.split,
-            close_after_bytes=b.close_after_bytes,
-            chunk_delay_s=b.chunk_delay_s,
-        )
+        return await write_scripted(self, request, data, self.behaviour)
 
 
 def _json(body: bytes, status: int = 200) -> web.Response:

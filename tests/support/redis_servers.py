@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -218,3 +218,18 @@ async def cluster_limiter(
         yield RedisLimiter(client, prefix=f"test-{uuid.uuid4().hex}", **options)
     finally:
         await client.aclose()
+
+
+def script_calls(limiter: RedisLimiter) -> list[str]:
+    """Record the sha of every script call the limiter makes from now on."""
+    calls: list[str] = []
+    evalsha = limiter._pipeline.evalsha
+
+    async def counting(
+        sha: str, keys: Sequence[Any], args: Sequence[Any], linger_s: float = 0.0
+    ) -> Any:
+        calls.append(sha)
+        return await evalsha(sha, keys, args, linger_s)
+
+    limiter._pipeline.evalsha = counting  # type: ignore[method-assign]
+    return calls

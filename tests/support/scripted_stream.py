@@ -16,18 +16,27 @@ class Recording(Protocol):
     cancelled: int
 
 
+class Script(Protocol):
+    """How a fake's stream goes out: pieces of `split` bytes (0: whole), `chunk_delay_s` after
+    each, the connection dropped once `close_after_bytes` (>= 0) are out."""
+
+    @property
+    def split(self) -> int: ...
+
+    @property
+    def close_after_bytes(self) -> int: ...
+
+    @property
+    def chunk_delay_s(self) -> float: ...
+
+
 async def write_scripted(
-    fake: Recording,
-    request: web.Request,
-    data: bytes,
-    *,
-    split: int = 0,
-    close_after_bytes: int = -1,
-    chunk_delay_s: float = 0.0,
+    fake: Recording, request: web.Request, data: bytes, script: Script
 ) -> web.StreamResponse:
-    """Write `data` as an event stream: in pieces of `split` bytes (0: whole), sleeping
-    `chunk_delay_s` after each, or closing the connection once `close_after_bytes` (>= 0) are
-    out; the bytes sent are appended to `fake.streamed`."""
+    """Write `data` as an event stream as `script` says; the bytes sent are appended to
+    `fake.streamed`."""
+    split, close_after_bytes = script.split, script.close_after_bytes
+    chunk_delay_s = script.chunk_delay_s
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await response.prepare(request)
     step = split or len(data)

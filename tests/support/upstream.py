@@ -338,14 +338,7 @@ class FakeUpstream:
             data = data.replace(b"\n", b"\r\n")
         if b.keepalive_comments:
             data = b": keep-alive\n\n" + data.replace(b"data: [DONE]", b": ping\n\ndata: [DONE]")
-        return await write_scripted(
-            self,
-            request,
-            data,
-            split=b.split,
-            close_after_bytes=b.close_after_bytes,
-            chunk_delay_s=b.chunk_delay_s,
-        )
+        return await write_scripted(self, request, data, b)
 
 
 def ids(prefix: str) -> Iterator[str]:
