@@ -1,5 +1,5 @@
 # The gateway image: `docker compose up` runs it with PostgreSQL, Redis and Prometheus.
-# Non-root, one `pip install .`, config.yaml baked in (override with a mounted file and
+# Non-root, the locked requirements.txt (hash-checked) then `pip install --no-deps .`, config.yaml baked in (override with a mounted file and
 # GATEWAY_CONFIG), and a HEALTHCHECK on /healthz that needs nothing but the Python stdlib.
 FROM python:3.11-slim
 
@@ -13,9 +13,11 @@ RUN groupadd --system --gid 10001 gateway \
       --shell /usr/sbin/nologin gateway
 
 WORKDIR /app
+COPY requirements.txt ./
+RUN pip install --require-hashes --no-deps -r requirements.txt
 COPY pyproject.toml README.md schema.sql config.yaml ./
 COPY gateway ./gateway
-RUN pip install . && rm -rf /root/.cache
+RUN pip install --no-deps . && rm -rf /root/.cache
 
 # Runtime state (embedded SQLite when DATABASE_URL is unset, the spill file of rows waiting for
 # the database) lives in the gateway user's home, not in the image's code directory.

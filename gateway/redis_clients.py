@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio import Redis, RedisCluster
@@ -70,7 +71,8 @@ class SentinelRedis(Redis):
             await super().aclose(close_connection_pool)
         finally:
             if self.sentinels is not None:
-                await self.sentinels.aclose()
+                for sentinel in self.sentinels.sentinels:  # Sentinel.aclose is redis 8 only
+                    await sentinel.aclose()
 
 
 def open_redis(target: RedisTarget, timeout_s: float) -> RedisClient:
@@ -105,7 +107,9 @@ def _sentinel_master(target: RedisTarget, timeout_s: float) -> SentinelRedis:
         "retry": Retry(NoBackoff(), 0),
         "health_check_interval": 0,
     }
-    sentinel = Sentinel(list(target.nodes), sentinel_kwargs=dict(options), **options)  # type: ignore[no-untyped-call]
+    # Through a typed name: redis 7 leaves Sentinel.__init__ unannotated, redis 8 annotates it.
+    make_sentinel: Callable[..., Sentinel] = Sentinel
+    sentinel = make_sentinel(list(target.nodes), sentinel_kwargs=dict(options), **options)
     master: SentinelRedis = sentinel.master_for(
         target.service,
         redis_class=SentinelRedis,

@@ -268,7 +268,7 @@ class RedisLimiter:
         """
         with _translated():
             if isinstance(self._client, RedisCluster):
-                await self._client.ping(target_nodes=RedisCluster.PRIMARIES)
+                await self._client.execute_command("PING", target_nodes=RedisCluster.PRIMARIES)
             await self._client.set(f"{self._prefix}:ping", b"1", px=PING_TTL_MS)
 
     async def close(self) -> None:

@@ -108,7 +108,11 @@ def test_dockerfile_runs_non_root_with_a_healthcheck():
     steps = _instructions((ROOT / "Dockerfile").read_text(encoding="utf-8"))
     kinds = [kind for kind, _ in steps]
     assert steps[0] == ("FROM", "python:3.11-slim")
-    assert any(kind == "RUN" and "pip install ." in arg for kind, arg in steps)
+    runs = [arg for kind, arg in steps if kind == "RUN"]
+    # the locked versions, hash-checked, before the project itself (which resolves nothing)
+    locked = next(i for i, arg in enumerate(runs) if "--require-hashes" in arg)
+    assert "-r requirements.txt" in runs[locked]
+    assert any("pip install --no-deps ." in arg for arg in runs[locked + 1 :])
     users = [arg for kind, arg in steps if kind == "USER"]
     assert users and users[-1] not in ("root", "0")
     assert kinds.index("USER") < kinds.index("CMD")
@@ -122,7 +126,14 @@ def test_dockerignore_keeps_secrets_and_local_state_out():
     ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
     for pattern in (".git", ".venv", "*.db", ".env"):
         assert pattern in ignored
-    for needed in ("gateway", "pyproject.toml", "README.md", "config.yaml", "schema.sql"):
+    for needed in (
+        "gateway",
+        "requirements.txt",
+        "pyproject.toml",
+        "README.md",
+        "config.yaml",
+        "schema.sql",
+    ):
         assert needed not in ignored
 
 
