@@ -28,7 +28,7 @@ from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError, TimeoutError
 
-from .redis_url import RedisTarget
+from .config.redis_url import RedisTarget
 
 RedisClient = Redis | RedisCluster
 MASTER_RECHECK_S = 1.0

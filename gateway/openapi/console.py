@@ -4,15 +4,7 @@ admins, a user's own requests and keys, and the /ui page with its files. Pure da
 from __future__ import annotations
 
 from ..errors import InvalidRequest, NotFound
-from .common import (
-    ADMIN,
-    ADMIN_DISABLED,
-    ADMIN_UNAUTHORIZED,
-    DB_503,
-    PUBLIC,
-    UNAUTHORIZED,
-    USER,
-)
+from .common import ADMIN, ADMIN_DISABLED, ADMIN_UNAUTHORIZED, DB_503, PUBLIC, UNAUTHORIZED, USER
 from .schemas import DAY
 from .shapes import (
     INT,

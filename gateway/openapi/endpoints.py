@@ -3,12 +3,7 @@ the Responses API (create, retrieve, delete, input items), each with the errors 
 
 from __future__ import annotations
 
-from ..errors import (
-    InvalidRequest,
-    NotFound,
-    ProviderError,
-    ProviderTimeout,
-)
+from ..errors import InvalidRequest, NotFound, ProviderError, ProviderTimeout
 from .common import (
     BAD_FIELD,
     BAD_QUERY,

@@ -15,13 +15,13 @@ from ..accounting import Recorder
 from ..affinity import MemoryAffinity, RedisAffinity
 from ..auth import Authenticator, CachedKeys, StaticKeys
 from ..config import Config
+from ..config.redis_url import parse_redis_url
 from ..limits import FallbackLimiter, MemoryLimiter, RateLimiter
 from ..limits.redis import RedisLimiter
 from ..metrics import Metrics
 from ..polling import maintain_forever
 from ..quotas import QuotaResolver
 from ..redis_clients import RedisClient, open_redis
-from ..redis_url import parse_redis_url
 from ..reload import Reloader
 from ..routing import DeploymentHealth, Router
 from ..services import Services

@@ -16,6 +16,7 @@ import pytest
 from redis.asyncio import RedisCluster
 from redis.crc import key_slot
 
+from gateway.config.redis_url import parse_redis_url
 from gateway.limits import (
     Budget,
     FallbackLimiter,
@@ -27,7 +28,6 @@ from gateway.limits import (
 )
 from gateway.limits.redis import RedisLimiter
 from gateway.redis_clients import open_redis
-from gateway.redis_url import parse_redis_url
 from tests.support.gateway import free_port
 from tests.support.redis_servers import PrivateRedisCluster, script_calls
 

@@ -12,10 +12,10 @@ from typing import TypeVar
 import pytest
 from redis.asyncio import Redis
 
+from gateway.config.redis_url import parse_redis_url
 from gateway.limits import FallbackLimiter, Limits, MemoryLimiter
 from gateway.limits.redis import RedisLimiter
 from gateway.redis_clients import open_redis
-from gateway.redis_url import parse_redis_url
 from tests.support.redis_servers import PrivateSentinels, info
 
 T = TypeVar("T")

@@ -15,11 +15,11 @@ from typing import TypeVar
 import pytest
 from redis.asyncio import Redis
 
+from gateway.config.redis_url import parse_redis_url
 from gateway.limits import LimiterUnavailable, Limits, Settlement, Subject
 from gateway.limits.redis import RedisLimiter, resp_address
 from gateway.limits.resp import RespPipeline
 from gateway.redis_clients import open_redis
-from gateway.redis_url import parse_redis_url
 from tests.support.redis_servers import RedisProcess, _Servers
 
 T = TypeVar("T")

@@ -12,8 +12,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from gateway.config.redis_url import parse_redis_url
 from gateway.redis_clients import open_redis
-from gateway.redis_url import parse_redis_url
 from tests.support.clients import post_chat, sdk
 from tests.support.gateway import OTHER_KEY, base_config, free_port, start_gateway
 from tests.support.redis_servers import PrivateRedisCluster

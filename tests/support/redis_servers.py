@@ -19,9 +19,9 @@ from typing import Any
 from redis import Redis
 from redis.exceptions import RedisError
 
+from gateway.config.redis_url import parse_redis_url
 from gateway.limits.redis import RedisLimiter
 from gateway.redis_clients import open_redis
-from gateway.redis_url import parse_redis_url
 from tests.support.gateway import free_port
 
 REDIS_SERVER = shutil.which("redis-server") or "redis-server"

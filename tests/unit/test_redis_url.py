@@ -8,7 +8,7 @@ import re
 import pytest
 
 from gateway.config import ConfigError, parse
-from gateway.redis_url import RedisTarget, parse_redis_url
+from gateway.config.redis_url import RedisTarget, parse_redis_url
 
 
 @pytest.mark.parametrize(

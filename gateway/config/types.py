@@ -1,5 +1,5 @@
 """The configuration's shape: frozen dataclasses, their defaults, and ConfigError.
-Plain data: imports nothing from the package; config_reader fills these, config re-exports them."""
+Plain data: imports nothing from the package; config.reader fills these, config re-exports them."""
 
 from __future__ import annotations
 

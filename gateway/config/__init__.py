@@ -9,8 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from .config_reader import interpolate, parse
-from .config_types import (
+from .reader import interpolate, parse
+from .types import (
     LOG_LEVELS,
     AuthConfig,
     Config,
@@ -29,7 +29,7 @@ from .config_types import (
     TierLimits,
 )
 
-# The public face: the dataclasses live in config_types, the YAML reading in config_reader.
+# The public face: the dataclasses live in config.types, the YAML reading in config.reader.
 __all__ = [
     "LOG_LEVELS",
     "METRICS_DIR_ENV",

@@ -1,9 +1,9 @@
 """Reads a parsed config.yaml tree into Config: ${VAR} interpolation, the shape checked by
-config_schema's models, then the checks between entries. Pure: the environment is passed in.
+config.schema's models, then the checks between entries. Pure: the environment is passed in.
 
 Rules:
 - Interpolation runs over every string value first, so a missing ${VAR} is reported at its key.
-- The dataclasses of config_types receive only the keys the file set and supply the defaults.
+- The dataclasses of config.types receive only the keys the file set and supply the defaults.
 - References between entries (a model's provider, its fallbacks, a key's tier) are checked after
   the shape, each at its own key path.
 - Every error is one line, `file: key.path: reason`; pydantic's errors are put into those words.
@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from .config_schema import (
+from .schema import (
     AuthSection,
     ConfigFile,
     DeploymentSection,
@@ -27,7 +27,7 @@ from .config_schema import (
     ProviderSection,
     QuotaSection,
 )
-from .config_types import (
+from .types import (
     DEFAULT_BASE_URLS,
     AuthConfig,
     Config,

@@ -1,11 +1,11 @@
 """The shape of config.yaml as pydantic models: which keys each section may hold, their types and
-bounds. The defaults are not here: they live in the dataclasses of config_types.
+bounds. The defaults are not here: they live in the dataclasses of config.types.
 
 Rules:
 - Unknown keys are refused. A null value, or a null section, means "not set", and so does ""
   for a number or a flag (an empty ${VAR}): the dataclass default applies.
 - Scalars take YAML's own types or the strings interpolation yields: "8080" is a port.
-- A failed rule raises ValueError with the reason as the operator should read it; config_reader
+- A failed rule raises ValueError with the reason as the operator should read it; config.reader
   turns pydantic's errors into `key.path: reason`.
 """
 
@@ -18,8 +18,8 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticUseDefault
 
-from .config_types import LOG_LEVELS, PROVIDER_TYPES
 from .redis_url import parse_redis_url
+from .types import LOG_LEVELS, PROVIDER_TYPES
 
 # Scalars: YAML gives numbers as numbers and environment values as strings; both are accepted.
 
@@ -178,7 +178,7 @@ class ProviderSection(Section):
 
 
 class DeploymentSection(Section):
-    # `provider` is required, but a model entry with `deployments` omits it: config_reader checks.
+    # `provider` is required, but a model entry with `deployments` omits it: config.reader checks.
     provider: Text | None = None
     model: Text | None = None
     weight: Positive | None = None
