@@ -1,5 +1,5 @@
 """`python -m gateway`: the same as the `gateway` console script."""
 
-from .cli import main
+from .serve.cli import main
 
 raise SystemExit(main())

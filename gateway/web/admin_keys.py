@@ -18,7 +18,7 @@ from .keys import SERVICES
 from .respond import json_object, json_response, optional_str, reject_unknown, unix
 
 if TYPE_CHECKING:
-    from ..services import Services
+    from .services import Services
 
 NAME_MAX = 128
 # The scope fields a key may carry, each with its check (None always clears the field).

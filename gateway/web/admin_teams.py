@@ -15,7 +15,7 @@ from .keys import SERVICES
 from .respond import json_object, json_response, optional_str, reject_unknown, unix
 
 if TYPE_CHECKING:
-    from ..services import Services
+    from .services import Services
 
 TEAM_SETTINGS = ("name", "max_budget_usd", "budget_period", "models", "rpm", "tpd")
 NAME_MAX = 128

@@ -22,9 +22,7 @@ from ..metrics import Metrics
 from ..polling import maintain_forever
 from ..quotas import QuotaResolver
 from ..redis_clients import RedisClient, open_redis
-from ..reload import Reloader
 from ..routing import DeploymentHealth, Router
-from ..services import Services
 from ..store.backends import open_store
 from ..store.reads import ConsistentReads
 from ..store.writer import Writer
@@ -48,6 +46,8 @@ from . import (
 from .keys import SERVICES
 from .lifecycle import INFLIGHT, RELOADER, InFlight
 from .middleware import front_door, stamp_request_id
+from .reload import Reloader
+from .services import Services
 
 log = logging.getLogger("gateway.app")
 

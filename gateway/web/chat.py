@@ -9,11 +9,11 @@ from aiohttp import web
 
 from ..errors import ServiceUnavailable, session_not_found
 from ..history import storable, with_history
-from ..services import Services
 from ..store import StoreUnavailable
 from ..tokens import estimate_prompt_tokens
 from ..validation import ChatRequest, upstream_payload, validate_chat
 from .proxy import exchange
+from .services import Services
 
 
 async def _messages_with_history(s: Services, chat: ChatRequest, uid: str) -> list[dict[str, Any]]:

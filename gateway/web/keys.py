@@ -10,7 +10,7 @@ from aiohttp import web
 from ..auth import Principal
 
 if TYPE_CHECKING:
-    from ..services import Services
+    from .services import Services
 
 SERVICES: web.AppKey[Services] = web.AppKey("services")
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)

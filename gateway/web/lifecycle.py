@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from ..reload import Reloader
+    from .reload import Reloader
 
 
 class InFlight:

@@ -13,9 +13,9 @@ from ..config import ModelConfig
 from ..errors import ModelNotFound, clip
 from ..governance import may_use, team_of
 from ..routing import Router
-from ..services import Services
 from .keys import PRINCIPAL, SERVICES
 from .respond import json_response
+from .services import Services
 
 
 def _model_object(router: Router, model: ModelConfig, created: int) -> dict[str, Any]:

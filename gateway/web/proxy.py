@@ -36,10 +36,10 @@ from ..governance import (
 from ..ratelimit_headers import ratelimit_headers
 from ..relay import StreamRelay
 from ..routing import Router, Target
-from ..services import Services
 from ..tokens import Usage, estimate_tokens, usage_from_body
 from ..validation import parse_json_object
 from .keys import PRINCIPAL, REQUEST_ID, SERVICES
+from .services import Services
 
 STREAM_HEADERS = {
     "Content-Type": "text/event-stream",

@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from gateway.config import parse
-from gateway.reload import Reloader, rebuild_upstreams
 from gateway.upstream import build_upstreams
 from gateway.web.lifecycle import RELOADER, InFlight
+from gateway.web.reload import Reloader, rebuild_upstreams
 from tests.support.clients import post_chat
 from tests.support.gateway import USER_KEY
 from tests.support.upstream import wait_for

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from gateway.config import Config, parse
-from gateway.services import Services
 from gateway.web.app import create_app
 from gateway.web.keys import SERVICES
+from gateway.web.services import Services
 from tests.support.databases import ADMIN_URL, REDIS_URL, fresh_postgres_url
 
 USER_KEY = "sk-test-user-a"

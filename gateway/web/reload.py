@@ -21,11 +21,11 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import replace
 from typing import Any
 
-from .auth import Authenticator, StaticKeys
-from .config import Config, ConfigError, ProviderConfig, load
-from .routing import DeploymentHealth, Router
+from ..auth import Authenticator, StaticKeys
+from ..config import Config, ConfigError, ProviderConfig, load
+from ..routing import DeploymentHealth, Router
+from ..upstream import Upstream, Upstreams, build_upstreams
 from .services import Services
-from .upstream import Upstream, Upstreams, build_upstreams
 
 log = logging.getLogger("gateway.reload")
 

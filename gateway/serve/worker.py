@@ -1,4 +1,4 @@
-"""One worker process of `gateway serve --workers N`, started as `python -m gateway.worker`.
+"""One worker process of `gateway serve --workers N`, started as `python -m gateway.serve.worker`.
 Reads its WorkerSpec from stdin, serves on the shared port (SO_REUSEPORT) with uvloop, drains."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import signal
 import sys
 from dataclasses import dataclass
 
-from . import logs
-from .config import Config, metrics_dir
-from .metrics import Metrics
+from .. import logs
+from ..config import Config, metrics_dir
+from ..metrics import Metrics
 from .server import install_uvloop, serve
 
 log = logging.getLogger("gateway.worker")
@@ -31,7 +31,7 @@ class WorkerSpec:
 
 def command() -> list[str]:
     """The command line that starts a worker (a fresh interpreter; see supervisor.py)."""
-    return [sys.executable, "-m", "gateway.worker"]
+    return [sys.executable, "-m", "gateway.serve.worker"]
 
 
 def main() -> int:

@@ -11,10 +11,10 @@ import signal
 
 from aiohttp import web
 
-from .config import Config
-from .metrics import Metrics
-from .web.app import create_app
-from .web.lifecycle import RELOADER
+from ..config import Config
+from ..metrics import Metrics
+from ..web.app import create_app
+from ..web.lifecycle import RELOADER
 
 log = logging.getLogger("gateway.server")
 

@@ -2,9 +2,9 @@
 The supervisor restarts dead workers, forwards SIGTERM/SIGINT/SIGHUP and owns the metrics dir.
 
 Rules:
-- Workers are fresh interpreters (`python -m gateway.worker`), not forks: prometheus-client picks
-  its value storage when first imported, from PROMETHEUS_MULTIPROC_DIR, so that variable must be
-  in a worker's environment before the worker starts. The supervisor makes the directory, sets
+- Workers are fresh interpreters (`python -m gateway.serve.worker`), not forks: prometheus-client
+  picks its value storage when first imported, from PROMETHEUS_MULTIPROC_DIR, so that variable must
+  be in a worker's environment before the worker starts. The supervisor makes the directory, sets
   the variable for its workers only, and removes the directory when it exits.
 - A worker that dies is restarted at once; one that keeps dying within STABLE_AFTER_S of its
   start is restarted after an exponential backoff (BACKOFF_BASE_S doubling up to BACKOFF_MAX_S).
@@ -34,11 +34,11 @@ from dataclasses import dataclass, replace
 
 from prometheus_client import multiprocess
 
-from . import logs
-from .config import METRICS_DIR_ENV, Config, ConfigError, environment, load
-from .reload import prepare
+from .. import logs
+from ..config import METRICS_DIR_ENV, Config, ConfigError, environment, load
+from ..store.spill import adopt_orphans, spill_paths
+from ..web.reload import prepare
 from .server import install_uvloop, serve
-from .store.spill import adopt_orphans, spill_paths
 from .worker import WorkerSpec, command
 
 log = logging.getLogger("gateway.supervisor")
