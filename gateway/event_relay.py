@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
-from .accounting import Outcome
+from .accounting.recorder import Outcome
+from .accounting.tokens import StreamAccounting, Usage
 from .errors import GatewayError, stream_error_event
 from .relay import pump
 from .sse import SSEEvent, SSEParser
-from .tokens import StreamAccounting, Usage
 
 
 class EventReader(Protocol):

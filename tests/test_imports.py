@@ -32,14 +32,14 @@ def test_module_imports_alone(module: str) -> None:
 
 PURE = [
     "gateway.sse",
-    "gateway.tokens",
+    "gateway.accounting.tokens",
     "gateway.routing",
     "gateway.limits.bucket",
     "gateway.limits.budget",
     "gateway.limits.admission",
-    "gateway.history",
+    "gateway.store.history",
     "gateway.validation",
-    "gateway.ratelimit_headers",
+    "gateway.web.ratelimit_headers",
     "gateway.config",
     "gateway.errors",
     "gateway.store.base",

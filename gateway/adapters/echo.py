@@ -16,9 +16,9 @@ from typing import Any
 
 import orjson
 
+from ..accounting.tokens import estimate_prompt_tokens, estimate_tokens, text_parts
 from ..config import ProviderConfig
 from ..errors import InvalidRequest
-from ..tokens import estimate_prompt_tokens, estimate_tokens, text_parts
 from ..validation import is_token_id
 from .base import Call, not_supported
 

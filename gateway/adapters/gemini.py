@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ..accounting.tokens import estimate_tokens
 from ..config import ProviderConfig
-from ..tokens import estimate_tokens
 from ..translate import gemini as tr
 from .base import Call, not_supported
 from .http import HttpClient

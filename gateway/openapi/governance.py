@@ -3,15 +3,7 @@ spend under /admin; `governance_paths()` and `governance_schemas(tier)` join the
 
 from __future__ import annotations
 
-from ..errors import (
-    Conflict,
-    InvalidApiKey,
-    InvalidRequest,
-    NotFound,
-    RequestTooLarge,
-    ServiceUnavailable,
-)
-from ..governance_fields import (
+from ..access.governance_fields import (
     BUDGET_LIMIT,
     METADATA_MAX_BYTES,
     MODEL_NAME_MAX,
@@ -20,6 +12,14 @@ from ..governance_fields import (
     TEAM_ID_PATTERN,
     TPD_MAX,
     UNIX_MAX,
+)
+from ..errors import (
+    Conflict,
+    InvalidApiKey,
+    InvalidRequest,
+    NotFound,
+    RequestTooLarge,
+    ServiceUnavailable,
 )
 from ..store.base import BUDGET_PERIODS, SPEND_GROUPS
 from .shapes import (

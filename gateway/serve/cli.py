@@ -10,9 +10,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from .. import governance_fields as fields
 from .. import logs
-from ..auth import hash_key, new_key
+from ..access import governance_fields as fields
+from ..access.auth import hash_key, new_key
 from ..config import Config, ConfigError, Deployment, ProviderConfig, config_path, load
 from ..errors import InvalidRequest
 from ..store import ApiKey, Store, StoreUnavailable

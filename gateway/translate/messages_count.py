@@ -1,5 +1,5 @@
 """Estimated input tokens of an Anthropic Messages request, for /v1/messages/count_tokens on
-models that no Anthropic endpoint serves. Pure; built on gateway.tokens' estimators."""
+models that no Anthropic endpoint serves. Pure; built on gateway.accounting.tokens' estimators."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from ..tokens import estimate_prompt_tokens, estimate_tokens, text_parts
+from ..accounting.tokens import estimate_prompt_tokens, estimate_tokens, text_parts
 
 # Anthropic bills an image by its size (about width * height / 750 tokens, 1568 px at most on a
 # side); the estimate cannot see the size, so each image counts as a large one.

@@ -10,9 +10,9 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import governance_fields as fields
+from ..access import governance_fields as fields
+from ..access.governance_fields import RPM_MAX, TPD_MAX
 from ..errors import InvalidApiKey, InvalidRequest, NotFound
-from ..governance_fields import RPM_MAX, TPD_MAX
 from ..store import QuotaOverride
 from ..store.base import SPEND_GROUPS
 from . import admin_keys, admin_teams

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .. import governance_fields as fields
-from ..auth import hash_key, new_key
+from ..access import governance_fields as fields
+from ..access.auth import hash_key, new_key
 from ..errors import InvalidRequest, NotFound, clip
 from ..store import ApiKey
 from .admin_teams import require_team

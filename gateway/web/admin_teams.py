@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .. import governance_fields as fields
+from ..access import governance_fields as fields
 from ..errors import Conflict, InvalidRequest, NotFound, clip
 from ..store.base import Team
 from .keys import SERVICES

@@ -11,22 +11,22 @@ from typing import Any
 
 from aiohttp import web
 
-from ..accounting import Recorder
+from ..access.auth import Authenticator, CachedKeys, StaticKeys
+from ..access.polling import maintain_forever
+from ..access.quotas import QuotaResolver
+from ..access.teams import TeamCache
+from ..accounting.recorder import Recorder
 from ..affinity import MemoryAffinity, RedisAffinity
-from ..auth import Authenticator, CachedKeys, StaticKeys
 from ..config import Config
 from ..config.redis_url import parse_redis_url
 from ..limits import FallbackLimiter, MemoryLimiter, RateLimiter
 from ..limits.redis import RedisLimiter
 from ..metrics import Metrics
-from ..polling import maintain_forever
-from ..quotas import QuotaResolver
 from ..redis_clients import RedisClient, open_redis
 from ..routing import DeploymentHealth, Router
 from ..store.backends import open_store
 from ..store.reads import ConsistentReads
 from ..store.writer import Writer
-from ..teams import TeamCache
 from ..upstream import build_upstreams
 from . import (
     admin,

@@ -7,10 +7,10 @@ from typing import Any
 
 from aiohttp import web
 
+from ..accounting.tokens import estimate_prompt_tokens
 from ..errors import ServiceUnavailable, session_not_found
-from ..history import storable, with_history
 from ..store import StoreUnavailable
-from ..tokens import estimate_prompt_tokens
+from ..store.history import storable, with_history
 from ..validation import ChatRequest, upstream_payload, validate_chat
 from .proxy import exchange
 from .services import Services

@@ -7,8 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
+from ..accounting.tokens import Usage, estimate_tokens, usage_from_body
 from ..errors import InvalidRequest
-from ..tokens import Usage, estimate_tokens, usage_from_body
 from ..validation import (
     client_wants_usage,
     is_token_id,

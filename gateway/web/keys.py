@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from ..auth import Principal
+from ..access.auth import Principal
 
 if TYPE_CHECKING:
     from .services import Services

@@ -9,12 +9,12 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from ..accounting.tokens import Usage, estimate_tokens, usage_from_body
 from ..adapters.base import Call
 from ..dispatch import Answer, DispatchFailed, dispatch
 from ..errors import GatewayError, UpstreamRejected
 from ..event_relay import PassthroughRelay, TranslatingRelay
 from ..routing import Target
-from ..tokens import Usage, estimate_tokens, usage_from_body
 from ..translate.messages import (
     ChatToMessagesStream,
     chat_to_message,

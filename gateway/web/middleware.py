@@ -10,7 +10,7 @@ import random
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from ..auth import Principal
+from ..access.auth import Principal
 from ..errors import (
     GatewayError,
     InvalidRequest,

@@ -8,10 +8,10 @@ from typing import Any
 
 from aiohttp import web
 
+from ..access.governance import may_use, team_of
 from ..adapters.capabilities import listed_capabilities
 from ..config import ModelConfig
 from ..errors import ModelNotFound, clip
-from ..governance import may_use, team_of
 from ..routing import Router
 from .keys import PRINCIPAL, SERVICES
 from .respond import json_response

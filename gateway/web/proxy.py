@@ -12,7 +12,17 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from ..accounting import Outcome
+from ..access.governance import (
+    BudgetExceeded,
+    Scope,
+    check_model,
+    parse_tags,
+    scope_for,
+    team_of,
+    worst_case_usd,
+)
+from ..accounting.recorder import Outcome
+from ..accounting.tokens import Usage, estimate_tokens, usage_from_body
 from ..adapters.base import Call, not_supported
 from ..adapters.capabilities import serves
 from ..dispatch import Answer, DispatchFailed, dispatch
@@ -24,21 +34,11 @@ from ..errors import (
     RequestTooLarge,
     UpstreamRejected,
 )
-from ..governance import (
-    BudgetExceeded,
-    Scope,
-    check_model,
-    parse_tags,
-    scope_for,
-    team_of,
-    worst_case_usd,
-)
-from ..ratelimit_headers import ratelimit_headers
 from ..relay import StreamRelay
 from ..routing import Router, Target
-from ..tokens import Usage, estimate_tokens, usage_from_body
 from ..validation import parse_json_object
 from .keys import PRINCIPAL, REQUEST_ID, SERVICES
+from .ratelimit_headers import ratelimit_headers
 from .services import Services
 
 STREAM_HEADERS = {

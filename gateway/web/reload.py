@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import replace
 from typing import Any
 
-from ..auth import Authenticator, StaticKeys
+from ..access.auth import Authenticator, StaticKeys
 from ..config import Config, ConfigError, ProviderConfig, load
 from ..routing import DeploymentHealth, Router
 from ..upstream import Upstream, Upstreams, build_upstreams

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from ..accounting.tokens import Usage, estimate_prompt_tokens, estimate_tokens, usage_from_body
 from ..adapters.base import Call
 from ..adapters.capabilities import native
 from ..dispatch import Answer
@@ -18,7 +19,6 @@ from ..errors import GatewayError, InvalidRequest, NotFound, ProviderError, clip
 from ..event_relay import PassthroughRelay, TranslatingRelay
 from ..routing import Target
 from ..store import StoredResponse
-from ..tokens import Usage, estimate_prompt_tokens, estimate_tokens, usage_from_body
 from ..translate.responses import (
     ChatToResponsesStream,
     ResponseContext,

@@ -8,18 +8,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..accounting import Recorder
+from ..access.auth import Authenticator, CachedKeys
+from ..access.quotas import QuotaResolver
+from ..access.teams import TeamCache
+from ..accounting.recorder import Recorder
 from ..affinity import MemoryAffinity, ResponseAffinity
-from ..auth import Authenticator, CachedKeys
 from ..config import Config
 from ..limits import RateLimiter
 from ..metrics import Metrics
-from ..quotas import QuotaResolver
 from ..routing import Router
 from ..store import Store
 from ..store.reads import ConsistentReads
 from ..store.writer import Writer
-from ..teams import TeamCache
 from ..upstream import Upstreams
 
 

@@ -9,11 +9,11 @@ from typing import Any
 
 from aiohttp import web
 
-from ..governance import scope_for, team_of
+from ..access.governance import scope_for, team_of
 from ..limits import BudgetUse
-from ..ratelimit_headers import duration
 from .admin import usage_rows
 from .keys import PRINCIPAL, SERVICES
+from .ratelimit_headers import duration
 from .respond import json_response
 
 SCOPES = {"u": "user", "k": "key", "t": "team"}

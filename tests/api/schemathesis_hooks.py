@@ -10,7 +10,7 @@ from typing import Any
 
 import schemathesis
 
-from gateway.governance_fields import TEAM_ID_PATTERN
+from gateway.access.governance_fields import TEAM_ID_PATTERN
 
 ERROR_KEYS = {"message", "type", "param", "code"}
 TEAM_ID = re.compile(TEAM_ID_PATTERN)

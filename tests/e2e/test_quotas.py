@@ -14,7 +14,7 @@ import aiohttp
 import openai
 import pytest
 
-from gateway.tokens import estimate_prompt_tokens, estimate_tokens
+from gateway.accounting.tokens import estimate_prompt_tokens, estimate_tokens
 from tests.support.clients import call, sdk
 from tests.support.databases import delete_redis_keys
 from tests.support.gateway import (

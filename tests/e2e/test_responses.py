@@ -12,7 +12,7 @@ import openai
 import orjson
 import pytest
 
-from gateway.tokens import estimate_tokens
+from gateway.accounting.tokens import estimate_tokens
 from tests.support.clients import bearer, sdk
 from tests.support.fake_anthropic import Tool
 from tests.support.front_door import PROVIDER_KEY

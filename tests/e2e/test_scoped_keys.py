@@ -14,7 +14,7 @@ import openai
 import orjson
 import pytest
 
-from gateway.auth import CachedKeys, hash_key
+from gateway.access.auth import CachedKeys, hash_key
 from tests.support.budgets import admin_ok, budget_config, chat, new_key
 from tests.support.clients import sdk
 from tests.support.gateway import RunningGateway, gateway_on, start_gateway

@@ -16,8 +16,8 @@ from typing import Any, Protocol
 import aiohttp
 import openai
 
-from gateway.governance import worst_case_usd
-from gateway.tokens import estimate_prompt_tokens
+from gateway.access.governance import worst_case_usd
+from gateway.accounting.tokens import estimate_prompt_tokens
 from tests.support.clients import call
 from tests.support.databases import REDIS_URL, delete_redis_keys
 from tests.support.gateway import ADMIN_KEY, RunningGateway, base_config, start_gateway

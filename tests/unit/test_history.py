@@ -2,8 +2,8 @@
 
 from datetime import UTC, datetime
 
-from gateway.history import storable, with_history
 from gateway.store import Message
+from gateway.store.history import storable, with_history
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

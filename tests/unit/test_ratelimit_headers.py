@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.limits import Decision, Limits
-from gateway.ratelimit_headers import duration, ratelimit_headers
+from gateway.web.ratelimit_headers import duration, ratelimit_headers
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,9 @@ import random
 import orjson
 import pytest
 
+from gateway.accounting.tokens import StreamAccounting
 from gateway.relay import StreamRelay
 from gateway.sse import SSEParser
-from gateway.tokens import StreamAccounting
 
 
 def ev(obj: object) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from gateway.tokens import (
+from gateway.accounting.tokens import (
     StreamAccounting,
     Usage,
     estimate_prompt_tokens,

@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
+from gateway.accounting.tokens import estimate_prompt_tokens, estimate_tokens
 from gateway.errors import InvalidRequest, ProviderError
-from gateway.tokens import estimate_prompt_tokens, estimate_tokens
 from gateway.translate.messages import (
     ChatToMessagesStream,
     anthropic_error_type,

@@ -8,8 +8,8 @@ from typing import Any
 import orjson
 from openai.types.responses import Response
 
+from gateway.accounting.tokens import Usage, estimate_tokens
 from gateway.sse import SSEParser
-from gateway.tokens import Usage, estimate_tokens
 from gateway.translate.responses import ChatToResponsesStream, ResponseContext
 from gateway.translate.responses_usage import ResponsesStreamReader, response_summary
 

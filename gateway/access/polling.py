@@ -8,7 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from .store import StoreUnavailable
+from ..store import StoreUnavailable
 
 POLL_OVERLAP = timedelta(seconds=10)  # re-read a margin so rows committed late are not missed
 

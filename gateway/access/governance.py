@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from typing import cast
 
+from ..errors import GatewayError, InvalidRequest, clip
+from ..limits import Budget, Limits, Period, Subject
+from ..store import QuotaOverride, Team
 from .auth import Principal
-from .errors import GatewayError, InvalidRequest, clip
-from .limits import Budget, Limits, Period, Subject
-from .store import QuotaOverride, Team
 
 MAX_TAGS = 10
 MAX_TAG_LENGTH = 64

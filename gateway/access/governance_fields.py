@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 
-from .errors import InvalidRequest
-from .store.base import BUDGET_PERIODS
+from ..errors import InvalidRequest
+from ..store.base import BUDGET_PERIODS
 
 RPM_MAX = 2**31 - 1  # INTEGER columns
 TPD_MAX = 10**12

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import logging
 
+from ..store import Store, Team
 from .polling import ChangedSince, poll_forever
-from .store import Store, Team
 
 log = logging.getLogger("gateway.teams")
 

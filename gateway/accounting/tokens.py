@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from .sse import SSEParser
+from ..sse import SSEParser
 
 # Scripts a BPE tokenizer spends about one token per character on: CJK ideographs, kana, Hangul
 # and full-width forms. Everything else is counted at about four characters per token.

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import logging
 
-from .config import QuotaConfig
-from .limits import Limits
+from ..config import QuotaConfig
+from ..limits import Limits
+from ..store import QuotaOverride, Store
 from .polling import ChangedSince, poll_forever
-from .store import QuotaOverride, Store
 
 log = logging.getLogger("gateway.quotas")
 

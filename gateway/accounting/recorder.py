@@ -15,15 +15,15 @@ from typing import Any
 
 import orjson
 
-from . import logs
-from .auth import Principal
-from .config import ModelConfig
-from .governance import Scope
-from .limits import RateLimiter, Settlement
-from .metrics import Metrics
-from .routing import Target
-from .store import MessageRow, RequestLogRow
-from .store.writer import Writer
+from .. import logs
+from ..access.auth import Principal
+from ..access.governance import Scope
+from ..config import ModelConfig
+from ..limits import RateLimiter, Settlement
+from ..metrics import Metrics
+from ..routing import Target
+from ..store import MessageRow, RequestLogRow
+from ..store.writer import Writer
 from .tokens import Usage, estimate_prompt_tokens, text_parts
 
 log = logging.getLogger("gateway.requests")

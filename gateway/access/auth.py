@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from .config import StaticKey
-from .errors import InvalidApiKey, ServiceUnavailable
+from ..config import StaticKey
+from ..errors import InvalidApiKey, ServiceUnavailable
+from ..store import ApiKey, Store, StoreUnavailable
 from .polling import ChangedSince, poll_forever
-from .store import ApiKey, Store, StoreUnavailable
 
 log = logging.getLogger("gateway.auth")
 

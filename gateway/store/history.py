@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .store import Message
+from . import Message
 
 
 def with_history(

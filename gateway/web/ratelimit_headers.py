@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from .limits import Decision
+from ..limits import Decision
 
 
 def duration(seconds: float) -> str:
