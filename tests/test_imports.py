@@ -19,7 +19,7 @@ MODULES = sorted(
 
 
 def test_the_package_has_its_modules() -> None:
-    assert {"gateway.web.app", "gateway.relay", "gateway.store.writer"} <= set(MODULES)
+    assert {"gateway.web.app", "gateway.proxy.relay", "gateway.store.writer"} <= set(MODULES)
 
 
 @pytest.mark.parametrize("module", MODULES)

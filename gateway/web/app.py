@@ -16,18 +16,18 @@ from ..access.polling import maintain_forever
 from ..access.quotas import QuotaResolver
 from ..access.teams import TeamCache
 from ..accounting.recorder import Recorder
-from ..affinity import MemoryAffinity, RedisAffinity
 from ..config import Config
 from ..config.redis_url import parse_redis_url
 from ..limits import FallbackLimiter, MemoryLimiter, RateLimiter
 from ..limits.redis import RedisLimiter
 from ..metrics import Metrics
+from ..proxy.affinity import MemoryAffinity, RedisAffinity
+from ..proxy.upstream import build_upstreams
 from ..redis_clients import RedisClient, open_redis
 from ..routing import DeploymentHealth, Router
 from ..store.backends import open_store
 from ..store.reads import ConsistentReads
 from ..store.writer import Writer
-from ..upstream import build_upstreams
 from . import (
     admin,
     chat,

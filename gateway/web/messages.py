@@ -11,9 +11,9 @@ from aiohttp import web
 
 from ..accounting.tokens import Usage, estimate_tokens, usage_from_body
 from ..adapters.base import Call
-from ..dispatch import Answer, DispatchFailed, dispatch
 from ..errors import GatewayError, UpstreamRejected
-from ..event_relay import PassthroughRelay, TranslatingRelay
+from ..proxy.dispatch import Answer, DispatchFailed, dispatch
+from ..proxy.event_relay import PassthroughRelay, TranslatingRelay
 from ..routing import Target
 from ..translate.messages import (
     ChatToMessagesStream,

@@ -25,7 +25,6 @@ from ..accounting.recorder import Outcome
 from ..accounting.tokens import Usage, estimate_tokens, usage_from_body
 from ..adapters.base import Call, not_supported
 from ..adapters.capabilities import serves
-from ..dispatch import Answer, DispatchFailed, dispatch
 from ..errors import (
     GatewayError,
     ProviderError,
@@ -34,7 +33,8 @@ from ..errors import (
     RequestTooLarge,
     UpstreamRejected,
 )
-from ..relay import StreamRelay
+from ..proxy.dispatch import Answer, DispatchFailed, dispatch
+from ..proxy.relay import StreamRelay
 from ..routing import Router, Target
 from ..validation import parse_json_object
 from .keys import PRINCIPAL, REQUEST_ID, SERVICES

@@ -23,8 +23,8 @@ from typing import Any
 
 from ..access.auth import Authenticator, StaticKeys
 from ..config import Config, ConfigError, ProviderConfig, load
+from ..proxy.upstream import Upstream, Upstreams, build_upstreams
 from ..routing import DeploymentHealth, Router
-from ..upstream import Upstream, Upstreams, build_upstreams
 from .services import Services
 
 log = logging.getLogger("gateway.reload")

@@ -14,9 +14,9 @@ from aiohttp import web
 from ..accounting.tokens import Usage, estimate_prompt_tokens, estimate_tokens, usage_from_body
 from ..adapters.base import Call
 from ..adapters.capabilities import native
-from ..dispatch import Answer
 from ..errors import GatewayError, InvalidRequest, NotFound, ProviderError, clip
-from ..event_relay import PassthroughRelay, TranslatingRelay
+from ..proxy.dispatch import Answer
+from ..proxy.event_relay import PassthroughRelay, TranslatingRelay
 from ..routing import Target
 from ..store import StoredResponse
 from ..translate.responses import (

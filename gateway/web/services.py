@@ -12,15 +12,15 @@ from ..access.auth import Authenticator, CachedKeys
 from ..access.quotas import QuotaResolver
 from ..access.teams import TeamCache
 from ..accounting.recorder import Recorder
-from ..affinity import MemoryAffinity, ResponseAffinity
 from ..config import Config
 from ..limits import RateLimiter
 from ..metrics import Metrics
+from ..proxy.affinity import MemoryAffinity, ResponseAffinity
+from ..proxy.upstream import Upstreams
 from ..routing import Router
 from ..store import Store
 from ..store.reads import ConsistentReads
 from ..store.writer import Writer
-from ..upstream import Upstreams
 
 
 @dataclass(slots=True)

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from gateway.config import parse
-from gateway.upstream import build_upstreams
+from gateway.proxy.upstream import build_upstreams
 from gateway.web.lifecycle import RELOADER, InFlight
 from gateway.web.reload import Reloader, rebuild_upstreams
 from tests.support.clients import post_chat

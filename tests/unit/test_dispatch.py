@@ -10,11 +10,11 @@ import pytest
 
 from gateway.adapters.base import Call
 from gateway.config import RoutingConfig, parse
-from gateway.dispatch import DispatchFailed, backoff_s, dispatch
 from gateway.errors import ProviderError, ProviderTimeout, UpstreamRejected
 from gateway.metrics import Metrics
+from gateway.proxy.dispatch import DispatchFailed, backoff_s, dispatch
+from gateway.proxy.upstream import Upstreams
 from gateway.routing import DeploymentHealth, Router, Target
-from gateway.upstream import Upstreams
 
 POLICY = RoutingConfig(max_attempts=4, backoff_base_s=0.0, backoff_max_s=0.0)
 

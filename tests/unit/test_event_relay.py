@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.event_relay import PassthroughRelay
+from gateway.proxy.event_relay import PassthroughRelay
 from gateway.translate.messages_usage import MessagesStreamReader
 from tests.support.fake_anthropic import Script, stream_bytes
 

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from gateway.accounting.tokens import StreamAccounting
-from gateway.relay import StreamRelay
+from gateway.proxy.relay import StreamRelay
 from gateway.sse import SSEParser
 
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 
-from .adapters.anthropic import AnthropicUpstream
-from .adapters.base import Call, Reply, Upstream
-from .adapters.echo import EchoUpstream
-from .adapters.gemini import GeminiUpstream
-from .adapters.openai import AzureUpstream, OpenAIUpstream
-from .config import ProviderConfig
+from ..adapters.anthropic import AnthropicUpstream
+from ..adapters.base import Call, Reply, Upstream
+from ..adapters.echo import EchoUpstream
+from ..adapters.gemini import GeminiUpstream
+from ..adapters.openai import AzureUpstream, OpenAIUpstream
+from ..config import ProviderConfig
 
 __all__ = ["Call", "Reply", "Upstream", "Upstreams", "build_upstreams"]
 

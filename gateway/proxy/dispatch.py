@@ -19,11 +19,11 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from functools import partial
 
-from .adapters.base import Call, Reply
-from .config import RoutingConfig
-from .errors import GatewayError, ProviderError, ProviderTimeout, UpstreamRejected
-from .metrics import Metrics
-from .routing import DeploymentHealth, Target
+from ..adapters.base import Call, Reply
+from ..config import RoutingConfig
+from ..errors import GatewayError, ProviderError, ProviderTimeout, UpstreamRejected
+from ..metrics import Metrics
+from ..routing import DeploymentHealth, Target
 from .upstream import Upstreams
 
 

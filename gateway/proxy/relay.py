@@ -10,10 +10,10 @@ from typing import Protocol
 
 import orjson
 
-from .accounting.recorder import Outcome
-from .accounting.tokens import StreamAccounting, is_usage_only, may_hold_usage_only
-from .errors import GatewayError, stream_error_event
-from .sse import SSEEvent, SSEParser
+from ..accounting.recorder import Outcome
+from ..accounting.tokens import StreamAccounting, is_usage_only, may_hold_usage_only
+from ..errors import GatewayError, stream_error_event
+from ..sse import SSEEvent, SSEParser
 
 DONE = b"[DONE]"
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
-from .accounting.recorder import Outcome
-from .accounting.tokens import StreamAccounting, Usage
-from .errors import GatewayError, stream_error_event
+from ..accounting.recorder import Outcome
+from ..accounting.tokens import StreamAccounting, Usage
+from ..errors import GatewayError, stream_error_event
+from ..sse import SSEEvent, SSEParser
 from .relay import pump
-from .sse import SSEEvent, SSEParser
 
 
 class EventReader(Protocol):
