@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from ..translate.messages_errors import anthropic_error_type
+from ..translate.messages.errors import anthropic_error_type
 from .endpoint_schemas import BOOL, POSITIVE, model_field, nullable_any, sse_event
 from .shapes import (
     INT,

@@ -23,7 +23,7 @@ from ..translate.messages import (
     openai_error_to_anthropic,
     validate_messages_request,
 )
-from ..translate.messages_usage import MessagesStreamReader, message_usage
+from ..translate.messages.usage import MessagesStreamReader, message_usage
 from .keys import REQUEST_ID, SERVICES
 from .proxy import Exchange, exchange, read_json
 

@@ -21,7 +21,7 @@ from ..errors import (
     UpstreamRejected,
 )
 from ..store import StoreUnavailable
-from ..translate.messages_errors import error_body as anthropic_error_body
+from ..translate.messages.errors import error_body as anthropic_error_body
 from .admin import require_admin
 from .keys import PRINCIPAL, REQUEST_ID, SERVICES
 from .lifecycle import INFLIGHT

@@ -26,7 +26,7 @@ from ..translate.responses import (
     responses_to_chat,
     stored_history,
 )
-from ..translate.responses_usage import ResponsesStreamReader, response_summary
+from ..translate.responses.usage import ResponsesStreamReader, response_summary
 from ..validation import optional_positive_int, require_model, require_stream, reserialisable
 from .keys import PRINCIPAL, REQUEST_ID, SERVICES
 from .proxy import Exchange, exchange

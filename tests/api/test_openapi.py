@@ -19,7 +19,7 @@ from gateway.adapters.capabilities import LISTED
 from gateway.config import parse
 from gateway.openapi import RPM_MAX, TPD_MAX, build_document
 from gateway.openapi.endpoint_schemas import MAX_DIMENSIONS, MAX_INPUTS, MAX_TOKEN_ID
-from gateway.translate.messages_errors import anthropic_error_type
+from gateway.translate.messages.errors import anthropic_error_type
 from gateway.validation import MAX_TOKEN_ID as TOKEN_ID_LIMIT
 from gateway.web import admin, embeddings
 from gateway.web.app import create_app

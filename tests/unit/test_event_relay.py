@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.proxy.event_relay import PassthroughRelay
-from gateway.translate.messages_usage import MessagesStreamReader
+from gateway.translate.messages.usage import MessagesStreamReader
 from tests.support.fake_anthropic import Script, stream_bytes
 
 STREAM = stream_bytes("claude-x", Script())

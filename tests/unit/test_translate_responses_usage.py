@@ -11,7 +11,7 @@ from openai.types.responses import Response
 from gateway.accounting.tokens import Usage, estimate_tokens
 from gateway.sse import SSEParser
 from gateway.translate.responses import ChatToResponsesStream, ResponseContext
-from gateway.translate.responses_usage import ResponsesStreamReader, response_summary
+from gateway.translate.responses.usage import ResponsesStreamReader, response_summary
 
 USAGE = {
     "input_tokens": 36,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..accounting.tokens import Usage, estimate_tokens, json_object, token_count
+from ...accounting.tokens import Usage, estimate_tokens, json_object, token_count
 
 _TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 # Events whose ``delta`` is generated text the provider bills as output.

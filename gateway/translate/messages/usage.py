@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..accounting.tokens import Usage, estimate_tokens, json_object, token_count
+from ...accounting.tokens import Usage, estimate_tokens, json_object, token_count
 
 
 def _prompt(usage: dict[str, Any]) -> int:

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from ..errors import ProviderError
+from ...errors import ProviderError
 
 # finish_reason -> incomplete_details.reason; any other finish completes the response.
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}

@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import InvalidRequest, clip
-from .responses_object import ResponseContext, chat_to_response
-from .responses_stream import ChatToResponsesStream
+from ...errors import InvalidRequest, clip
+from .object import ResponseContext, chat_to_response
+from .stream import ChatToResponsesStream
 
 __all__ = [
     "ChatToResponsesStream",

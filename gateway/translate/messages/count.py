@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from ..accounting.tokens import estimate_prompt_tokens, estimate_tokens, text_parts
+from ...accounting.tokens import estimate_prompt_tokens, estimate_tokens, text_parts
 
 # Anthropic bills an image by its size (about width * height / 750 tokens, 1568 px at most on a
 # side); the estimate cannot see the size, so each image counts as a large one.

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from ..errors import clip
+from ...errors import clip
 
 # Anthropic's error types by status (their "errors" page). The gateway's 503s (provider not
 # configured, service unavailable) are temporary capacity trouble, the meaning of overloaded_error.

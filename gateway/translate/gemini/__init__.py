@@ -19,9 +19,9 @@ from typing import Any
 
 import orjson
 
-from ..errors import ProviderError, clip, stream_error_event
-from ..sse import SSEEvent, SSEParser
-from .gemini_request import chat_to_gemini, embeddings_to_gemini
+from ...errors import ProviderError, clip, stream_error_event
+from ...sse import SSEEvent, SSEParser
+from .request import chat_to_gemini, embeddings_to_gemini
 
 _FILTERED = frozenset(
     {

@@ -19,8 +19,8 @@ from typing import Any
 
 import orjson
 
-from ..sse import SSEEvent, SSEParser
-from .responses_object import (
+from ...sse import SSEEvent, SSEParser
+from .object import (
     ResponseContext,
     call_id,
     function_call_item,

@@ -30,9 +30,9 @@ from typing import Any
 
 import orjson
 
-from ..accounting.tokens import estimate_tokens, text_parts
-from ..errors import ProviderError
-from ..sse import SSEParser
+from ...accounting.tokens import estimate_tokens, text_parts
+from ...errors import ProviderError
+from ...sse import SSEParser
 
 _STOP_REASONS = {
     "stop": "end_turn",

@@ -1,5 +1,5 @@
 """The Anthropic front door (Messages API client, chat completions upstream): requests checked and
-turned into chat bodies. Pure; answers, errors and count_tokens live in messages_*.py.
+turned into chat bodies. Pure; answers, errors and count_tokens live in answer.py, errors.py, count.py.
 
 This is the one module callers import: it re-exports those helpers. Choices where the two APIs
 differ:
@@ -29,11 +29,11 @@ from typing import Any
 
 import orjson
 
-from ..errors import InvalidRequest, clip
-from ..validation import require_messages, require_model, require_stream
-from .messages_answer import ChatToMessagesStream, chat_to_message
-from .messages_count import estimate_input_tokens
-from .messages_errors import anthropic_error_type, error_body, openai_error_to_anthropic
+from ...errors import InvalidRequest, clip
+from ...validation import require_messages, require_model, require_stream
+from .answer import ChatToMessagesStream, chat_to_message
+from .count import estimate_input_tokens
+from .errors import anthropic_error_type, error_body, openai_error_to_anthropic
 
 __all__ = [
     "ChatToMessagesStream",

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from ..errors import InvalidRequest, clip
+from ...errors import InvalidRequest, clip
 
 _TOOL_CHOICE_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
 # The file types Gemini reads that a URL's extension can name; unknown ones go without mimeType.
