@@ -153,6 +153,12 @@ ALTER TABLE ai_user_quota ADD COLUMN IF NOT EXISTS budget_period TEXT;
 ALTER TABLE ai_request_log ADD COLUMN IF NOT EXISTS team TEXT;
 ALTER TABLE ai_request_log ADD COLUMN IF NOT EXISTS tags TEXT;
 ALTER TABLE ai_request_log ADD COLUMN IF NOT EXISTS key_metadata TEXT;
+-- Exact cost (SPEC 13): the parts of prompt_tokens read from and written to the provider's
+-- prompt cache, and the part of completion_tokens spent reasoning. On a partitioned log the
+-- parent's new columns reach every partition.
+ALTER TABLE ai_request_log ADD COLUMN IF NOT EXISTS cached_tokens INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE ai_request_log ADD COLUMN IF NOT EXISTS cache_write_tokens INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE ai_request_log ADD COLUMN IF NOT EXISTS reasoning_tokens INTEGER NOT NULL DEFAULT 0;
 
 -- Teams: limits and a budget over the sum of their members' traffic. Deleting one marks it
 -- `deleted` (bumping updated_at) so that polling instances see the deletion.

@@ -29,7 +29,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .config import Config, ModelConfig, ProviderConfig
+from .config import UNPRICED, Config, Deployment, ModelConfig, Prices, ProviderConfig
+from .config.catalog import catalog_prices
 from .errors import ModelNotFound, ProviderNotConfigured, clip
 
 MAX_TRACKED = 4096  # health entries kept before closed ones are pruned (wildcards make new ids)
@@ -37,11 +38,12 @@ MAX_TRACKED = 4096  # health entries kept before closed ones are pruned (wildcar
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """One upstream attempt: which provider, which upstream model, whose prices."""
+    """One upstream attempt: which provider, which upstream model, at what prices."""
 
     model: ModelConfig
     provider: ProviderConfig
     upstream_model: str
+    prices: Prices = UNPRICED
 
     @property
     def deployment_id(self) -> str:
@@ -146,6 +148,7 @@ class Router:
         self.max_attempts = max(1, config.routing.max_attempts)
         self.health = health
         self.rng = rng or random.Random()
+        self.catalog = config.pricing.catalog
         self._wildcards = sorted(
             ((name[:-1], model) for name, model in self.models.items() if model.is_wildcard),
             key=lambda item: -len(item[0]),
@@ -200,10 +203,21 @@ class Router:
         usable = [d for d in model.deployments if self.providers[d.provider].configured]
         # Efraimidis-Spirakis: a weighted random order in one sort.
         keyed = sorted(usable, key=lambda d: -(self.rng.random() ** (1.0 / d.weight)))
-        return [
-            Target(model, self.providers[d.provider], suffix or d.model or model.name)
-            for d in keyed
-        ]
+        return [self._target(model, d, suffix or d.model or model.name) for d in keyed]
+
+    def _target(self, model: ModelConfig, d: Deployment, upstream_model: str) -> Target:
+        provider = self.providers[d.provider]
+        return Target(model, provider, upstream_model, self.prices(model, d, upstream_model))
+
+    def prices(self, model: ModelConfig, d: Deployment, upstream_model: str) -> Prices:
+        """The deployment's own prices, else its model entry's, else the catalog's (cached)."""
+        own = d.prices or model.prices
+        if own is not None:
+            return own
+        if not self.catalog:
+            return UNPRICED
+        provider = self.providers[d.provider]
+        return catalog_prices(provider.type, provider.base_url, upstream_model) or UNPRICED
 
     def _order(self, targets: list[Target], now: float) -> tuple[list[Target], list[Target]]:
         """(healthy with half-open first, cooling down or being probed)."""
@@ -257,3 +271,51 @@ class Router:
                 {"model": m.name, "deployments": deployments, "fallbacks": list(m.fallbacks)}
             )
         return out
+
+
+def deployment_prices(config: Config) -> list[tuple[ModelConfig, Deployment, Prices | None]]:
+    """Each deployment's prices as requests will see them; None for a wildcard route priced by
+    the catalog, which prices each upstream model a request names."""
+    router = Router(config, DeploymentHealth(1, 0.0))
+    out: list[tuple[ModelConfig, Deployment, Prices | None]] = []
+    for model in config.models.values():
+        for d in model.deployments:
+            own = d.prices or model.prices
+            if own is None and model.is_wildcard and config.pricing.catalog:
+                out.append((model, d, None))
+            else:
+                out.append((model, d, router.prices(model, d, d.model or model.name)))
+    return out
+
+
+def unpriced_models(config: Config) -> list[str]:
+    """The models with a deployment priced nowhere (its requests cost 0); echo costs nothing."""
+    return sorted(
+        {
+            m.name
+            for m, d, prices in deployment_prices(config)
+            if prices and not prices.priced and config.providers[d.provider].type != "echo"
+        }
+    )
+
+
+def describe_prices(prices: Prices | None) -> str:
+    """One line of a deployment's prices per million tokens, and where they come from."""
+    if prices is None:
+        return "catalog, per upstream model"
+    if not prices.priced:
+        return "none: cost 0"
+    kinds = (
+        ("in", prices.input),
+        ("cached", prices.cached_input),
+        ("write", prices.cache_write),
+        ("write-1h", prices.cache_write_1h),
+        ("out", prices.output),
+    )
+    text = " ".join(f"{name} {rate.base}" for name, rate in kinds)
+    tiers = sorted({above for _, rate in kinds for above, _ in rate.tiers})
+    for above in tiers:
+        text += f"; above {above} input tokens: " + " ".join(
+            f"{name} {rate.at(above + 1)}" for name, rate in kinds
+        )
+    return f"{text} ({prices.source})"

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from ..errors import InvalidRequest
+from ..errors import Conflict, InvalidRequest
 from ..store.base import BUDGET_PERIODS
 
 RPM_MAX = 2**31 - 1  # INTEGER columns
@@ -145,16 +145,22 @@ def check_budget(amount: Decimal | None, every: str | None, param: str = "budget
         )
 
 
-def check_budget_change(payload: Mapping[str, object]) -> None:
-    """A change (PATCH) sets max_budget_usd and budget_period together, or neither."""
-    for given, needed in (("max_budget_usd", "budget_period"), ("budget_period", "max_budget_usd")):
-        if given in payload and needed not in payload:
-            raise _bad(
-                f"`{needed}` must be sent with `{given}` (a budget and its period change "
-                "together).",
-                needed,
-                "missing_required_parameter",
-            )
+def check_changed_budget(
+    amount: Decimal | None, every: str | None, sent: Mapping[str, object], what: str
+) -> None:
+    """After a change (PATCH) merged with the stored settings, a budget needs its period: the
+    change's own fault (it sends a budget with a null period) is a 400, a conflict with the
+    stored settings (a budget sent where no period is stored, or a period cleared under a stored
+    budget) a 409."""
+    if amount is None or every is not None:
+        return
+    if "budget_period" in sent and sent.get("max_budget_usd") is not None:
+        check_budget(amount, every)
+    raise Conflict(
+        f"This {what} would have a budget without a budget_period: send both.",
+        param="budget_period",
+        code="budget_period_required",
+    )
 
 
 def team_id(value: object, param: str = "team") -> str | None:

@@ -18,7 +18,7 @@ import orjson
 from .. import logs
 from ..access.auth import Principal
 from ..access.governance import Scope
-from ..config import ModelConfig
+from ..config import ModelConfig, Prices
 from ..limits import RateLimiter, Settlement
 from ..metrics import Metrics
 from ..routing import Target
@@ -32,11 +32,21 @@ MILLION = Decimal(1_000_000)
 NANO = Decimal("0.000000001")
 
 
-def cost_usd(model: ModelConfig | None, usage: Usage | None) -> Decimal:
-    """Prices are USD per million tokens; exact to 1e-9 USD."""
-    if model is None or usage is None:
+def cost_usd(prices: Prices | None, usage: Usage | None) -> Decimal:
+    """Every token kind at its own price (USD per million tokens), the tier chosen by the whole
+    input; exact to 1e-9 USD. Reasoning tokens are output tokens."""
+    if prices is None or usage is None:
         return Decimal(0)
-    total = usage.prompt_tokens * model.input_price + usage.completion_tokens * model.output_price
+    n = usage.prompt_tokens
+    writes_5m = usage.cache_write_tokens - usage.cache_write_1h_tokens
+    fresh = n - usage.cached_tokens - usage.cache_write_tokens
+    total = (
+        fresh * prices.input.at(n)
+        + usage.cached_tokens * prices.cached_input.at(n)
+        + writes_5m * prices.cache_write.at(n)
+        + usage.cache_write_1h_tokens * prices.cache_write_1h.at(n)
+        + usage.completion_tokens * prices.output.at(n)
+    )
     return (total / MILLION).quantize(NANO)
 
 
@@ -53,7 +63,8 @@ class Outcome:
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     status: str = "ok"
     status_code: int = 200
-    route_model: ModelConfig | None = None  # whose prices apply until a deployment answers
+    route_model: ModelConfig | None = None  # the public model's entry
+    route_prices: Prices | None = None  # what applies until a deployment answers
     target: Target | None = None
     attempts: int = 0
     usage: Usage | None = None
@@ -67,13 +78,13 @@ class Outcome:
     tags: tuple[str, ...] = ()
 
     @property
-    def priced_by(self) -> ModelConfig | None:
-        """The model entry whose prices apply: the serving deployment's, else the route's."""
-        return self.target.model if self.target is not None else self.route_model
+    def prices(self) -> Prices | None:
+        """The serving deployment's prices, else the route's first deployment's."""
+        return self.target.prices if self.target is not None else self.route_prices
 
     @property
     def cost(self) -> Decimal:
-        return cost_usd(self.priced_by, self.usage)
+        return cost_usd(self.prices, self.usage)
 
 
 def log_row(o: Outcome, ended: float) -> RequestLogRow:
@@ -104,6 +115,9 @@ def log_row(o: Outcome, ended: float) -> RequestLogRow:
         team=o.team,
         tags=orjson.dumps(list(o.tags)).decode() if o.tags else None,
         key_metadata=orjson.dumps(o.principal.metadata).decode() if o.principal.metadata else None,
+        cached_tokens=usage.cached_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
     )
 
 
@@ -147,6 +161,9 @@ def log_fields(row: RequestLogRow, o: Outcome, with_content: bool) -> dict[str, 
         "stream": row.stream,
         "prompt_tokens": row.prompt_tokens,
         "completion_tokens": row.completion_tokens,
+        "cached_tokens": row.cached_tokens,
+        "cache_write_tokens": row.cache_write_tokens,
+        "reasoning_tokens": row.reasoning_tokens,
         "usage_estimated": row.usage_estimated,
         "latency_ms": row.latency_ms,
         "ttft_ms": row.ttft_ms,
@@ -221,8 +238,15 @@ class Recorder:
         if o.first_byte_at is not None:
             child(m.ttft, label).observe(o.first_byte_at - o.started)
         if row.prompt_tokens or row.completion_tokens:
-            child(m.tokens, label, provider, "prompt").inc(row.prompt_tokens)
-            child(m.tokens, label, provider, "completion").inc(row.completion_tokens)
+            for kind, count in (
+                ("prompt", row.prompt_tokens),
+                ("completion", row.completion_tokens),
+                ("cached", row.cached_tokens),
+                ("cache_write", row.cache_write_tokens),
+                ("reasoning", row.reasoning_tokens),
+            ):
+                if count or kind in ("prompt", "completion"):
+                    child(m.tokens, label, provider, kind).inc(count)
             child(m.cost, label).inc(float(row.cost_usd))
 
     def settle(self, settlement: Settlement) -> None:

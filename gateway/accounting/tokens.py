@@ -29,11 +29,19 @@ _TOKENS_REPLY_PRIMING = 3
 
 @dataclass(slots=True)
 class Usage:
-    """Token counts for one request; ``estimated`` when they did not come from upstream."""
+    """Token counts for one request, normalised across providers; ``estimated`` when they did not
+    come from upstream. ``prompt_tokens`` is the whole input: cache reads (``cached_tokens``) and
+    cache writes (``cache_write_tokens``, of which ``cache_write_1h_tokens`` for the one-hour
+    cache) are parts of it. ``completion_tokens`` is the whole output, ``reasoning_tokens`` a
+    part of it."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     estimated: bool = False
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    reasoning_tokens: int = 0
 
     @property
     def total(self) -> int:
@@ -266,10 +274,48 @@ def estimate_prompt_tokens(messages: list[dict[str, Any]]) -> int:
 
 
 def _usage(obj: Any) -> Usage | None:
-    """Usage from an OpenAI ``usage`` object; None when it is absent or null."""
+    """Usage from an OpenAI ``usage`` object; None when it is absent or null.
+
+    Cache reads: ``prompt_tokens_details.cached_tokens`` (OpenAI), else DeepSeek's
+    ``prompt_cache_hit_tokens``. Cache writes: ``prompt_tokens_details.cache_write_tokens`` and
+    ``cache_write_1h_tokens``, which the gateway's own translations of Anthropic and Gemini
+    answers carry (OpenAI has no such field). Reasoning: ``completion_tokens_details``."""
     if not isinstance(obj, dict):
         return None
-    return Usage(token_count(obj.get("prompt_tokens")), token_count(obj.get("completion_tokens")))
+    prompt = token_count(obj.get("prompt_tokens"))
+    completion = token_count(obj.get("completion_tokens"))
+    details = obj.get("prompt_tokens_details")
+    if isinstance(details, dict):
+        cached = token_count(details.get("cached_tokens"))
+        writes = token_count(details.get("cache_write_tokens"))
+        writes_1h = token_count(details.get("cache_write_1h_tokens"))
+    else:
+        cached, writes, writes_1h = token_count(obj.get("prompt_cache_hit_tokens")), 0, 0
+    out = obj.get("completion_tokens_details")
+    reasoning = token_count(out.get("reasoning_tokens")) if isinstance(out, dict) else 0
+    return normalised(prompt, completion, cached, writes, writes_1h, reasoning)
+
+
+def normalised(
+    prompt: int,
+    completion: int,
+    cached: int = 0,
+    writes: int = 0,
+    writes_1h: int = 0,
+    reasoning: int = 0,
+) -> Usage:
+    """A Usage whose parts never exceed their wholes (a provider's inconsistent counts are
+    clipped, never billed twice)."""
+    cached = min(cached, prompt)
+    writes = min(writes, prompt - cached)
+    return Usage(
+        prompt,
+        completion,
+        cached_tokens=cached,
+        cache_write_tokens=writes,
+        cache_write_1h_tokens=min(writes_1h, writes),
+        reasoning_tokens=min(reasoning, completion),
+    )
 
 
 def json_object(data: bytes) -> dict[str, Any] | None:

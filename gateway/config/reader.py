@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import replace
+from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
@@ -24,6 +25,7 @@ from .schema import (
     ConfigFile,
     DeploymentSection,
     ModelSection,
+    PricedSection,
     ProviderSection,
     QuotaSection,
 )
@@ -36,8 +38,11 @@ from .types import (
     Deployment,
     LoggingConfig,
     ModelConfig,
+    Prices,
+    PricingConfig,
     ProviderConfig,
     QuotaConfig,
+    Rate,
     RedisConfig,
     RoutingConfig,
     ServerConfig,
@@ -142,7 +147,40 @@ def _deployment(
             f"{where}.model", "a wildcard route takes the upstream model from the request"
         )
     model = d.model if d.model is not None else "" if wildcard else public
-    return Deployment(provider=d.provider, model=model, **d.given("weight"))
+    prices = None if isinstance(d, ModelSection) else _prices(d)  # inline: the entry's own
+    return Deployment(provider=d.provider, model=model, prices=prices, **d.given("weight"))
+
+
+PRICE_FIELDS = tuple(PricedSection.model_fields)
+
+
+def _prices(p: PricedSection) -> Prices | None:
+    """The prices an entry gives, or None when it gives none. Cache prices it leaves out equal
+    its input price (in the long-context tier: that tier's input price); a long-context output
+    price left out equals the base one."""
+    if all(getattr(p, name) is None for name in PRICE_FIELDS):
+        return None
+    zero = Decimal(0)
+    lc = p.long_context
+    base_in = p.input_price if p.input_price is not None else zero
+    base_out = p.output_price if p.output_price is not None else zero
+    lc_in = lc.input_price if lc is not None else zero
+
+    def rate(name: str, default: Decimal, tier_default: Decimal) -> Rate:
+        base = getattr(p, name)
+        first = base if base is not None else default
+        if lc is None:
+            return Rate(first)
+        tier = getattr(lc, name)
+        return Rate(first, ((lc.above_tokens, tier if tier is not None else tier_default),))
+
+    return Prices(
+        input=rate("input_price", zero, lc_in),
+        output=rate("output_price", zero, base_out),
+        cached_input=rate("cached_input_price", base_in, lc_in),
+        cache_write=rate("cache_write_price", base_in, lc_in),
+        cache_write_1h=rate("cache_write_1h_price", base_in, lc_in),
+    )
 
 
 def _model(name: str, m: ModelSection, providers: Mapping[str, ProviderConfig]) -> ModelConfig:
@@ -159,6 +197,7 @@ def _model(name: str, m: ModelSection, providers: Mapping[str, ProviderConfig]) 
         name=name,
         deployments=tuple(_deployment(path, d, providers, name) for path, d in entries),
         fallbacks=tuple(m.fallbacks),
+        prices=_prices(m),
         **m.given("input_price", "output_price", "max_tokens", "display_name"),
     )
 
@@ -221,6 +260,7 @@ def _build(file: ConfigFile, source: str) -> Config:
         sessions=SessionsConfig(**file.sessions.given()),
         routing=RoutingConfig(**file.routing.given()),
         logging=LoggingConfig(**file.logging.given()),
+        pricing=PricingConfig(**file.pricing.given()),
         source=source,
     )
 

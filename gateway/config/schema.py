@@ -177,7 +177,29 @@ class ProviderSection(Section):
     chunk_delay_s: Seconds | None = None
 
 
-class DeploymentSection(Section):
+class LongContextSection(Section):
+    """Prices for the whole request when its input exceeds `above_tokens`."""
+
+    above_tokens: Positive
+    input_price: Price
+    output_price: Price | None = None
+    cached_input_price: Price | None = None
+    cache_write_price: Price | None = None
+    cache_write_1h_price: Price | None = None
+
+
+class PricedSection(Section):
+    """USD per million tokens of each kind; a model entry or a deployment may set them."""
+
+    input_price: Price | None = None
+    output_price: Price | None = None
+    cached_input_price: Price | None = None
+    cache_write_price: Price | None = None
+    cache_write_1h_price: Price | None = None
+    long_context: LongContextSection | None = None
+
+
+class DeploymentSection(PricedSection):
     # `provider` is required, but a model entry with `deployments` omits it: config.reader checks.
     provider: Text | None = None
     model: Text | None = None
@@ -189,8 +211,6 @@ class ModelSection(DeploymentSection):
 
     deployments: list[DeploymentSection] | None = None
     fallbacks: list[Text] = []
-    input_price: Price | None = None
-    output_price: Price | None = None
     max_tokens: Positive | None = None
     display_name: Text | None = None
 
@@ -223,6 +243,10 @@ class LoggingSection(Section):
     content: Flag | None = None
 
 
+class PricingSection(Section):
+    catalog: Flag | None = None
+
+
 class ConfigFile(Section):
     server: ServerSection = Field(default_factory=ServerSection)
     database: DatabaseSection = Field(default_factory=DatabaseSection)
@@ -234,3 +258,4 @@ class ConfigFile(Section):
     sessions: SessionsSection = Field(default_factory=SessionsSection)
     routing: RoutingSection = Field(default_factory=RoutingSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
+    pricing: PricingSection = Field(default_factory=PricingSection)

@@ -87,10 +87,50 @@ class ProviderConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class Rate:
+    """A price in USD per million tokens: ``base``, or the price of the highest tier whose
+    threshold the request's whole input exceeds (that price then applies to every token)."""
+
+    base: Decimal = Decimal(0)
+    tiers: tuple[tuple[int, Decimal], ...] = ()  # (above this many input tokens, price), rising
+
+    def at(self, input_tokens: int) -> Decimal:
+        for above, price in reversed(self.tiers):
+            if input_tokens > above:
+                return price
+        return self.base
+
+    @property
+    def highest(self) -> Decimal:
+        return max((self.base, *(price for _, price in self.tiers)))
+
+
+@dataclass(frozen=True, slots=True)
+class Prices:
+    """Every token kind at its own rate. ``source``: "config", "catalog genai-prices <version>",
+    or "none" (priced nowhere: cost 0)."""
+
+    input: Rate = Rate()
+    output: Rate = Rate()
+    cached_input: Rate = Rate()
+    cache_write: Rate = Rate()
+    cache_write_1h: Rate = Rate()
+    source: str = "config"
+
+    @property
+    def priced(self) -> bool:
+        return self.source != "none"
+
+
+UNPRICED = Prices(source="none")
+
+
+@dataclass(frozen=True, slots=True)
 class Deployment:
     provider: str
     model: str
     weight: int = 1
+    prices: Prices | None = None  # its own, over the model entry's
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +142,7 @@ class ModelConfig:
     output_price: Decimal = Decimal(0)
     max_tokens: int | None = None
     display_name: str | None = None
+    prices: Prices | None = None  # None: the entry gives no price (the catalog may)
 
     @property
     def is_wildcard(self) -> bool:
@@ -144,6 +185,11 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PricingConfig:
+    catalog: bool = True  # price models the config does not from the genai-prices catalog
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     server: ServerConfig
     database: DatabaseConfig
@@ -155,6 +201,7 @@ class Config:
     sessions: SessionsConfig
     routing: RoutingConfig
     logging: LoggingConfig
+    pricing: PricingConfig = PricingConfig()
     source: str = "<memory>"
 
 

@@ -183,6 +183,12 @@ def console_schemas() -> dict[str, Schema]:
             "prompt_tokens": INT,
             "completion_tokens": INT,
             "total_tokens": INT,
+            "cached_tokens": {
+                **INT,
+                "description": "Of prompt_tokens: cache reads.",
+            },
+            "cache_write_tokens": {**INT, "description": "Of prompt_tokens: written to the cache."},
+            "reasoning_tokens": {**INT, "description": "Of completion_tokens: reasoning."},
             "usage_estimated": {"type": "boolean"},
             "cost_usd": {"type": "string", "description": "USD, exact decimal text."},
             "latency_ms": INT,

@@ -123,8 +123,19 @@ NEEDS_PERIOD: Schema = {
     },
     "then": {"properties": {"budget_period": {"type": "string"}}, "required": ["budget_period"]},
 }
-TOGETHER: Schema = {"dependentRequired": {"max_budget_usd": ["budget_period"],
-                                          "budget_period": ["max_budget_usd"]}}  # fmt: skip
+# PATCH leaving a budget without a period (none stored, or the stored one cleared).
+NO_PERIOD_409: Schema = error(
+    Conflict, "The change would leave a budget without a budget_period.", ["budget_period_required"]
+)
+# A change (PATCH) sets only what it sends: a budget alone keeps the stored period (409 when none
+# is stored); sent together, a budget's period must not be null.
+PERIOD_IF_SENT: Schema = {
+    "if": {
+        "properties": {"max_budget_usd": {"not": {"type": "null"}}},
+        "required": ["max_budget_usd", "budget_period"],
+    },
+    "then": {"properties": {"budget_period": {"type": "string"}}},
+}
 
 
 def _scopes() -> dict[str, Schema]:
@@ -153,6 +164,11 @@ def _settings() -> dict[str, Schema]:
 
 def governance_schemas(tier: Schema) -> dict[str, Schema]:
     """Keys with scopes, quota overrides with budget and team, teams, spend."""
+    quota = obj(
+        {"tier": nullable(tier), "rpm": LIMIT_RPM, "tpd": LIMIT_TPD, "team": TEAM_REF,
+         "max_budget_usd": MONEY_IN, "budget_period": PERIOD},
+        (), False,
+    )  # fmt: skip
     shown_scopes: dict[str, Schema] = {
         "models": nullable({"type": "array", "items": STR}),
         "expires_at": nullable(UNIX),
@@ -181,12 +197,9 @@ def governance_schemas(tier: Schema) -> dict[str, Schema]:
              "name": NAME, **_scopes()},
             ["user"], False,
         ) | NEEDS_PERIOD,
-        "ApiKeyUpdate": obj({"name": NAME, **_scopes()}, (), False) | NEEDS_PERIOD | TOGETHER,
-        "QuotaUpdate": obj(
-            {"tier": nullable(tier), "rpm": LIMIT_RPM, "tpd": LIMIT_TPD, "team": TEAM_REF,
-             "max_budget_usd": MONEY_IN, "budget_period": PERIOD},
-            (), False,
-        ) | NEEDS_PERIOD,
+        "ApiKeyUpdate": obj({"name": NAME, **_scopes()}, (), False) | PERIOD_IF_SENT,
+        "QuotaUpdate": quota | NEEDS_PERIOD,
+        "QuotaChange": quota | PERIOD_IF_SENT,
         "UserQuota": record(
             {"object": const("user_quota"), "user": STR, "tier": nullable(STR),
              "rpm": nullable(INT), "tpd": nullable(INT), "team": nullable(STR),
@@ -201,7 +214,7 @@ def governance_schemas(tier: Schema) -> dict[str, Schema]:
         "TeamCreate": obj(
             {"id": {"type": "string", "pattern": TEAM_ID_PATTERN}, **_settings()}, ["id"], False
         ) | NEEDS_PERIOD,
-        "TeamUpdate": obj(_settings(), (), False) | NEEDS_PERIOD | TOGETHER,
+        "TeamUpdate": obj(_settings(), (), False) | PERIOD_IF_SENT,
         "TeamList": list_of("Team"),
         "Spend": list_of(
             "SpendRow", group_by={"type": "string", "enum": list(SPEND_GROUPS)}, to=DAY,
@@ -211,6 +224,7 @@ def governance_schemas(tier: Schema) -> dict[str, Schema]:
             {"group": {**nullable(STR), "description": "The user, key id, team, model, tag "
                        "or UTC day (YYYY-MM-DD); null: none (no key, team or tag)."},
              "requests": INT, "prompt_tokens": INT, "completion_tokens": INT,
+             "cached_tokens": INT, "cache_write_tokens": INT, "reasoning_tokens": INT,
              "cost_usd": COST}
         ),
     }  # fmt: skip
@@ -232,10 +246,10 @@ def governance_paths() -> dict[str, Schema]:
                 "updateKey", "Admin", "Change a key's name and scopes (null clears one)",
                 {"200": ok("The key as it is now.", ref("ApiKey")), "400": MALFORMED,
                  "401": UNAUTHORIZED, "404": error(NotFound, f"{DISABLED} no key with this id."),
-                 "413": TOO_LARGE, "503": DB_503},
+                 "409": NO_PERIOD_409, "413": TOO_LARGE, "503": DB_503},
                 ADMIN,
-                description="Fields left out stay as they are. `max_budget_usd` and "
-                "`budget_period` change together.",
+                description="Fields left out stay as they are: `max_budget_usd` alone keeps "
+                "the stored `budget_period`.",
                 parameters=[param("key", "path", STR, "The key id.")],
                 requestBody=body(ref("ApiKeyUpdate"), {"models": ["gpt-4o-mini", "team/*"],
                                  "max_budget_usd": "25", "budget_period": "monthly"},
@@ -266,7 +280,8 @@ def governance_paths() -> dict[str, Schema]:
             "patch": op(
                 "updateTeam", "Admin", "Change a team (null clears a setting)",
                 {"200": ok("The team as it is now.", ref("Team")), "400": MALFORMED,
-                 "401": UNAUTHORIZED, "404": no_team, "413": TOO_LARGE, "503": DB_503},
+                 "401": UNAUTHORIZED, "404": no_team, "409": NO_PERIOD_409,
+                 "413": TOO_LARGE, "503": DB_503},
                 ADMIN,
                 parameters=[team_id],
                 requestBody=body(ref("TeamUpdate"), {"rpm": 600}, required=False),

@@ -24,6 +24,7 @@ from .common import (
     stream_answer,
 )
 from .endpoints import endpoint_paths
+from .governance import NO_PERIOD_409
 from .schemas import SESSION_STATUSES
 from .shapes import STR, Schema, body, error, header_refs, ok, op, param, ref
 
@@ -216,6 +217,16 @@ def _admin_paths() -> dict[str, Schema]:
                 parameters=[param("uid", "path", STR, "The user id.")],
                 requestBody=body(ref("QuotaUpdate"), {"tier": None, "rpm": 120, "tpd": 0},
                                  required=False),
+            ),
+            "patch": op(
+                "patchUserQuota", "Admin",
+                "Change some of a user's quota override (fields left out keep their values)",
+                {"200": ok("The override and the limits now in force.", ref("UserQuota")),
+                 "400": MALFORMED, "401": ADMIN_UNAUTHORIZED, "404": disabled,
+                 "409": NO_PERIOD_409, "413": TOO_LARGE, "503": DB_503},
+                ADMIN,
+                parameters=[param("uid", "path", STR, "The user id.")],
+                requestBody=body(ref("QuotaChange"), {"max_budget_usd": 5}, required=False),
             ),
         },
         "/admin/usage": {

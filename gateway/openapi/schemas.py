@@ -208,6 +208,9 @@ def _sessions() -> dict[str, Schema]:
                 "requests": INT,
                 "prompt_tokens": INT,
                 "completion_tokens": INT,
+                "cached_tokens": INT,
+                "cache_write_tokens": INT,
+                "reasoning_tokens": INT,
                 "cost_usd": {
                     "type": "string",
                     "pattern": r"^-?\d+(\.\d+)?$",

@@ -15,6 +15,7 @@ from ..access import governance_fields as fields
 from ..access.auth import hash_key, new_key
 from ..config import Config, ConfigError, Deployment, ProviderConfig, config_path, load
 from ..errors import InvalidRequest
+from ..routing import deployment_prices, describe_prices
 from ..store import ApiKey, Store, StoreUnavailable
 from ..store.backends import open_store
 from ..store.base import BUDGET_PERIODS
@@ -76,8 +77,9 @@ def routing_table(config: Config) -> list[str]:
         line = f"{model.name:<28} -> {deployments}"
         if model.fallbacks:
             line += f"  fallbacks: {', '.join(model.fallbacks)}"
-        line += f"  price in/out per 1M: {model.input_price}/{model.output_price}"
         lines.append(line)
+    for model, d, prices in deployment_prices(config):
+        lines.append(f"  price per 1M {model.name} {d.provider}: {describe_prices(prices)}")
     r = config.routing
     lines.append(
         f"routing: up to {max(1, r.max_attempts)} attempts, backoff {r.backoff_base_s}s doubling"

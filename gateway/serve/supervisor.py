@@ -36,6 +36,7 @@ from prometheus_client import multiprocess
 
 from .. import logs
 from ..config import METRICS_DIR_ENV, Config, ConfigError, environment, load
+from ..routing import unpriced_models
 from ..store.spill import adopt_orphans, spill_paths
 from ..web.reload import prepare
 from .server import install_uvloop, serve
@@ -53,6 +54,8 @@ KILL_MARGIN_S = 5.0
 def run(config: Config, host: str | None, port: int | None, workers: int) -> int:
     """Serve in this process (workers <= 1) or supervise `workers` processes; the exit code."""
     logs.configure(config.logging.level)
+    for name in unpriced_models(config):
+        log.warning("model %s is priced nowhere: its requests cost 0 (give prices)", name)
     host = host or config.server.host
     port = config.server.port if port is None else port
     adopt_orphans(config.database.spill_path, workers)  # rows an earlier layout left behind

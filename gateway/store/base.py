@@ -81,6 +81,10 @@ class RequestLogRow:
     team: str | None = None
     tags: str | None = None  # JSON array of the request's X-Gateway-Tags
     key_metadata: str | None = None  # JSON object: the key's metadata
+    # Parts of prompt_tokens (cache reads; cache writes) and of completion_tokens (reasoning).
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
 
 
 @dataclass(slots=True)
@@ -355,6 +359,10 @@ class Store(Protocol):
         """Set some of a key's scope fields (models, expires_at, rpm, tpd, max_budget_usd,
         budget_period, team, metadata, name; a None value clears it) and updated_at; the key
         after the change, or None when there is no key with that id."""
+        ...
+
+    async def get_key(self, key_id: str) -> ApiKey | None:
+        """The key with this id (any status), or None."""
         ...
 
     async def active_keys(self) -> list[ApiKey]:

@@ -268,16 +268,35 @@ def config_upserts(
             yield table, cols, [config_value(c, row[c]) for c in cols]
 
 
+# The request log's token counts, summed by usage() and spend(): the whole input and output,
+# then their parts (cache reads and writes of the input, reasoning of the output).
+TOKEN_COLUMNS = (
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+)
+
+
+def token_sums(total: str) -> str:
+    """`total(r.c) AS c, ...` for every token column, with the backend's null-safe sum."""
+    return ", ".join(f"{total}(r.{c}) AS {c}" for c in TOKEN_COLUMNS)
+
+
+def _tokens(r: Row) -> dict[str, int]:
+    return {c: int(r[c] or 0) for c in TOKEN_COLUMNS}
+
+
 def usage_totals(rows: Sequence[Row]) -> list[dict[str, Any]]:
-    """The usage() result from rows of (uid, model, requests, prompt_tokens, completion_tokens,
-    cost_usd); counts as int, cost as an exact Decimal."""
+    """The usage() result from rows of (uid, model, requests, the token columns, cost_usd);
+    counts as int, cost as an exact Decimal."""
     return [
         {
             "uid": r["uid"],
             "model": r["model"],
             "requests": int(r["requests"]),
-            "prompt_tokens": int(r["prompt_tokens"]),
-            "completion_tokens": int(r["completion_tokens"]),
+            **_tokens(r),
             "cost_usd": Decimal(r["cost_usd"]),
         }
         for r in rows
@@ -290,8 +309,7 @@ def spend_sql(group: str, join: str, money: str, start: str, end: str, uid: str 
     of r.cost_usd. start, end and uid are placeholders."""
     who = f" AND r.uid = {uid}" if uid is not None else ""
     return (
-        f"SELECT {group} AS grp, count(*) AS requests, sum(r.prompt_tokens) AS prompt_tokens,"
-        f" sum(r.completion_tokens) AS completion_tokens, {money} AS cost_usd"
+        f"SELECT {group} AS grp, count(*) AS requests, {token_sums('sum')}, {money} AS cost_usd"
         f" FROM ai_request_log r{join}"
         f" WHERE r.created_at >= {start} AND r.created_at < {end}{who} GROUP BY grp"
     )
@@ -308,8 +326,7 @@ def spend_totals(rows: Sequence[Row]) -> list[dict[str, Any]]:
         {
             "group": group,
             "requests": int(r["requests"]),
-            "prompt_tokens": int(r["prompt_tokens"] or 0),
-            "completion_tokens": int(r["completion_tokens"] or 0),
+            **_tokens(r),
             "cost_usd": cost,
         }
         for group, cost, r in groups

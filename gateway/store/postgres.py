@@ -43,6 +43,7 @@ from gateway.store.common import (
     quota_upsert_sql,
     sessions_page_sql,
     split_batch,
+    token_sums,
     usage_totals,
     window_sql,
 )
@@ -74,6 +75,9 @@ _LOG_TYPES = {
     "status_code": "int",
     "prompt_tokens": "int",
     "completion_tokens": "int",
+    "cached_tokens": "int",
+    "cache_write_tokens": "int",
+    "reasoning_tokens": "int",
     "usage_estimated": "bool",
     "cost_usd": "numeric",
     "latency_ms": "int",
@@ -394,11 +398,9 @@ class PostgresStore(PostgresGovernance, PostgresResponses, PostgresRequestLog, M
             who = " AND uid = $3"
         async with self._conn() as conn:
             rows = await conn.fetch(
-                "SELECT uid, model, count(*) AS requests,"
-                " COALESCE(sum(prompt_tokens), 0) AS prompt_tokens,"
-                " COALESCE(sum(completion_tokens), 0) AS completion_tokens,"
+                f"SELECT uid, model, count(*) AS requests, {token_sums('sum')},"
                 " COALESCE(sum(cost_usd), 0) AS cost_usd"
-                f" FROM ai_request_log WHERE created_at >= $1 AND created_at < $2{who}"
+                f" FROM ai_request_log r WHERE created_at >= $1 AND created_at < $2{who}"
                 " GROUP BY uid, model ORDER BY uid, model",
                 *args,
             )

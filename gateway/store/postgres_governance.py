@@ -62,6 +62,14 @@ class PostgresGovernance:
             )
         return _READ.key(row) if row else None
 
+    async def get_key(self, key_id: str) -> ApiKey | None:
+        row_id = key_row_id(key_id)
+        if row_id is None:
+            return None
+        async with self._conn() as conn:
+            row = await conn.fetchrow(f"SELECT {KEY_COLS} FROM ai_api_key WHERE id = $1", row_id)
+        return _READ.key(row) if row else None
+
     async def active_keys(self) -> list[ApiKey]:
         """Every active key, by id."""
         async with self._conn() as conn:

@@ -50,6 +50,7 @@ from gateway.store.common import (
     quota_upsert_sql,
     sessions_page_sql,
     split_batch,
+    token_sums,
     usage_totals,
     window_sql,
 )
@@ -336,9 +337,9 @@ class SqliteStore(SqliteGovernance, SqliteResponses, MessageWindow):
         who = " AND uid = :uid" if uid is not None else ""
         rows = await self._worker.run(
             lambda db: db.execute(
-                "SELECT uid, model, count(*) AS requests, total(prompt_tokens) AS prompt_tokens,"
-                " total(completion_tokens) AS completion_tokens, decsum(cost_usd) AS cost_usd"
-                f" FROM ai_request_log WHERE created_at >= :start AND created_at < :end{who}"
+                f"SELECT uid, model, count(*) AS requests, {token_sums('total')},"
+                " decsum(cost_usd) AS cost_usd"
+                f" FROM ai_request_log r WHERE created_at >= :start AND created_at < :end{who}"
                 " GROUP BY uid, model ORDER BY uid, model",
                 args,
             ).fetchall()

@@ -56,6 +56,17 @@ class SqliteGovernance:
         )
         return _READ.key(row) if row else None
 
+    async def get_key(self, key_id: str) -> ApiKey | None:
+        row_id = key_row_id(key_id)
+        if row_id is None:
+            return None
+        row = await self._worker.run(
+            lambda db: db.execute(
+                f"SELECT {KEY_COLS} FROM ai_api_key WHERE id = ?", (row_id,)
+            ).fetchone()
+        )
+        return _READ.key(row) if row else None
+
     async def active_keys(self) -> list[ApiKey]:
         """Every active key, by id."""
         rows = await self._worker.run(

@@ -106,6 +106,10 @@ UPGRADES = (
     ("ai_request_log", "team", "TEXT"),
     ("ai_request_log", "tags", "TEXT"),
     ("ai_request_log", "key_metadata", "TEXT"),
+    # Exact cost (SPEC 13): cache reads and writes within prompt_tokens, reasoning within output.
+    ("ai_request_log", "cached_tokens", "INTEGER NOT NULL DEFAULT 0"),
+    ("ai_request_log", "cache_write_tokens", "INTEGER NOT NULL DEFAULT 0"),
+    ("ai_request_log", "reasoning_tokens", "INTEGER NOT NULL DEFAULT 0"),
 )
 
 

@@ -36,20 +36,47 @@ def require_admin(request: web.Request) -> None:
         raise InvalidApiKey("Incorrect admin key provided.")
 
 
+QUOTA_FIELDS = ("tier", "rpm", "tpd", "team", "max_budget_usd", "budget_period")
+
+
 async def put_user_quota(request: web.Request) -> web.Response:
+    """PUT sets the whole override: a field left out is cleared."""
+    return await _set_user_quota(request, keep=False)
+
+
+async def patch_user_quota(request: web.Request) -> web.Response:
+    """PATCH changes only the fields it sends; the others keep their values."""
+    return await _set_user_quota(request, keep=True)
+
+
+async def _set_user_quota(request: web.Request, keep: bool) -> web.Response:
     s = request.app[SERVICES]
     uid = request.match_info["uid"]
     payload = await json_object(request)
-    reject_unknown(payload, ("tier", "rpm", "tpd", "team", "max_budget_usd", "budget_period"))
+    reject_unknown(payload, QUOTA_FIELDS)
+    old = (s.quotas.override_for(uid) if keep else None) or QuotaOverride(uid, None, None, None)
+
+    def sent(name: str) -> bool:
+        return name in payload or not keep
+
+    budget = fields.budget(payload.get("max_budget_usd"))
     override = QuotaOverride(
         uid=uid,
-        tier=admin_keys.tier_of(request, payload),
-        rpm=fields.limit(payload.get("rpm"), "rpm", RPM_MAX),
-        tpd=fields.limit(payload.get("tpd"), "tpd", TPD_MAX),
-        team=fields.team_id(payload.get("team")),
-        max_budget_usd=fields.budget(payload.get("max_budget_usd")),
-        budget_period=fields.period(payload.get("budget_period")),
+        tier=admin_keys.tier_of(request, payload) if sent("tier") else old.tier,
+        rpm=fields.limit(payload.get("rpm"), "rpm", RPM_MAX) if sent("rpm") else old.rpm,
+        tpd=fields.limit(payload.get("tpd"), "tpd", TPD_MAX) if sent("tpd") else old.tpd,
+        team=fields.team_id(payload.get("team")) if sent("team") else old.team,
+        max_budget_usd=budget if sent("max_budget_usd") else old.max_budget_usd,
+        budget_period=(
+            fields.period(payload.get("budget_period"))
+            if sent("budget_period")
+            else old.budget_period
+        ),
     )
+    if keep:
+        fields.check_changed_budget(
+            override.max_budget_usd, override.budget_period, payload, "user's quota"
+        )
     fields.check_budget(override.max_budget_usd, override.budget_period)
     await admin_teams.require_team(s, override.team)
     await s.store.set_user_quota(override)
@@ -86,6 +113,9 @@ def usage_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "requests": r["requests"],
             "prompt_tokens": r["prompt_tokens"],
             "completion_tokens": r["completion_tokens"],
+            "cached_tokens": r["cached_tokens"],
+            "cache_write_tokens": r["cache_write_tokens"],
+            "reasoning_tokens": r["reasoning_tokens"],
             "cost_usd": f"{r['cost_usd']:f}",  # fixed point: "0.000000000", never "0E-9"
         }
         for r in rows
@@ -149,6 +179,7 @@ def add_routes(app: web.Application) -> None:
     admin_keys.add_routes(app)
     admin_teams.add_routes(app)
     app.router.add_put("/admin/users/{uid}/quota", put_user_quota)
+    app.router.add_patch("/admin/users/{uid}/quota", patch_user_quota)
     app.router.add_get("/admin/usage", get_usage)
     app.router.add_get("/admin/spend", get_spend)
     app.router.add_get("/admin/routes", get_routes)

@@ -114,8 +114,16 @@ async def patch_key(request: web.Request) -> web.Response:
     changes = await _scopes(s, payload)
     if "name" in payload:
         changes["name"] = optional_str(payload, "name", NAME_MAX) or ""
-    fields.check_budget_change(changes)
-    fields.check_budget(changes.get("max_budget_usd"), changes.get("budget_period"))
+    if changes.keys() & {"max_budget_usd", "budget_period"}:  # the other one as stored
+        current = await s.store.get_key(key_id)
+        if current is None:
+            raise NotFound(f"No key found with id `{clip(key_id)}`.", param="key")
+        fields.check_changed_budget(
+            changes.get("max_budget_usd", current.max_budget_usd),
+            changes.get("budget_period", current.budget_period),
+            changes,
+            "key",
+        )
     updated = await s.store.update_key(key_id, changes)
     if updated is None:
         raise NotFound(f"No key found with id `{clip(key_id)}`.", param="key")

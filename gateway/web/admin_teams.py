@@ -57,7 +57,8 @@ def _announce_team(s: Services, team: Team) -> None:
 
 
 def _settings(payload: dict[str, Any], team: Team) -> Team:
-    """`team` with the settings `payload` holds (null clears one), checked."""
+    """`team` with the settings `payload` holds (null clears one), each checked (the budget and
+    its period together by the caller)."""
     changes: dict[str, Any] = {}
     if "name" in payload:
         changes["name"] = optional_str(payload, "name", NAME_MAX) or ""
@@ -71,9 +72,7 @@ def _settings(payload: dict[str, Any], team: Team) -> Team:
         changes["rpm"] = fields.limit(payload["rpm"], "rpm", fields.RPM_MAX)
     if "tpd" in payload:
         changes["tpd"] = fields.limit(payload["tpd"], "tpd", fields.TPD_MAX)
-    changed = replace(team, **changes)
-    fields.check_budget(changed.max_budget_usd, changed.budget_period)
-    return changed
+    return replace(team, **changes)
 
 
 async def _active_team(s: Services, team_id: str) -> Team:
@@ -91,6 +90,7 @@ async def create_team(request: web.Request) -> web.Response:
     if team_id is None:
         raise InvalidRequest("`id` is required.", param="id", code="missing_required_parameter")
     team = _settings(payload, Team(id=team_id, name=""))
+    fields.check_budget(team.max_budget_usd, team.budget_period)
     existing = await s.store.get_team(team_id)
     if existing is not None and existing.status == "active":
         raise Conflict(
@@ -118,8 +118,9 @@ async def patch_team(request: web.Request) -> web.Response:
     team = await _active_team(s, request.match_info["team"])
     payload = await json_object(request)
     reject_unknown(payload, TEAM_SETTINGS)
-    fields.check_budget_change(payload)
-    saved = await s.store.put_team(_settings(payload, team))
+    changed = _settings(payload, team)
+    fields.check_changed_budget(changed.max_budget_usd, changed.budget_period, payload, "team")
+    saved = await s.store.put_team(changed)
     _announce_team(s, saved)
     return json_response(team_object(saved))
 

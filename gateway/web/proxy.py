@@ -109,6 +109,7 @@ class Exchange:
         if targets and not usable:
             raise not_supported(targets[0].provider.type, o.endpoint)
         self.targets = usable
+        o.route_prices = usable[0].prices if usable else None
         return usable
 
     def _scope(self) -> Scope:
@@ -117,17 +118,16 @@ class Exchange:
         return scope_for(principal, limits, self.override, self.team)
 
     def _reserve_usd(self, prompt_estimate: int, max_output: int | None) -> Decimal:
-        """The worst case over the planned deployments' prices (a fallback may cost more)."""
-        route = self.outcome.route_model
-        models = [t.model for t in self.targets] or ([route] if route else [])
+        """The worst case over the planned deployments' prices (a fallback may cost more): all
+        input at the full input price, of its highest tier."""
         costs = [
             worst_case_usd(
                 prompt_estimate,
-                max_output if max_output is not None else m.max_tokens,
-                m.input_price,
-                m.output_price,
+                max_output if max_output is not None else t.model.max_tokens,
+                t.prices.input.highest,
+                t.prices.output.highest,
             )
-            for m in models
+            for t in self.targets
         ]
         return max(costs, default=Decimal(0))
 

@@ -35,6 +35,9 @@ from tests.support.stores import Backend
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 
 
+NO_PARTS = {"cached_tokens": 0, "cache_write_tokens": 0, "reasoning_tokens": 0}
+
+
 def log_row(request_id: str, **over: Any) -> RequestLogRow:
     row = RequestLogRow(
         request_id=request_id,
@@ -361,6 +364,7 @@ async def test_usage_aggregates_one_utc_day_exactly(store: Store) -> None:
             cost_usd=Decimal("12345.123456789"),
             prompt_tokens=1,
             completion_tokens=2,
+            cached_tokens=1,
         ),
         log_row(
             "b2",
@@ -368,6 +372,8 @@ async def test_usage_aggregates_one_utc_day_exactly(store: Store) -> None:
             cost_usd=Decimal("0.000000001"),
             prompt_tokens=3,
             completion_tokens=4,
+            cache_write_tokens=2,
+            reasoning_tokens=3,
             status="upstream_error",
             status_code=502,
         ),
@@ -383,6 +389,7 @@ async def test_usage_aggregates_one_utc_day_exactly(store: Store) -> None:
             "requests": 3,
             "prompt_tokens": 30,
             "completion_tokens": 15,
+            **NO_PARTS,
             "cost_usd": Decimal("0.000000369"),
         },
         {
@@ -391,6 +398,9 @@ async def test_usage_aggregates_one_utc_day_exactly(store: Store) -> None:
             "requests": 2,
             "prompt_tokens": 4,
             "completion_tokens": 6,
+            "cached_tokens": 1,
+            "cache_write_tokens": 2,
+            "reasoning_tokens": 3,
             "cost_usd": Decimal("12345.123456790"),
         },
     ]
@@ -410,6 +420,7 @@ async def test_usage_aggregates_one_utc_day_exactly(store: Store) -> None:
             "requests": 1,
             "prompt_tokens": 10,
             "completion_tokens": 5,
+            **NO_PARTS,
             "cost_usd": Decimal("0.000000123"),
         },
     ]

@@ -200,6 +200,7 @@ async def test_spend_groups_the_request_log(gateway):
     assert groups(report) == [("erin", 2, "2.500000000"), ("dave", 1, "1.000000001")]
     assert report["data"][0] | {"group": None} == {
         "group": None, "requests": 2, "prompt_tokens": 20, "completion_tokens": 4,
+        "cached_tokens": 0, "cache_write_tokens": 0, "reasoning_tokens": 0,
         "cost_usd": "2.500000000",
     }  # fmt: skip
     tagged = (await admin(gateway, "GET", "/admin/spend?group_by=tag"))[1]
@@ -257,10 +258,8 @@ BAD = [
     ("POST", K, {"user": "u", "metadata": [1]}, "invalid_type", "metadata"),
     ("POST", K, {"user": "u", "metadata": {"x": "y" * 5000}}, "invalid_value", "metadata"),
     ("PATCH", "/admin/keys/{id}", {"rpm": -5}, "invalid_value", "rpm"),
-    ("PATCH", "/admin/keys/{id}", {"max_budget_usd": 5}, "missing_required_parameter",
-     "budget_period"),
-    ("PATCH", "/admin/keys/{id}", {"budget_period": "daily"}, "missing_required_parameter",
-     "max_budget_usd"),
+    ("PATCH", "/admin/keys/{id}", {"max_budget_usd": 5, "budget_period": None},
+     "missing_required_parameter", "budget_period"),
     ("PATCH", "/admin/keys/{id}", {"team": "nope"}, "invalid_value", "team"),
     ("PATCH", "/admin/keys/{id}", {"user": "x"}, "unknown_parameter", "user"),
     ("PATCH", "/admin/keys/{id}", {"tier": "pro"}, "unknown_parameter", "tier"),
@@ -275,8 +274,8 @@ BAD = [
     ("POST", "/admin/teams", {"id": "t2", "rpm": 1.5}, "invalid_type", "rpm"),
     ("POST", "/admin/teams", {"id": "t2", "owner": "x"}, "unknown_parameter", "owner"),
     ("PATCH", "/admin/teams/core", {"id": "other"}, "unknown_parameter", "id"),
-    ("PATCH", "/admin/teams/core", {"budget_period": "daily"}, "missing_required_parameter",
-     "max_budget_usd"),
+    ("PATCH", "/admin/users/carol/quota", {"max_budget_usd": 5, "budget_period": None},
+     "missing_required_parameter", "budget_period"),
     ("PATCH", "/admin/teams/core", {"models": []}, "invalid_value", "models"),
     ("PATCH", "/admin/teams/core", {"tpd": 10**13}, "invalid_value", "tpd"),
     ("PUT", "/admin/users/carol/quota", {"team": "nope"}, "invalid_value", "team"),
@@ -288,6 +287,42 @@ BAD = [
     ("GET", "/admin/spend?from=2026-13-01", None, "invalid_value", "from"),
     ("GET", "/admin/spend?to=yesterday", None, "invalid_value", "to"),
 ]  # fmt: skip
+
+
+async def test_patch_changes_only_the_fields_it_sends(gateway):
+    assert (await admin(gateway, "POST", "/admin/teams", CORE))[0] == 201
+    status, made = await admin(
+        gateway, "POST", "/admin/keys",
+        {"user": "dave", "max_budget_usd": "12.50", "budget_period": "weekly", "rpm": 9},
+    )  # fmt: skip
+    assert status == 201, made
+    status, key = await admin(gateway, "PATCH", f"/admin/keys/{made['id']}", {"max_budget_usd": 1})
+    assert status == 200, key
+    assert (key["max_budget_usd"], key["budget_period"], key["rpm"]) == ("1", "weekly", 9)
+    status, team = await admin(gateway, "PATCH", "/admin/teams/core", {"max_budget_usd": 5})
+    assert status == 200, team
+    assert (team["max_budget_usd"], team["budget_period"], team["rpm"]) == ("5", "monthly", 60)
+    status, quota = await admin(
+        gateway, "PUT", "/admin/users/erin/quota",
+        {"max_budget_usd": "3", "budget_period": "daily", "rpm": 4},
+    )  # fmt: skip
+    assert status == 200, quota
+    status, quota = await admin(gateway, "PATCH", "/admin/users/erin/quota", {"rpm": 7})
+    assert status == 200, quota
+    assert (quota["max_budget_usd"], quota["budget_period"], quota["rpm"]) == ("3", "daily", 7)
+    status, quota = await admin(gateway, "PATCH", "/admin/users/erin/quota", {"max_budget_usd": 2})
+    assert (status, quota["max_budget_usd"], quota["budget_period"]) == (200, "2", "daily")
+    # a budget where no period is stored conflicts with the stored settings
+    status, error = await admin(gateway, "PATCH", "/admin/users/fay/quota", {"max_budget_usd": 2})
+    assert (status, error["error"]["code"]) == (409, "budget_period_required")
+    bare = (await admin(gateway, "POST", "/admin/keys", {"user": "dave"}))[1]
+    status, error = await admin(
+        gateway, "PATCH", f"/admin/keys/{bare['id']}", {"max_budget_usd": 1}
+    )
+    assert (status, error["error"]["param"]) == (409, "budget_period")
+    # PUT still replaces the whole override
+    status, quota = await admin(gateway, "PUT", "/admin/users/erin/quota", {"rpm": 1})
+    assert (quota["max_budget_usd"], quota["budget_period"], quota["rpm"]) == (None, None, 1)
 
 
 @pytest.mark.parametrize(("method", "path", "body", "code", "param"), BAD)

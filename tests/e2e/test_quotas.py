@@ -337,6 +337,9 @@ async def test_usage_endpoint_after_known_traffic(backend, upstream, tmp_path, g
         "requests": 3,
         "prompt_tokens": 3 * PROMPT,
         "completion_tokens": 3 * COMPLETION,
+        "cached_tokens": 0,
+        "cache_write_tokens": 0,
+        "reasoning_tokens": 0,
         "cost_usd": by_model["fake-model"]["cost_usd"],
     }
     # input 1.5, output 2.0 USD per million tokens.

@@ -54,6 +54,7 @@ class Script:
     input_tokens: int = 25
     cache_creation_input_tokens: int = 4
     cache_read_input_tokens: int = 10
+    cache_creation_1h_input_tokens: int = 0  # >0: `cache_creation` splits the writes 5m / 1h
     output_tokens: int = 12
     delta_usage_full: bool = False  # message_delta repeats the input counts (newer API versions)
     pings: bool = True
@@ -83,12 +84,19 @@ class Received:
 
 
 def usage(script: Script) -> Json:
-    return {
+    counts: Json = {
         "input_tokens": script.input_tokens,
         "cache_creation_input_tokens": script.cache_creation_input_tokens,
         "cache_read_input_tokens": script.cache_read_input_tokens,
         "output_tokens": script.output_tokens,
     }
+    if script.cache_creation_1h_input_tokens:
+        one_hour = script.cache_creation_1h_input_tokens
+        counts["cache_creation"] = {
+            "ephemeral_5m_input_tokens": script.cache_creation_input_tokens - one_hour,
+            "ephemeral_1h_input_tokens": one_hour,
+        }
+    return counts
 
 
 def message(model: str, script: Script) -> Json:

@@ -526,7 +526,7 @@ def test_an_answer_with_thinking_text_and_a_tool_call() -> None:
             "prompt_tokens": 12 + 100 + 2000,
             "completion_tokens": 6,
             "total_tokens": 2118,
-            "prompt_tokens_details": {"cached_tokens": 2000},
+            "prompt_tokens_details": {"cached_tokens": 2000, "cache_write_tokens": 100},
         },
     }
 

@@ -85,7 +85,7 @@ def chunk(delta: Json, finish: str | None = None) -> Json:
     }
 
 
-def usage_chunk(prompt: int, completion: int, cached: int) -> Json:
+def usage_chunk(prompt: int, completion: int, cached: int, writes: int = 0) -> Json:
     return {
         **HEAD,
         "model": "claude-sonnet",
@@ -94,7 +94,8 @@ def usage_chunk(prompt: int, completion: int, cached: int) -> Json:
             "prompt_tokens": prompt,
             "completion_tokens": completion,
             "total_tokens": prompt + completion,
-            "prompt_tokens_details": {"cached_tokens": cached},
+            "prompt_tokens_details": {"cached_tokens": cached}
+            | ({"cache_write_tokens": writes} if writes else {}),
         },
     }
 
@@ -121,7 +122,7 @@ EXPECTED = [
     chunk({"tool_calls": [{"index": 0, "function": {"arguments": ' "Zürich", "unit"'}}]}),
     chunk({"tool_calls": [{"index": 0, "function": {"arguments": ': "celsius"}'}}]}),
     chunk({}, "tool_calls"),
-    usage_chunk(472 + 100 + 2000, 89, 2000),
+    usage_chunk(472 + 100 + 2000, 89, 2000, 100),
 ]
 
 
@@ -193,7 +194,7 @@ def test_usage_counts_carried_by_message_delta_win() -> None:
         b'"usage":{"input_tokens":500,"cache_creation_input_tokens":null,'
         b'"cache_read_input_tokens":1000,"output_tokens":89}',
     )
-    assert chunks(run([stream]))[-1] == usage_chunk(500 + 100 + 1000, 89, 1000)
+    assert chunks(run([stream]))[-1] == usage_chunk(500 + 100 + 1000, 89, 1000, 100)
 
 
 def test_an_error_event_is_one_stream_error_and_the_end() -> None:

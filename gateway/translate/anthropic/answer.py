@@ -84,22 +84,34 @@ def _tool_call(block: Json) -> Json:
     }
 
 
+def usage_counts(usage: object) -> tuple[int, int, int, int, int]:
+    """(input, output, cache reads, cache writes, of which one-hour writes) of Anthropic's usage
+    object. Its ``input_tokens`` excludes the cache, so the whole input is the sum of the three;
+    ``cache_creation`` splits the writes into 5-minute and 1-hour ones when it is there."""
+    counts = usage if isinstance(usage, dict) else {}
+    reads = _count(counts.get("cache_read_input_tokens"))
+    writes = _count(counts.get("cache_creation_input_tokens"))
+    split = counts.get("cache_creation")
+    writes_1h = _count(split.get("ephemeral_1h_input_tokens")) if isinstance(split, dict) else 0
+    prompt = _count(counts.get("input_tokens")) + writes + reads
+    return prompt, _count(counts.get("output_tokens")), reads, writes, writes_1h
+
+
 def openai_usage(usage: object) -> Json:
     """OpenAI's usage object for Anthropic's: every input count (cache writes and reads too) is
-    prompt; cache reads are also reported as cached."""
-    counts = usage if isinstance(usage, dict) else {}
-    cached = _count(counts.get("cache_read_input_tokens"))
-    prompt = (
-        _count(counts.get("input_tokens"))
-        + _count(counts.get("cache_creation_input_tokens"))
-        + cached
-    )
-    completion = _count(counts.get("output_tokens"))
+    prompt; cache reads are reported as cached, cache writes in the gateway's own
+    ``cache_write_tokens`` / ``cache_write_1h_tokens`` details (OpenAI has none)."""
+    prompt, completion, reads, writes, writes_1h = usage_counts(usage)
+    details = {"cached_tokens": reads}
+    if writes:
+        details["cache_write_tokens"] = writes
+    if writes_1h:
+        details["cache_write_1h_tokens"] = writes_1h
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": cached},
+        "prompt_tokens_details": details,
     }
 
 

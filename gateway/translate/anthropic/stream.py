@@ -60,7 +60,7 @@ class AnthropicStream:
         self._finished = False  # the finish_reason chunk was sent
         self._done = False  # [DONE] or an error event was sent: nothing more goes out
         self._tools: dict[int, int] = {}  # Anthropic content block index -> OpenAI tool index
-        self._usage: dict[str, int] = {}
+        self._usage: dict[str, Any] = {}
 
     def feed(self, raw: bytes) -> bytes:
         """Upstream bytes in; the complete OpenAI SSE events they make, or b""."""
@@ -196,7 +196,9 @@ class AnthropicStream:
         if not isinstance(usage, dict):
             return
         for key, value in usage.items():
-            if isinstance(value, int) and not isinstance(value, bool):
+            if (isinstance(value, int) and not isinstance(value, bool)) or (
+                key == "cache_creation" and isinstance(value, dict)
+            ):
                 self._usage[key] = value
 
     def _emit(self, delta: Json, finish: str | None = None) -> list[bytes]:

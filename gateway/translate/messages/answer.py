@@ -11,10 +11,10 @@ Rules:
 - finish_reason stop -> end_turn (chat cannot say whether a stop sequence was hit, so
   stop_sequence is always null), length -> max_tokens, tool_calls/function_call -> tool_use,
   content_filter -> refusal; stop or none with tool calls present -> tool_use.
-- usage: input_tokens = prompt_tokens - cached, cache_read_input_tokens = cached
-  (prompt_tokens_details.cached_tokens), cache_creation_input_tokens = 0, output_tokens =
-  completion_tokens. Without upstream usage: the caller's input estimate and output estimated
-  from the generated text.
+- usage: input_tokens = prompt_tokens - cache reads - cache writes, cache_read_input_tokens =
+  prompt_tokens_details.cached_tokens, cache_creation_input_tokens = the gateway's own
+  prompt_tokens_details.cache_write_tokens (0 from OpenAI), output_tokens = completion_tokens.
+  Without upstream usage: the caller's input estimate and output estimated from the text.
 - Streams: message_start at the first chunk (input_tokens = the estimate); blocks numbered in
   order, one open at a time: a change of kind, or a new tool call, closes the open block. A tool
   block starts once its name is known (fragments before it are held). The finish_reason chunk
@@ -51,25 +51,28 @@ def _stop_reason(finish_reason: object, has_tool_use: bool) -> str:
     return reason or "end_turn"
 
 
-def _usage(obj: object) -> tuple[int, int, int] | None:
-    """(input tokens not cached, output tokens, cached input tokens) from a chat ``usage``."""
+def _usage(obj: object) -> tuple[int, int, int, int] | None:
+    """(input tokens neither read from nor written to the cache, output tokens, cache reads,
+    cache writes) from a chat ``usage`` (its prompt_tokens hold all of the input)."""
     if not isinstance(obj, dict):
         return None
     prompt = _count(obj.get("prompt_tokens"))
     details = obj.get("prompt_tokens_details")
-    cached = min(prompt, _count(details.get("cached_tokens"))) if isinstance(details, dict) else 0
-    return prompt - cached, _count(obj.get("completion_tokens")), cached
+    details = details if isinstance(details, dict) else {}
+    cached = min(prompt, _count(details.get("cached_tokens")))
+    writes = min(prompt - cached, _count(details.get("cache_write_tokens")))
+    return prompt - cached - writes, _count(obj.get("completion_tokens")), cached, writes
 
 
 def _count(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
-def _usage_object(usage: tuple[int, int, int]) -> dict[str, int]:
-    fresh, output, cached = usage
+def _usage_object(usage: tuple[int, int, int, int]) -> dict[str, int]:
+    fresh, output, cached, writes = usage
     return {
         "input_tokens": fresh,
-        "cache_creation_input_tokens": 0,
+        "cache_creation_input_tokens": writes,
         "cache_read_input_tokens": cached,
         "output_tokens": output,
     }
@@ -150,7 +153,7 @@ def chat_to_message(
         generated.extend(v for v in (name, arguments) if isinstance(v, str))
     usage = _usage(obj.get("usage"))
     if usage is None:
-        usage = (input_tokens_estimate, estimate_tokens("".join(generated)), 0)
+        usage = (input_tokens_estimate, estimate_tokens("".join(generated)), 0, 0)
     return orjson.dumps(
         {
             "id": message_id,
@@ -217,7 +220,7 @@ class ChatToMessagesStream:
         self._calls: list[_ToolCall] = []  # every call, in order
         self._has_tool_use = False
         self._finish: str | None = None
-        self._usage: tuple[int, int, int] | None = None
+        self._usage: tuple[int, int, int, int] | None = None
         self._generated: list[str] = []  # for the output estimate when no usage comes
 
     def feed(self, raw: bytes) -> bytes:
@@ -292,7 +295,7 @@ class ChatToMessagesStream:
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": _usage_object((self._estimate, 0, 0)),
+            "usage": _usage_object((self._estimate, 0, 0, 0)),
         }
         out.append(_event("message_start", {"type": "message_start", "message": message}))
 

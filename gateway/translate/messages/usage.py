@@ -5,16 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...accounting.tokens import Usage, estimate_tokens, json_object, token_count
-
-
-def _prompt(usage: dict[str, Any]) -> int:
-    """Anthropic counts cached prompt tokens apart from input_tokens; the prompt is all three."""
-    return (
-        token_count(usage.get("input_tokens"))
-        + token_count(usage.get("cache_creation_input_tokens"))
-        + token_count(usage.get("cache_read_input_tokens"))
-    )
+from ...accounting.tokens import Usage, estimate_tokens, json_object, normalised, token_count
+from ..anthropic.answer import usage_counts
 
 
 def message_usage(body: bytes) -> tuple[Usage | None, str]:
@@ -37,7 +29,7 @@ def message_usage(body: bytes) -> tuple[Usage | None, str]:
     usage = message.get("usage")
     if not isinstance(usage, dict):
         return None, text
-    return Usage(_prompt(usage), token_count(usage.get("output_tokens"))), text
+    return normalised(*usage_counts(usage)), text
 
 
 class MessagesStreamReader:
@@ -47,6 +39,7 @@ class MessagesStreamReader:
         self.complete = False
         self._parts: list[str] = []
         self._extra: list[str] = []
+        self._usage: dict[str, Any] = {}  # message_start's usage, updated by message_delta's
         self._prompt: int | None = None
         self._output: int | None = None
 
@@ -63,7 +56,8 @@ class MessagesStreamReader:
             message = event.get("message")
             usage = message.get("usage") if isinstance(message, dict) else None
             if isinstance(usage, dict):
-                self._prompt = _prompt(usage)
+                self._usage = dict(usage)
+                self._prompt = usage_counts(usage)[0]
                 self._output = token_count(usage.get("output_tokens"))
         elif kind == "content_block_delta":
             delta = event.get("delta")
@@ -80,14 +74,16 @@ class MessagesStreamReader:
             if isinstance(usage, dict):
                 self._output = token_count(usage.get("output_tokens"))
                 if any(k in usage for k in ("input_tokens", "cache_read_input_tokens")):
-                    self._prompt = _prompt(usage)
+                    self._usage.update((k, v) for k, v in usage.items() if v is not None)
+                    self._prompt = usage_counts(usage)[0]
         elif kind == "message_stop":
             self.complete = True
 
     def final_usage(self, prompt_estimate: int) -> Usage:
         """The provider's counts when a complete answer reported them, else an estimate."""
         if self.complete and self._prompt is not None and self._output is not None:
-            return Usage(self._prompt, self._output)
+            prompt, _, reads, writes, writes_1h = usage_counts(self._usage)
+            return normalised(prompt, self._output, reads, writes, writes_1h)
         generated = self.text + "".join(self._extra)
         prompt = self._prompt if self._prompt is not None else prompt_estimate
         return Usage(prompt, max(estimate_tokens(generated), self._output or 0), estimated=True)

@@ -124,6 +124,11 @@ def response_usage(chat_usage: Any) -> dict[str, Any] | None:
         "input_tokens_details": {
             "cached_tokens": _count(prompt_details.get("cached_tokens")),
             "cache_write_tokens": _count(prompt_details.get("cache_write_tokens")),
+            **(
+                {"cache_write_1h_tokens": _count(prompt_details["cache_write_1h_tokens"])}
+                if "cache_write_1h_tokens" in prompt_details
+                else {}
+            ),
         },
         "output_tokens": completion,
         "output_tokens_details": {

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...accounting.tokens import Usage, estimate_tokens, json_object, token_count
+from ...accounting.tokens import Usage, estimate_tokens, json_object, normalised, token_count
 
 _TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 # Events whose ``delta`` is generated text the provider bills as output.
@@ -100,9 +100,22 @@ class ResponsesStreamReader:
 
 
 def _usage(obj: Any) -> Usage | None:
+    """A Response's usage: ``input_tokens_details.cached_tokens`` (and the bridge's own
+    ``cache_write_tokens``) are parts of the input, ``output_tokens_details.reasoning_tokens``
+    of the output."""
     if not isinstance(obj, dict):
         return None
-    return Usage(token_count(obj.get("input_tokens")), token_count(obj.get("output_tokens")))
+    into = obj.get("input_tokens_details")
+    into = into if isinstance(into, dict) else {}
+    out = obj.get("output_tokens_details")
+    return normalised(
+        token_count(obj.get("input_tokens")),
+        token_count(obj.get("output_tokens")),
+        token_count(into.get("cached_tokens")),
+        token_count(into.get("cache_write_tokens")),
+        token_count(into.get("cache_write_1h_tokens")),
+        token_count(out.get("reasoning_tokens")) if isinstance(out, dict) else 0,
+    )
 
 
 def _str(value: Any) -> str | None:
