@@ -6,6 +6,7 @@ request log accounts for every call it made."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,14 @@ from tests.support.logrows import log_rows
 from tests.support.upstream import FakeUpstream
 
 TIMEOUT_S = 60.0
+
+
+SONNET_PRICES = {
+    "input_price": 3,
+    "output_price": 15,
+    "cached_input_price": "0.3",
+    "cache_write_price": "3.75",
+}
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +41,10 @@ async def claude() -> AsyncIterator[FakeAnthropic]:
     fake = await FakeAnthropic().start()
     fake.script.pieces = ["pong ", "from ", "Claude"]
     fake.script.api_key = "sk-ant-provider"
+    # what Claude Code's requests look like to Anthropic: mostly cache reads
+    s = fake.script
+    s.input_tokens, s.cache_read_input_tokens, s.cache_creation_input_tokens = 200, 10_000, 1_000
+    s.output_tokens = 50
     yield fake
     await fake.close()
 
@@ -46,7 +59,11 @@ async def gateway(
         "base_url": claude.base_url,
         "api_key": "sk-ant-provider",
     }
-    config["models"]["claude-relay"] = {"provider": "claude", "model": "claude-sonnet-4-5"}
+    config["models"]["claude-relay"] = {
+        "provider": "claude",
+        "model": "claude-sonnet-4-5",
+        **SONNET_PRICES,
+    }
     config["models"]["claude-bridge"] = {"provider": "fake", "model": "upstream-model"}
     running = await start_gateway(config)
     yield running
@@ -79,7 +96,10 @@ async def test_claude_code_through_the_gateway_to_anthropic(
     assert [(r["endpoint"], r["model"], r["status"]) for r in rows] == [
         ("messages", "claude-relay", "ok")
     ]
-    assert (rows[0]["prompt_tokens"], rows[0]["completion_tokens"]) == (25 + 4 + 10, 12)
+    assert (rows[0]["prompt_tokens"], rows[0]["completion_tokens"]) == (200 + 10_000 + 1_000, 50)
+    assert (rows[0]["cached_tokens"], rows[0]["cache_write_tokens"]) == (10_000, 1_000)
+    cost = (200 * 3 + 10_000 * Decimal("0.3") + 1_000 * Decimal("3.75") + 50 * 15) / 10**6
+    assert Decimal(rows[0]["cost_usd"]) == cost  # $0.0081; all input at $3/M would be $0.03435
 
 
 async def test_claude_code_through_the_gateway_to_an_openai_model(

@@ -44,12 +44,13 @@ export async function render(el) {
   const failed = new Map();
   for (const r of failures.data) failed.set(r.day, (failed.get(r.day) || 0) + r.requests);
   const days = dayList(from, today).map((day) => {
-    const r = spent.get(day) || { requests: 0, prompt_tokens: 0, completion_tokens: 0, cost_usd: "0" };
+    const r = spent.get(day) || { requests: 0, prompt_tokens: 0, completion_tokens: 0, cached_tokens: 0, cost_usd: "0" };
     return {
       day,
       requests: r.requests,
       prompt_tokens: r.prompt_tokens,
       completion_tokens: r.completion_tokens,
+      cached_tokens: r.cached_tokens || 0,
       cost: nano(r.cost_usd),
       errors: failed.get(day) || 0,
     };
@@ -89,6 +90,7 @@ export async function render(el) {
     series: [
       { label: "prompt", values: days.map((d) => d.prompt_tokens) },
       { label: "completion", values: days.map((d) => d.completion_tokens) },
+      { label: "cached (of prompt)", values: days.map((d) => d.cached_tokens) },
     ],
     format: (v) => fmtInt(Math.round(v)),
   });
