@@ -10,6 +10,7 @@ import aiohttp
 import genai_prices
 import pytest
 
+from tests.support.budgets import new_key, settled
 from tests.support.clients import bearer, sdk
 from tests.support.fake_gemini import GOOD_KEY, FakeGemini
 from tests.support.front_door import PROVIDER_KEY, claude_sdk
@@ -293,3 +294,31 @@ async def test_usage_and_spend_report_the_token_kinds(gateway, claude):
         assert (report["cached_tokens"], report["cache_write_tokens"]) == (2 * READS, 2 * WRITES)
         assert report["prompt_tokens"] == 2 * (FRESH + READS + WRITES)
         assert Decimal(report["cost_usd"]) == 2 * CLAUDE_COST
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_responses_bridged_to_anthropic_bill_the_cache(gateway, claude, stream):
+    claude_usage(claude)
+    async with sdk(gateway) as client:
+        if stream:
+            events = await client.responses.create(model="claude-sonnet", input="hi", stream=True)
+            async for event in events:
+                if event.type == "response.completed":
+                    usage = event.response.usage
+        else:
+            usage = (await client.responses.create(model="claude-sonnet", input="hi")).usage
+    assert usage.input_tokens_details.cached_tokens == READS
+    [row] = await rows_when(gateway, 1)
+    assert_row(row, FRESH + READS + WRITES, OUT, READS, WRITES, 0, CLAUDE_COST)
+
+
+async def test_a_budget_settles_at_the_exact_cost(gateway, claude):
+    claude_usage(claude)
+    key = await new_key(gateway, user="carol", max_budget_usd="1", budget_period="daily")
+    async with sdk(gateway, key) as client:
+        await client.chat.completions.create(
+            model="claude-sonnet", messages=[{"role": "user", "content": "hi"}]
+        )
+    state = await settled(gateway, key)
+    assert Decimal(state["key"]["spend_usd"]) == CLAUDE_COST
+    assert Decimal(state["key"]["remaining_usd"]) == 1 - CLAUDE_COST
