@@ -1,5 +1,5 @@
 """Fixtures of the end-to-end tests: a fresh database on the local PostgreSQL server (shared
-between gateways or `gateway serve` processes), and the Anthropic fake."""
+between gateways or `gateway serve` processes), and the Anthropic and Gemini fakes."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 from tests.support.databases import fresh_postgres_url
 from tests.support.fake_anthropic import FakeAnthropic
+from tests.support.fake_gemini import FakeGemini
 from tests.support.front_door import PROVIDER_KEY
 
 
@@ -18,6 +19,14 @@ async def postgres_url() -> AsyncIterator[str]:
     gateways using it are closed before it goes)."""
     async with fresh_postgres_url() as url:
         yield url
+
+
+@pytest.fixture
+async def gemini() -> AsyncIterator[FakeGemini]:
+    """The Gemini fake (it accepts fake_gemini.GOOD_KEY)."""
+    fake = await FakeGemini().start()
+    yield fake
+    await fake.close()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.budgets import new_key, settled
 from tests.support.clients import bearer, sdk
-from tests.support.fake_gemini import GOOD_KEY, FakeGemini
+from tests.support.fake_gemini import GOOD_KEY
 from tests.support.front_door import PROVIDER_KEY, claude_sdk
 from tests.support.gateway import ADMIN_KEY, USER_KEY, base_config, start_gateway
 from tests.support.logrows import rows_when
@@ -37,13 +37,6 @@ CLAUDE_COST = (
     + WRITES_1H * Decimal(5)
     + OUT * Decimal(16)
 ) / M
-
-
-@pytest.fixture
-async def gemini():
-    fake = await FakeGemini().start()
-    yield fake
-    await fake.close()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from tests.support.clients import sdk
-from tests.support.fake_gemini import GOOD_KEY, Call, FakeGemini
+from tests.support.fake_gemini import GOOD_KEY, Call
 from tests.support.gateway import base_config, start_gateway
 from tests.support.logrows import log_rows
 
@@ -23,13 +23,6 @@ WEATHER = {
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
     },
 }
-
-
-@pytest.fixture
-async def gemini():
-    fake = await FakeGemini().start()
-    yield fake
-    await fake.close()
 
 
 @pytest.fixture
