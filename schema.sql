@@ -159,6 +159,7 @@ ALTER TABLE ai_request_log ADD COLUMN IF NOT EXISTS key_metadata TEXT;
 ALTER TABLE ai_request_log ADD COLUMN IF NOT EXISTS cached_tokens INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE ai_request_log ADD COLUMN IF NOT EXISTS cache_write_tokens INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE ai_request_log ADD COLUMN IF NOT EXISTS reasoning_tokens INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE ai_request_log ADD COLUMN IF NOT EXISTS cache_savings_usd NUMERIC(20, 9) NOT NULL DEFAULT 0;
 
 -- Teams: limits and a budget over the sum of their members' traffic. Deleting one marks it
 -- `deleted` (bumping updated_at) so that polling instances see the deletion.

@@ -86,11 +86,20 @@ class Outcome:
     def cost(self) -> Decimal:
         return cost_usd(self.prices, self.usage)
 
+    def cache_savings(self, cost: Decimal) -> Decimal:
+        """The cost had every input token been fresh input, less `cost` (the actual one)."""
+        usage = self.usage
+        if usage is None or not (usage.cached_tokens or usage.cache_write_tokens):
+            return Decimal(0)
+        plain = Usage(usage.prompt_tokens, usage.completion_tokens)
+        return cost_usd(self.prices, plain) - cost
+
 
 def log_row(o: Outcome, ended: float) -> RequestLogRow:
     """The request-log row of an ended request (`ended` on the perf_counter clock)."""
     usage = o.usage or Usage()
     target = o.target
+    cost = o.cost
     return RequestLogRow(
         request_id=o.request_id,
         uid=o.principal.user,
@@ -104,7 +113,7 @@ def log_row(o: Outcome, ended: float) -> RequestLogRow:
         prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens,
         usage_estimated=usage.estimated,
-        cost_usd=o.cost,
+        cost_usd=cost,
         latency_ms=round((ended - o.started) * 1000),
         ttft_ms=round((o.first_byte_at - o.started) * 1000) if o.first_byte_at else None,
         session_id=o.session_id,
@@ -118,6 +127,7 @@ def log_row(o: Outcome, ended: float) -> RequestLogRow:
         cached_tokens=usage.cached_tokens,
         cache_write_tokens=usage.cache_write_tokens,
         reasoning_tokens=usage.reasoning_tokens,
+        cache_savings_usd=o.cache_savings(cost),
     )
 
 

@@ -191,6 +191,11 @@ def console_schemas() -> dict[str, Schema]:
             "reasoning_tokens": {**INT, "description": "Of completion_tokens: reasoning."},
             "usage_estimated": {"type": "boolean"},
             "cost_usd": {"type": "string", "description": "USD, exact decimal text."},
+            "cache_savings_usd": {
+                "type": "string",
+                "description": "USD the prompt cache saved (all input at the input price, less"
+                " cost_usd); negative when cache writes cost more than reads saved.",
+            },
             "latency_ms": INT,
             "ttft_ms": nint,
             "attempts": INT,

@@ -115,6 +115,7 @@ MONEY_OUT: Schema = {
     "description": "USD, exact decimal text.",
 }
 COST: Schema = {"type": "string", "pattern": r"^\d+(\.\d+)?$", "description": "USD, exact."}
+SIGNED_COST: Schema = {"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "description": "USD."}
 # A budget needs its period: in a create, a quota, or a change that sets either of them.
 NEEDS_PERIOD: Schema = {
     "if": {
@@ -225,7 +226,7 @@ def governance_schemas(tier: Schema) -> dict[str, Schema]:
                        "or UTC day (YYYY-MM-DD); null: none (no key, team or tag)."},
              "requests": INT, "prompt_tokens": INT, "completion_tokens": INT,
              "cached_tokens": INT, "cache_write_tokens": INT, "reasoning_tokens": INT,
-             "cost_usd": COST}
+             "cost_usd": COST, "cache_savings_usd": SIGNED_COST}
         ),
     }  # fmt: skip
 

@@ -211,6 +211,7 @@ def _sessions() -> dict[str, Schema]:
                 "cached_tokens": INT,
                 "cache_write_tokens": INT,
                 "reasoning_tokens": INT,
+                "cache_savings_usd": {"type": "string", "pattern": r"^-?\d+(\.\d+)?$"},
                 "cost_usd": {
                     "type": "string",
                     "pattern": r"^-?\d+(\.\d+)?$",

@@ -85,6 +85,9 @@ class RequestLogRow:
     cached_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    # What the prompt cache saved: the cost with every input token at the input price, less
+    # cost_usd (negative when cache writes cost more than the reads saved).
+    cache_savings_usd: Decimal = Decimal(0)
 
 
 @dataclass(slots=True)

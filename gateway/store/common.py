@@ -43,7 +43,7 @@ QUOTA_COLS = ", ".join(QUOTA_FIELDS)
 TEAM_COLS = ", ".join(TEAM_FIELDS)
 TIME_COLUMNS = frozenset({"created_at", "updated_at", "last_used_at", "expires_at"})
 PRICE_COLUMNS = frozenset({"input_price", "output_price"})
-MONEY_COLUMNS = frozenset({"cost_usd", "max_budget_usd"})
+MONEY_COLUMNS = frozenset({"cost_usd", "max_budget_usd", "cache_savings_usd"})
 # Record fields stored as JSON text: models (a list, read back as a tuple) and key metadata.
 JSON_COLUMNS = frozenset({"models", "metadata"})
 
@@ -298,18 +298,25 @@ def usage_totals(rows: Sequence[Row]) -> list[dict[str, Any]]:
             "requests": int(r["requests"]),
             **_tokens(r),
             "cost_usd": Decimal(r["cost_usd"]),
+            "cache_savings_usd": Decimal(r["cache_savings_usd"]),
         }
         for r in rows
     ]
 
 
+def money_sums(money: str) -> str:
+    """`cost_usd` and `cache_savings_usd` summed with `money`, the backend's exact sum of a
+    column (a template with `{}` for it)."""
+    return ", ".join(money.format(f"r.{c}") + f" AS {c}" for c in ("cost_usd", "cache_savings_usd"))
+
+
 def spend_sql(group: str, join: str, money: str, start: str, end: str, uid: str | None) -> str:
     """spend(): ai_request_log AS r (LEFT JOINed with `join`) in [start, end), of one user when
     `uid` is given, summed per `group` (an SQL expression); `money` is the backend's exact sum
-    of r.cost_usd. start, end and uid are placeholders."""
+    (see money_sums). start, end and uid are placeholders."""
     who = f" AND r.uid = {uid}" if uid is not None else ""
     return (
-        f"SELECT {group} AS grp, count(*) AS requests, {token_sums('sum')}, {money} AS cost_usd"
+        f"SELECT {group} AS grp, count(*) AS requests, {token_sums('sum')}, {money_sums(money)}"
         f" FROM ai_request_log r{join}"
         f" WHERE r.created_at >= {start} AND r.created_at < {end}{who} GROUP BY grp"
     )
@@ -328,6 +335,7 @@ def spend_totals(rows: Sequence[Row]) -> list[dict[str, Any]]:
             "requests": int(r["requests"]),
             **_tokens(r),
             "cost_usd": cost,
+            "cache_savings_usd": Decimal(r["cache_savings_usd"]),
         }
         for group, cost, r in groups
     ]

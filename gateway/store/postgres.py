@@ -39,6 +39,7 @@ from gateway.store.common import (
     RowReader,
     config_upserts,
     insert_sql,
+    money_sums,
     page,
     quota_upsert_sql,
     sessions_page_sql,
@@ -80,6 +81,7 @@ _LOG_TYPES = {
     "reasoning_tokens": "int",
     "usage_estimated": "bool",
     "cost_usd": "numeric",
+    "cache_savings_usd": "numeric",
     "latency_ms": "int",
     "ttft_ms": "int",
     "attempts": "int",
@@ -399,7 +401,7 @@ class PostgresStore(PostgresGovernance, PostgresResponses, PostgresRequestLog, M
         async with self._conn() as conn:
             rows = await conn.fetch(
                 f"SELECT uid, model, count(*) AS requests, {token_sums('sum')},"
-                " COALESCE(sum(cost_usd), 0) AS cost_usd"
+                f" {money_sums('COALESCE(sum({}), 0)')}"
                 f" FROM ai_request_log r WHERE created_at >= $1 AND created_at < $2{who}"
                 " GROUP BY uid, model ORDER BY uid, model",
                 *args,

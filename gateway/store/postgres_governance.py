@@ -131,7 +131,7 @@ class PostgresGovernance:
         args: list[Any] = [utc(start), utc(end)]
         if uid is not None:
             args.append(uid)
-        money = "COALESCE(sum(r.cost_usd), 0)"
+        money = "COALESCE(sum({}), 0)"
         sql = spend_sql(group, join, money, "$1", "$2", None if uid is None else "$3")
         async with self._conn() as conn:
             rows = await conn.fetch(sql, *args)

@@ -88,4 +88,5 @@ def log_row(row: Row, parse_time: Callable[[Any], datetime]) -> RequestLogRow:
     values["stream"] = bool(values["stream"])
     values["usage_estimated"] = bool(values["usage_estimated"])
     values["cost_usd"] = Decimal(values["cost_usd"])
+    values["cache_savings_usd"] = Decimal(values["cache_savings_usd"])
     return RequestLogRow(**values)

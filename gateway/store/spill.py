@@ -36,7 +36,9 @@ def decode_item(line: bytes) -> WriteItem:
     fields: dict[str, Any] = obj["v"]
     fields["created_at"] = datetime.fromisoformat(fields["created_at"])
     if obj["k"] == "log":
-        fields["cost_usd"] = Decimal(str(fields["cost_usd"]))
+        for money in ("cost_usd", "cache_savings_usd"):  # an older line has no savings
+            if money in fields:
+                fields[money] = Decimal(str(fields[money]))
         return RequestLogRow(**fields)
     if obj["k"] == "msg":
         return MessageRow(**fields)

@@ -46,6 +46,7 @@ from gateway.store.common import (
     RowReader,
     config_upserts,
     insert_sql,
+    money_sums,
     page,
     quota_upsert_sql,
     sessions_page_sql,
@@ -338,7 +339,7 @@ class SqliteStore(SqliteGovernance, SqliteResponses, MessageWindow):
         rows = await self._worker.run(
             lambda db: db.execute(
                 f"SELECT uid, model, count(*) AS requests, {token_sums('total')},"
-                " decsum(cost_usd) AS cost_usd"
+                f" {money_sums('decsum({})')}"
                 f" FROM ai_request_log r WHERE created_at >= :start AND created_at < :end{who}"
                 " GROUP BY uid, model ORDER BY uid, model",
                 args,

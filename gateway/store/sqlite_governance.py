@@ -133,7 +133,7 @@ class SqliteGovernance:
         check_spend_group(group_by)
         group, join = _SPEND_GROUPS[group_by]
         uid_mark = None if uid is None else ":uid"
-        sql = spend_sql(group, join, "decsum(r.cost_usd)", ":start", ":end", uid_mark)
+        sql = spend_sql(group, join, "decsum({})", ":start", ":end", uid_mark)
         args = {"start": ts_text(start), "end": ts_text(end), "uid": uid}
         rows = await self._worker.run(lambda db: db.execute(sql, args).fetchall())
         return spend_totals(rows)

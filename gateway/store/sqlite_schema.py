@@ -110,6 +110,7 @@ UPGRADES = (
     ("ai_request_log", "cached_tokens", "INTEGER NOT NULL DEFAULT 0"),
     ("ai_request_log", "cache_write_tokens", "INTEGER NOT NULL DEFAULT 0"),
     ("ai_request_log", "reasoning_tokens", "INTEGER NOT NULL DEFAULT 0"),
+    ("ai_request_log", "cache_savings_usd", "TEXT NOT NULL DEFAULT '0'"),
 )
 
 

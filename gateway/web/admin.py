@@ -117,6 +117,7 @@ def usage_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "cache_write_tokens": r["cache_write_tokens"],
             "reasoning_tokens": r["reasoning_tokens"],
             "cost_usd": f"{r['cost_usd']:f}",  # fixed point: "0.000000000", never "0E-9"
+            "cache_savings_usd": f"{r['cache_savings_usd']:f}",
         }
         for r in rows
     ]
@@ -160,7 +161,10 @@ async def get_spend(request: web.Request) -> web.Response:
         rows = await s.store.spend(
             group_by, start, _midnight_after(last), request.query.get("user") or None
         )
-    data = [{**r, "cost_usd": f"{r['cost_usd']:f}"} for r in rows]
+    data = [
+        {**r, "cost_usd": f"{r['cost_usd']:f}", "cache_savings_usd": f"{r['cache_savings_usd']:f}"}
+        for r in rows
+    ]
     return json_response(
         {"object": "list", "group_by": group_by, "from": first.isoformat(),
          "to": last.isoformat(), "data": data}

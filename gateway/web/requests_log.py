@@ -130,6 +130,7 @@ def request_object(r: RequestLogRow, *, admin: bool) -> dict[str, Any]:
         "reasoning_tokens": r.reasoning_tokens,
         "usage_estimated": r.usage_estimated,
         "cost_usd": f"{r.cost_usd:f}",
+        "cache_savings_usd": f"{r.cache_savings_usd:f}",
         "latency_ms": r.latency_ms,
         "ttft_ms": r.ttft_ms,
         "attempts": r.attempts,

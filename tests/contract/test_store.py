@@ -35,7 +35,12 @@ from tests.support.stores import Backend
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 
 
-NO_PARTS = {"cached_tokens": 0, "cache_write_tokens": 0, "reasoning_tokens": 0}
+NO_PARTS = {
+    "cached_tokens": 0,
+    "cache_write_tokens": 0,
+    "reasoning_tokens": 0,
+    "cache_savings_usd": Decimal(0),
+}
 
 
 def log_row(request_id: str, **over: Any) -> RequestLogRow:
@@ -365,6 +370,7 @@ async def test_usage_aggregates_one_utc_day_exactly(store: Store) -> None:
             prompt_tokens=1,
             completion_tokens=2,
             cached_tokens=1,
+            cache_savings_usd=Decimal("0.25"),
         ),
         log_row(
             "b2",
@@ -401,6 +407,7 @@ async def test_usage_aggregates_one_utc_day_exactly(store: Store) -> None:
             "cached_tokens": 1,
             "cache_write_tokens": 2,
             "reasoning_tokens": 3,
+            "cache_savings_usd": Decimal("0.25"),
             "cost_usd": Decimal("12345.123456790"),
         },
     ]

@@ -37,6 +37,8 @@ CLAUDE_COST = (
     + WRITES_1H * Decimal(5)
     + OUT * Decimal(16)
 ) / M
+# what the cache saved: the same request with every input token at the input price, less that
+CLAUDE_SAVED = ((FRESH + READS + WRITES) * Decimal(3) + OUT * Decimal(16)) / M - CLAUDE_COST
 
 
 @pytest.fixture
@@ -132,6 +134,7 @@ async def test_anthropic_translated_chat_bills_reads_and_both_writes(gateway, cl
     assert usage.prompt_tokens == prompt and usage.prompt_tokens_details.cached_tokens == READS
     [row] = await rows_when(gateway, 1)
     assert_row(row, prompt, OUT, READS, WRITES, 0, CLAUDE_COST)
+    assert Decimal(row["cache_savings_usd"]) == CLAUDE_SAVED
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -287,6 +290,7 @@ async def test_usage_and_spend_report_the_token_kinds(gateway, claude):
         assert (report["cached_tokens"], report["cache_write_tokens"]) == (2 * READS, 2 * WRITES)
         assert report["prompt_tokens"] == 2 * (FRESH + READS + WRITES)
         assert Decimal(report["cost_usd"]) == 2 * CLAUDE_COST
+        assert Decimal(report["cache_savings_usd"]) == 2 * CLAUDE_SAVED
 
 
 @pytest.mark.parametrize("stream", [False, True])

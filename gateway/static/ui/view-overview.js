@@ -16,8 +16,9 @@ function totals(rows) {
     requests: t.requests + r.requests,
     tokens: t.tokens + r.prompt_tokens + r.completion_tokens,
     cost: t.cost + r.cost,
+    saved: t.saved + r.saved,
     errors: t.errors + r.errors,
-  }), { requests: 0, tokens: 0, cost: 0n, errors: 0 });
+  }), { requests: 0, tokens: 0, cost: 0n, saved: 0n, errors: 0 });
 }
 
 function topTable(title, label, rows) {
@@ -44,7 +45,7 @@ export async function render(el) {
   const failed = new Map();
   for (const r of failures.data) failed.set(r.day, (failed.get(r.day) || 0) + r.requests);
   const days = dayList(from, today).map((day) => {
-    const r = spent.get(day) || { requests: 0, prompt_tokens: 0, completion_tokens: 0, cached_tokens: 0, cost_usd: "0" };
+    const r = spent.get(day) || { requests: 0, prompt_tokens: 0, completion_tokens: 0, cached_tokens: 0, cost_usd: "0", cache_savings_usd: "0" };
     return {
       day,
       requests: r.requests,
@@ -52,6 +53,7 @@ export async function render(el) {
       completion_tokens: r.completion_tokens,
       cached_tokens: r.cached_tokens || 0,
       cost: nano(r.cost_usd),
+      saved: nano(r.cache_savings_usd || "0"),
       errors: failed.get(day) || 0,
     };
   });
@@ -64,12 +66,13 @@ export async function render(el) {
       cell("requests", fmtInt(t.requests)),
       cell("tokens", fmtInt(t.tokens)),
       cell("cost", `$${usdText(t.cost)}`),
+      cell("saved", `$${usdText(t.saved)}`),
       cell("errors", fmtInt(t.errors)),
       cell("error_rate", fmtPct(t.errors, t.requests)));
   });
   el.append(section("Totals",
     h("div", { class: "table-wrap" }, h("table", { class: "totals", "data-testid": "totals" },
-      h("thead", {}, h("tr", {}, ["", "Requests", "Tokens", "Cost (USD)", "Errors", "Error rate"]
+      h("thead", {}, h("tr", {}, ["", "Requests", "Tokens", "Cost (USD)", "Saved by the prompt cache", "Errors", "Error rate"]
         .map((t, i) => h("th", { class: i ? "num" : "", text: t })))),
       h("tbody", {}, cards))),
     h("p", { class: "hint", text: `UTC days ${from} to ${today}. Errors: requests that ended neither ok nor client_closed.` })));
