@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 import uuid
 from collections.abc import Callable
@@ -47,6 +48,9 @@ class Outcome:
     request_id: str
     principal: Principal
     endpoint: str = "chat"
+    # Names the request's budget reservation. Made here, never the client's X-Request-Id: two
+    # requests sharing one id would otherwise share (and replace) one reservation.
+    reservation_id: str = field(default_factory=lambda: f"r{random.getrandbits(128):032x}")
     model: str = ""
     stream: bool = False
     started: float = field(default_factory=time.perf_counter)
@@ -198,7 +202,9 @@ class Recorder:
         if o.scope is not None:
             tokens = row.prompt_tokens + row.completion_tokens
             self.settle(
-                Settlement(o.request_id, o.scope.subject_ids, o.scope.budgets, row.cost_usd, tokens)
+                Settlement(
+                    o.reservation_id, o.scope.subject_ids, o.scope.budgets, row.cost_usd, tokens
+                )
             )
         if log.isEnabledFor(logging.INFO):
             logs.line(log, "request", log_fields(row, o, self.log_content))

@@ -138,7 +138,7 @@ class Exchange:
         scope = self._scope()
         reserve = self._reserve_usd(prompt_estimate, max_output) if scope.budgets else Decimal(0)
         decision = await s.limiter.admit_all(
-            scope.subjects, scope.budgets, reserve, o.request_id, s.wall_clock()
+            scope.subjects, scope.budgets, reserve, o.reservation_id, s.wall_clock()
         )
         self.headers = ratelimit_headers(decision)
         if not decision.allowed:

@@ -1,5 +1,6 @@
-"""The Anthropic front door (Messages API client, chat completions upstream): requests checked and
-turned into chat bodies. Pure; answers, errors and count_tokens live in answer.py, errors.py, count.py.
+"""The Anthropic front door (Messages API client, chat completions upstream): requests checked
+and turned into chat bodies. Pure; answers, errors and count_tokens live in answer.py, errors.py,
+count.py.
 
 This is the one module callers import: it re-exports those helpers. Choices where the two APIs
 differ:
