@@ -105,11 +105,16 @@ def scope_for(
 
 
 def worst_case_usd(
-    prompt_tokens: int, max_output: int | None, input_price: Decimal, output_price: Decimal
+    prompt_tokens: int,
+    max_output: int | None,
+    input_price: Decimal,
+    output_price: Decimal,
+    choices: int = 1,
 ) -> Decimal:
     """The most a request can cost, rounded up to 1e-9 USD: its prompt estimate at the input
-    price plus `max_output` (None: 4096) tokens at the output price (prices per million)."""
-    output = DEFAULT_MAX_OUTPUT if max_output is None else max_output
+    price plus `max_output` (None: 4096) tokens for each of its `choices` (`n`) at the output
+    price (prices per million)."""
+    output = (DEFAULT_MAX_OUTPUT if max_output is None else max_output) * max(1, choices)
     total = (prompt_tokens * input_price + output * output_price) / MILLION
     return total.quantize(NANO, rounding=ROUND_CEILING)
 

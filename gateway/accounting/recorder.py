@@ -41,6 +41,13 @@ def cost_usd(model: ModelConfig | None, usage: Usage | None) -> Decimal:
     return (total / MILLION).quantize(NANO)
 
 
+def priced(model: ModelConfig) -> bool:
+    """Whether the gateway knows what `model` costs. An exact entry's prices are the operator's
+    (0 is free by choice); a wildcard entry without prices covers models nobody priced, whose
+    requests a budget cannot hold. (A price catalog would answer here for wildcard names.)"""
+    return not model.is_wildcard or model.input_price > 0 or model.output_price > 0
+
+
 @dataclass(slots=True)
 class Outcome:
     """Everything known about one authenticated API request by the time it ends."""

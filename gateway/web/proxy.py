@@ -21,18 +21,21 @@ from ..access.governance import (
     team_of,
     worst_case_usd,
 )
-from ..accounting.recorder import Outcome
+from ..accounting.recorder import Outcome, priced
 from ..accounting.tokens import Usage, estimate_tokens, usage_from_body
 from ..adapters.base import Call, not_supported
 from ..adapters.capabilities import serves
 from ..errors import (
     GatewayError,
+    InvalidRequest,
     ProviderError,
     ProviderTimeout,
     RateLimited,
     RequestTooLarge,
     UpstreamRejected,
+    clip,
 )
+from ..limits.budget import MAX_NANOS, from_nanos
 from ..proxy.dispatch import Answer, DispatchFailed, dispatch
 from ..proxy.relay import StreamRelay
 from ..routing import Router, Target
@@ -41,6 +44,7 @@ from .keys import PRINCIPAL, REQUEST_ID, SERVICES
 from .ratelimit_headers import ratelimit_headers
 from .services import Services
 
+MAX_RESERVE_USD = from_nanos(MAX_NANOS)  # what the limiters can count in one budget
 STREAM_HEADERS = {
     "Content-Type": "text/event-stream",
     "Cache-Control": "no-cache",
@@ -116,27 +120,43 @@ class Exchange:
         limits = self.s.quotas.limits_for(user, principal.tier)
         return scope_for(principal, limits, self.override, self.team)
 
-    def _reserve_usd(self, prompt_estimate: int, max_output: int | None) -> Decimal:
-        """The worst case over the planned deployments' prices (a fallback may cost more)."""
+    def _reserve_usd(self, prompt_estimate: int, max_output: int | None, choices: int) -> Decimal:
+        """The worst case over the planned deployments' prices (a fallback may cost more);
+        400 when one of them has no price, since a budget cannot hold what it cannot price."""
         route = self.outcome.route_model
         models = [t.model for t in self.targets] or ([route] if route else [])
+        if not all(priced(m) for m in models):
+            raise InvalidRequest(
+                f"The model `{clip(self.outcome.model)}` has no price, and a budget applies to"
+                " this request: use a priced model, or ask the operator to price this one.",
+                param="model",
+                code="model_not_priced",
+            )
         costs = [
             worst_case_usd(
                 prompt_estimate,
                 max_output if max_output is not None else m.max_tokens,
                 m.input_price,
                 m.output_price,
+                choices,
             )
             for m in models
         ]
         return max(costs, default=Decimal(0))
 
-    async def admit(self, prompt_estimate: int = 0, max_output: int | None = None) -> None:
-        """Count the request against every quota and reserve its worst-case cost against every
-        budget that applies (one atomic step), or refuse it with 429."""
+    async def admit(
+        self, prompt_estimate: int = 0, max_output: int | None = None, choices: int = 1
+    ) -> None:
+        """Count the request against every quota and reserve its worst-case cost (`choices`
+        answers of `max_output` tokens) against every budget that applies (one atomic step), or
+        refuse it with 429."""
         s, o = self.s, self.outcome
         scope = self._scope()
-        reserve = self._reserve_usd(prompt_estimate, max_output) if scope.budgets else Decimal(0)
+        reserve = Decimal(0)
+        if scope.budgets:
+            reserve = self._reserve_usd(prompt_estimate, max_output, choices)
+            if reserve > MAX_RESERVE_USD:
+                raise BudgetExceeded("This request could cost more than any budget can hold.")
         decision = await s.limiter.admit_all(
             scope.subjects, scope.budgets, reserve, o.reservation_id, s.wall_clock()
         )

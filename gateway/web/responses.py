@@ -131,11 +131,17 @@ async def _route_follow_up(
     return bridged
 
 
+def _prompt_estimate(body: dict[str, Any]) -> int:
+    """The worst case's prompt: input, instructions, tools and the text format by JSON size."""
+    sent = {k: body.get(k) for k in ("input", "instructions", "tools", "tool_choice", "text")}
+    return estimate_tokens(orjson.dumps(sent).decode())
+
+
 async def create_response(request: web.Request) -> web.StreamResponse:
     async with exchange(request, "responses") as ex:
         body = await ex.read_json()
         model, stream = require_model(body), require_stream(body)
-        optional_positive_int(body, "max_output_tokens")
+        max_output = optional_positive_int(body, "max_output_tokens")
         reserialisable(body)  # relayed, or echoed back in the Response: either way re-written
         previous = _previous_id(body)
         targets = ex.plan(model, stream)
@@ -144,11 +150,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
             plan.chat_payload()  # bad input is refused before admission, whoever serves it
         if previous is not None:
             targets = await _route_follow_up(ex, plan, targets, previous)
-        max_output = body.get("max_output_tokens")
-        await ex.admit(
-            estimate_tokens(orjson.dumps(body.get("input")).decode()),
-            max_output if isinstance(max_output, int) else None,
-        )
+        await ex.admit(_prompt_estimate(body), max_output)
         answer = await ex.forward(targets, plan.call)
         if answer.call.endpoint == "responses":
             return await _relayed(ex, answer, body, stream)

@@ -23,7 +23,7 @@ from tests.support.budgets import (
     settled,
 )
 from tests.support.clients import sdk
-from tests.support.gateway import USER_KEY, RunningGateway
+from tests.support.gateway import OTHER_KEY, USER_KEY, RunningGateway
 
 MAX_TOKENS = 100
 FITS = 5
@@ -62,3 +62,68 @@ async def test_requests_sharing_an_x_request_id_each_hold_their_own_reservation(
     assert len(upstream.received) == FITS
     spent = Decimal((await settled(gateway, USER_KEY))["user"]["spend_usd"])
     assert spent == FITS * reserve
+
+
+BIG = {"type": "object", "properties": {f"field_{i}": {"type": "string"} for i in range(800)}}
+TOOLS = [{"type": "function", "function": {"name": "lookup", "parameters": BIG}}]
+FUNCTIONS = [{"name": "lookup", "parameters": BIG}]
+FORMAT = {"type": "json_schema", "json_schema": {"name": "answer", "schema": BIG}}
+TEXT = {"type": "text", "text": "hi"}
+IMAGE = {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}
+
+
+@pytest.mark.parametrize(
+    ("label", "extra"),
+    [
+        ("n", {"n": 20}),
+        ("tools", {"tools": TOOLS}),
+        ("functions", {"functions": FUNCTIONS}),
+        ("response_format", {"response_format": FORMAT}),
+        ("images", {"messages": [{"role": "user", "content": [TEXT, IMAGE, IMAGE, IMAGE]}]}),
+    ],
+)
+async def test_the_worst_case_counts_what_the_request_carries_besides_its_text(
+    backend, upstream, tmp_path, start, label, extra
+):
+    gateway = await start(budget_config(upstream.base_url, tmp_path, backend))
+    reserve = reserve_for(HELLO, MAX_TOKENS)
+    await set_user_budget(gateway, "alice", room_for(3, reserve), "daily")
+    async with sdk(gateway) as client:
+        plain = await chat(client, max_tokens=MAX_TOKENS)
+        costly = await chat(client, max_tokens=MAX_TOKENS, **extra)
+    assert plain.status == 200
+    assert (costly.status, costly.code) == (429, "budget_exceeded"), label
+    assert len(upstream.received) == 1, "the costly request reached upstream"
+
+
+async def test_the_models_max_tokens_goes_upstream_when_the_client_sends_none(
+    upstream, tmp_path, start
+):
+    config = budget_config(upstream.base_url, tmp_path, "memory")
+    config["models"]["fake-model"]["max_tokens"] = 50
+    gateway = await start(config)
+    async with sdk(gateway) as client:
+        assert (await chat(client)).status == 200
+        assert (await chat(client, stream=True)).status == 200
+        assert (await chat(client, max_tokens=7)).status == 200
+        await client.responses.create(model="fake-model", input="hi")
+        await client.completions.create(model="fake-model", prompt="hi")
+    chat_bodies = [r.body for r in upstream.received[:3]]
+    assert [b.get("max_completion_tokens") for b in chat_bodies] == [50, 50, None]
+    assert chat_bodies[2]["max_tokens"] == 7
+    assert upstream.received[3].body["max_output_tokens"] == 50
+    assert upstream.received[4].body["max_tokens"] == 16  # the legacy default, as reserved
+
+
+async def test_an_unpriced_wildcard_route_is_refused_while_a_budget_applies(
+    upstream, tmp_path, start
+):
+    gateway = await start(budget_config(upstream.base_url, tmp_path, "memory"))
+    await set_user_budget(gateway, "alice", Decimal(1), "daily")
+    async with sdk(gateway) as alice, sdk(gateway, OTHER_KEY) as bob:
+        refused = await chat(alice, "fake/anything", max_tokens=MAX_TOKENS)
+        priced = await chat(alice, "fake-model", max_tokens=MAX_TOKENS)
+        unbudgeted = await chat(bob, "fake/anything", max_tokens=MAX_TOKENS)
+    assert (refused.status, refused.code, refused.param) == (400, "model_not_priced", "model")
+    assert (priced.status, unbudgeted.status) == (200, 200)
+    assert len(upstream.received) == 2
