@@ -69,6 +69,8 @@ def bearer_token(header: str | None) -> str:
     token = header[7:].strip()
     if not token:
         raise InvalidApiKey("Missing API key: send `Authorization: Bearer <key>`.")
+    if not (token.isascii() and token.isprintable()):  # bad bytes arrive as lone surrogates
+        raise InvalidApiKey("Incorrect API key provided.")
     return token
 
 

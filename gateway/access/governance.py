@@ -120,13 +120,21 @@ def worst_case_usd(
 
 
 def parse_tags(header: str | None) -> tuple[str, ...]:
-    """The X-Gateway-Tags of a request: comma-separated, at most 10 tags of 64 characters."""
+    """The X-Gateway-Tags of a request: comma-separated, at most 10 tags of 64 printable
+    characters."""
     if not header:
         return ()
     tags = tuple(dict.fromkeys(t.strip() for t in header.split(",") if t.strip()))
     if len(tags) > MAX_TAGS or any(len(t) > MAX_TAG_LENGTH for t in tags):
         raise InvalidRequest(
             f"X-Gateway-Tags takes at most {MAX_TAGS} tags of {MAX_TAG_LENGTH} characters.",
+            param="X-Gateway-Tags",
+            code="invalid_value",
+        )
+    # Bytes that are not UTF-8 arrive as lone surrogates (not printable): no row could hold them.
+    if not all(t.isprintable() for t in tags):
+        raise InvalidRequest(
+            "X-Gateway-Tags must be printable UTF-8 text.",
             param="X-Gateway-Tags",
             code="invalid_value",
         )

@@ -32,7 +32,8 @@ def require_admin(request: web.Request) -> None:
         raise NotFound("The admin API is disabled (auth.admin_key is empty).")
     given = request.headers.get("Authorization", "")
     expected = f"Bearer {admin_key}"
-    if not hmac.compare_digest(given.encode(), expected.encode()):
+    # surrogateescape: a header's bad bytes (decoded as lone surrogates) compare, never raise
+    if not hmac.compare_digest(given.encode(errors="surrogateescape"), expected.encode()):
         raise InvalidApiKey("Incorrect admin key provided.")
 
 

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from ..accounting.tokens import Usage, estimate_tokens, usage_from_body
 from ..adapters.base import Call
-from ..errors import GatewayError, UpstreamRejected
+from ..errors import GatewayError, InvalidRequest, UpstreamRejected
 from ..proxy.dispatch import Answer, DispatchFailed, dispatch
 from ..proxy.event_relay import PassthroughRelay, TranslatingRelay
 from ..routing import Target
@@ -33,7 +33,12 @@ FORWARDED = ("anthropic-version", "anthropic-beta")
 
 
 def _forwarded(request: web.Request) -> dict[str, str]:
-    return {name: request.headers[name] for name in FORWARDED if name in request.headers}
+    """The forwarded headers; 400 for a value that is not printable ASCII (bad bytes included)."""
+    found = {name: request.headers[name] for name in FORWARDED if name in request.headers}
+    for name, value in found.items():
+        if not (value.isascii() and value.isprintable()):
+            raise InvalidRequest(f"`{name}` must be printable ASCII.", param=name)
+    return found
 
 
 def _relayed(target: Target) -> bool:

@@ -1,0 +1,108 @@
+"""Hostile input (issue 24): bad bytes in headers refused before anything goes upstream, a
+recording failure that still settles the budget and counts the tokens, out-of-range integers
+refused with a 400 naming the field, and model names that would inject an upstream path."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+import pytest
+
+from tests.support.budgets import budget_config, chat, gateways, set_user_budget, settled, usage
+from tests.support.clients import sdk
+from tests.support.gateway import USER_KEY, RunningGateway
+
+CHAT = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+MESSAGE = {"model": "fake-model", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.fixture
+async def start() -> AsyncIterator[Callable[[dict[str, Any]], Awaitable[RunningGateway]]]:
+    async with gateways() as starter:
+        yield starter
+
+
+async def raw_post(
+    gateway: RunningGateway, path: str, body: dict[str, Any], headers: dict[str, bytes]
+) -> tuple[int, dict[str, Any]]:
+    """POST with header values sent as exact bytes (no client would send them): (status, JSON)."""
+    url = urlsplit(gateway.url)
+    reader, writer = await asyncio.open_connection(url.hostname, url.port)
+    data = orjson.dumps(body)
+    head = b"".join(name.encode() + b": " + value + b"\r\n" for name, value in headers.items())
+    writer.write(
+        f"POST {path} HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n".encode()
+        + f"Content-Length: {len(data)}\r\nConnection: close\r\n".encode()
+        + head
+        + b"\r\n"
+        + data
+    )
+    raw = await reader.read()
+    writer.close()
+    status_line, _, rest = raw.partition(b"\r\n")
+    _, _, payload = rest.partition(b"\r\n\r\n")
+    return int(status_line.split()[1]), orjson.loads(payload)
+
+
+async def test_bad_bytes_in_tags_are_a_400_in_the_apis_shape_before_upstream(
+    upstream, tmp_path, start
+):
+    gateway = await start(budget_config(upstream.base_url, tmp_path, "memory"))
+    auth = f"Bearer {USER_KEY}".encode()
+    tags = b"team-a,caf\xff"
+    status, body = await raw_post(
+        gateway, "/v1/chat/completions", CHAT, {"Authorization": auth, "X-Gateway-Tags": tags}
+    )
+    assert status == 400
+    assert body["error"]["param"] == "X-Gateway-Tags"
+    status, body = await raw_post(
+        gateway, "/v1/messages", MESSAGE, {"x-api-key": USER_KEY.encode(), "X-Gateway-Tags": tags}
+    )
+    assert status == 400
+    assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
+    status, body = await raw_post(
+        gateway,
+        "/v1/messages",
+        MESSAGE,
+        {"x-api-key": USER_KEY.encode(), "anthropic-beta": b"tools-\xff"},
+    )
+    assert (status, body["type"]) == (400, "error")
+    assert upstream.received == []
+
+
+async def test_invalid_utf8_in_a_key_is_a_401(upstream, tmp_path, start):
+    gateway = await start(budget_config(upstream.base_url, tmp_path, "memory"))
+    status, body = await raw_post(
+        gateway, "/v1/chat/completions", CHAT, {"Authorization": b"Bearer sk-\xff\xfe"}
+    )
+    assert (status, body["error"]["code"]) == (401, "invalid_api_key")
+    status, _ = await raw_post(
+        gateway, "/admin/teams", {"id": "x"}, {"Authorization": b"Bearer \xff"}
+    )
+    assert status == 401
+    assert upstream.received == []
+
+
+async def test_a_failing_recording_still_settles_the_budget_and_counts_the_tokens(
+    upstream, tmp_path, start
+):
+    gateway = await start(budget_config(upstream.base_url, tmp_path, "memory"))
+    await set_user_budget(gateway, "alice", Decimal(1), "daily")
+
+    def broken(_row: Any) -> None:
+        raise RuntimeError("the writer is broken")
+
+    gateway.services.recorder.writer.submit = broken  # type: ignore[method-assign]
+    async with sdk(gateway) as client:
+        replies = [await chat(client, stream=stream, max_tokens=100) for stream in (False, True)]
+    assert [r.status for r in replies] == [200, 200]
+    # The fake answers 11 + 3 tokens at 1.5 and 2.0 USD per million.
+    cost = (11 * Decimal("1.5") + 3 * Decimal("2.0")) / 1_000_000
+    state = (await settled(gateway, USER_KEY))["user"]
+    assert Decimal(state["spend_usd"]) == 2 * cost
+    assert (await usage(gateway, USER_KEY))["tokens"]["used"] == 2 * 14
