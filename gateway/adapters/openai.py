@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import ProviderConfig
-from .base import Call, not_supported
+from .base import Call, not_supported, path_segment
 from .http import HttpClient, HttpReply
 
 # The path of each endpoint under an OpenAI-style base URL.
@@ -87,7 +87,7 @@ class AzureUpstream:
         base = f"{self.provider.base_url}/openai"
         if call.endpoint == "responses":
             return f"{base}{path}{call.path}"
-        return f"{base}/deployments/{call.upstream_model}{path}{call.path}"
+        return f"{base}/deployments/{path_segment(call.upstream_model)}{path}{call.path}"
 
     async def send(self, call: Call) -> HttpReply:
         url = self.url(call)

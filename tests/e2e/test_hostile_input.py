@@ -106,3 +106,34 @@ async def test_a_failing_recording_still_settles_the_budget_and_counts_the_token
     state = (await settled(gateway, USER_KEY))["user"]
     assert Decimal(state["spend_usd"]) == 2 * cost
     assert (await usage(gateway, USER_KEY))["tokens"]["used"] == 2 * 14
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "az/x/../../../_reset?",
+        "az/x?api-version=2020-01-01",
+        "az/x#fragment",
+        "az/..",
+        "gem/gemini-2.5-flash:countTokens",
+        "gem/../tunedModels/other",
+    ],
+)
+async def test_a_model_name_cannot_leave_its_upstream_path_segment(
+    upstream, tmp_path, start, model
+):
+    config = budget_config(upstream.base_url, tmp_path, "memory")
+    config["providers"]["az"] = {"type": "azure", "base_url": upstream.root_url,
+                                 "api_key": "k", "api_version": "2024-10-21"}  # fmt: skip
+    config["providers"]["gem"] = {"type": "gemini", "base_url": upstream.root_url, "api_key": "k"}
+    config["models"]["az/*"] = {"provider": "az"}
+    config["models"]["gem/*"] = {"provider": "gem"}
+    gateway = await start(config)
+    async with sdk(gateway) as client:
+        refused = await chat(client, model)
+        encoded = await chat(client, "az/my deployment")
+    assert (refused.status, refused.param, refused.code) == (400, "model", "invalid_value")
+    assert encoded.status == 200
+    assert [r.path for r in upstream.received] == [
+        "/openai/deployments/my deployment/chat/completions"
+    ]
