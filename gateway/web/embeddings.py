@@ -11,6 +11,7 @@ from ..accounting.tokens import Usage, estimate_tokens, usage_from_body
 from ..errors import InvalidRequest
 from ..validation import (
     MAX_CHOICES,
+    check_ints,
     client_wants_usage,
     is_token_id,
     optional_positive_int,
@@ -105,6 +106,7 @@ def _validate_completions(payload: dict[str, Any]) -> tuple[str, bool]:
     optional_positive_int(payload, "max_tokens")
     optional_positive_int(payload, "n", MAX_CHOICES)
     optional_positive_int(payload, "best_of", MAX_CHOICES)
+    check_ints(payload, ("seed", "logprobs"))
     client_wants_usage(payload)  # stream_options: an object, or 400 (it is merged into below)
     stream = require_stream(payload)
     reserialisable(payload)

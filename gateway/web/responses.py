@@ -27,7 +27,13 @@ from ..translate.responses import (
     stored_history,
 )
 from ..translate.responses.usage import ResponsesStreamReader, response_summary
-from ..validation import optional_positive_int, require_model, require_stream, reserialisable
+from ..validation import (
+    check_ints,
+    optional_positive_int,
+    require_model,
+    require_stream,
+    reserialisable,
+)
 from .keys import PRINCIPAL, REQUEST_ID, SERVICES
 from .proxy import Exchange, exchange
 from .respond import json_response, query_choice, query_int
@@ -142,6 +148,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         body = await ex.read_json()
         model, stream = require_model(body), require_stream(body)
         max_output = optional_positive_int(body, "max_output_tokens")
+        check_ints(body, ("top_logprobs", "max_tool_calls"))
         reserialisable(body)  # relayed, or echoed back in the Response: either way re-written
         previous = _previous_id(body)
         targets = ex.plan(model, stream)

@@ -5,6 +5,7 @@ refused with a 400 naming the field, and model names that would inject an upstre
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from typing import Any
@@ -33,7 +34,7 @@ async def raw_post(
     """POST with header values sent as exact bytes (no client would send them): (status, JSON)."""
     url = urlsplit(gateway.url)
     reader, writer = await asyncio.open_connection(url.hostname, url.port)
-    data = orjson.dumps(body)
+    data = json.dumps(body).encode()  # orjson cannot write integers beyond 64 bits
     head = b"".join(name.encode() + b": " + value + b"\r\n" for name, value in headers.items())
     writer.write(
         f"POST {path} HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n".encode()
@@ -137,3 +138,34 @@ async def test_a_model_name_cannot_leave_its_upstream_path_segment(
     assert [r.path for r in upstream.received] == [
         "/openai/deployments/my deployment/chat/completions"
     ]
+
+
+HUGE = [10**30, 1e30, 2**31]
+CASES = [
+    ("/v1/chat/completions", {**CHAT, "stream": False}, "max_tokens"),
+    ("/v1/chat/completions", CHAT, "max_completion_tokens"),
+    ("/v1/chat/completions", CHAT, "seed"),
+    ("/v1/completions", {"model": "fake-model", "prompt": "hi"}, "max_tokens"),
+    ("/v1/completions", {"model": "fake-model", "prompt": "hi"}, "best_of"),
+    ("/v1/responses", {"model": "fake-model", "input": "hi"}, "max_output_tokens"),
+    ("/v1/messages", MESSAGE, "max_tokens"),
+    ("/v1/messages", {**MESSAGE, "stream": True}, "top_k"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "field"), CASES)
+async def test_an_integer_out_of_range_is_a_400_naming_it(
+    upstream, tmp_path, start, path, body, field
+):
+    gateway = await start(budget_config(upstream.base_url, tmp_path, "memory"))
+    auth = {"Authorization": f"Bearer {USER_KEY}".encode()}
+    for value in [10**30, 1e30, 2**64] if field == "seed" else HUGE:
+        status, answer = await raw_post(gateway, path, {**body, field: value}, auth)
+        assert status == 400, (value, answer)
+        error = answer["error"]
+        assert field in error["message"], (value, error)
+        if path != "/v1/messages":  # Anthropic's error shape has no param
+            assert error["param"] == field
+    status, answer = await raw_post(gateway, "/v1/chat/completions", {**CHAT, "n": 129}, auth)
+    assert (status, answer["error"]["param"]) == (400, "n")
+    assert upstream.received == []
