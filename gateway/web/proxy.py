@@ -145,20 +145,26 @@ class Exchange:
         return max(costs, default=Decimal(0))
 
     async def admit(
-        self, prompt_estimate: int = 0, max_output: int | None = None, choices: int = 1
+        self,
+        prompt_estimate: int = 0,
+        max_output: int | None = None,
+        choices: int = 1,
+        *,
+        costs: bool = True,
     ) -> None:
         """Count the request against every quota and reserve its worst-case cost (`choices`
         answers of `max_output` tokens) against every budget that applies (one atomic step), or
-        refuse it with 429."""
+        refuse it with 429. A request that `costs` nothing counts against the rpm only."""
         s, o = self.s, self.outcome
         scope = self._scope()
+        budgets = scope.budgets if costs else ()
         reserve = Decimal(0)
-        if scope.budgets:
+        if budgets:
             reserve = self._reserve_usd(prompt_estimate, max_output, choices)
             if reserve > MAX_RESERVE_USD:
                 raise BudgetExceeded("This request could cost more than any budget can hold.")
         decision = await s.limiter.admit_all(
-            scope.subjects, scope.budgets, reserve, o.reservation_id, s.wall_clock()
+            scope.subjects, budgets, reserve, o.reservation_id, s.wall_clock()
         )
         self.headers = ratelimit_headers(decision)
         if not decision.allowed:
