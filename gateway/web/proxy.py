@@ -42,6 +42,7 @@ from ..routing import Router, Target
 from ..validation import parse_json_object
 from .keys import PRINCIPAL, REQUEST_ID, SERVICES
 from .ratelimit_headers import ratelimit_headers
+from .respond import read_body
 from .services import Services
 
 MAX_RESERVE_USD = from_nanos(MAX_NANOS)  # what the limiters can count in one budget
@@ -76,7 +77,7 @@ class Relay(Protocol):
 async def read_json(request: web.Request) -> dict[str, Any]:
     """The body as a JSON object; an oversized body is a GatewayError (413) like any other."""
     try:
-        body = await request.read()
+        body = await read_body(request)
     except web.HTTPRequestEntityTooLarge:
         raise RequestTooLarge("The request body is larger than this gateway accepts.") from None
     return parse_json_object(body)
