@@ -281,19 +281,23 @@ def estimate_chat_prompt(payload: dict[str, Any], messages: list[dict[str, Any]]
     """A chat request's prompt estimate for its worst-case reservation: the messages' text,
     their tool calls, IMAGE_TOKENS per image part, and tool, function and response_format
     definitions by their JSON size (a request can carry a large prompt outside its text)."""
-    total = estimate_prompt_tokens(messages)
+    total = estimate_prompt_tokens(messages) + image_tokens(messages)
     total += sum(_json_tokens(payload.get(field)) for field in _PROMPT_FIELDS)
     for message in messages:
-        total += _json_tokens(message.get("tool_calls")) + _json_tokens(
-            message.get("function_call")
-        )
-        content = message.get("content")
-        if isinstance(content, list):
-            images = sum(
-                1 for p in content if isinstance(p, dict) and p.get("type") in _IMAGE_PARTS
-            )
-            total += images * IMAGE_TOKENS
+        total += _json_tokens(message.get("tool_calls"))
+        total += _json_tokens(message.get("function_call"))
     return total
+
+
+def image_tokens(items: Any) -> int:
+    """IMAGE_TOKENS for each image part in the content of a list of messages (chat's, or the
+    Responses API's input items)."""
+    images = 0
+    for item in items if isinstance(items, list) else []:
+        content = item.get("content") if isinstance(item, dict) else None
+        for part in content if isinstance(content, list) else []:
+            images += isinstance(part, dict) and part.get("type") in _IMAGE_PARTS
+    return images * IMAGE_TOKENS
 
 
 def _usage(obj: Any) -> Usage | None:

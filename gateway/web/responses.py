@@ -12,7 +12,13 @@ import orjson
 from aiohttp import web
 
 from ..access.governance import may_use, team_of
-from ..accounting.tokens import Usage, estimate_prompt_tokens, estimate_tokens, usage_from_body
+from ..accounting.tokens import (
+    Usage,
+    estimate_prompt_tokens,
+    estimate_tokens,
+    image_tokens,
+    usage_from_body,
+)
 from ..adapters.base import Call
 from ..adapters.capabilities import native
 from ..errors import GatewayError, InvalidRequest, NotFound, ProviderError, clip
@@ -163,7 +169,7 @@ def _team(request: web.Request) -> Team | None:
 def _prompt_estimate(body: dict[str, Any]) -> int:
     """The worst case's prompt: input, instructions, tools and the text format by JSON size."""
     sent = {k: body.get(k) for k in ("input", "instructions", "tools", "tool_choice", "text")}
-    return estimate_tokens(orjson.dumps(sent).decode())
+    return estimate_tokens(orjson.dumps(sent).decode()) + image_tokens(body.get("input"))
 
 
 async def create_response(request: web.Request) -> web.StreamResponse:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
+import openai
 import pytest
 
 from tests.support.budgets import (
@@ -127,3 +128,30 @@ async def test_an_unpriced_wildcard_route_is_refused_while_a_budget_applies(
     assert (refused.status, refused.code, refused.param) == (400, "model_not_priced", "model")
     assert (priced.status, unbudgeted.status) == (200, 200)
     assert len(upstream.received) == 2
+
+
+INPUT_IMAGE = {"type": "input_image", "image_url": "https://example.com/cat.png"}
+RESPONSES_TOOLS = [{"type": "function", "name": "lookup", "parameters": BIG}]
+
+
+@pytest.mark.parametrize(
+    ("label", "extra"),
+    [
+        ("tools", {"input": "hi", "tools": RESPONSES_TOOLS}),
+        ("images", {"input": [{"role": "user", "content": [INPUT_IMAGE, INPUT_IMAGE]}]}),
+    ],
+)
+async def test_the_responses_worst_case_counts_tools_and_images(
+    upstream, tmp_path, start, label, extra
+):
+    gateway = await start(budget_config(upstream.base_url, tmp_path, "memory"))
+    await set_user_budget(gateway, "alice", room_for(3, reserve_for(HELLO, MAX_TOKENS)), "daily")
+    async with sdk(gateway) as client:
+        plain = await client.responses.create(
+            model="fake-model", input="hi", max_output_tokens=MAX_TOKENS
+        )
+        with pytest.raises(openai.RateLimitError) as refused:
+            await client.responses.create(model="fake-model", max_output_tokens=MAX_TOKENS, **extra)
+    assert plain.status == "completed"
+    assert refused.value.code == "budget_exceeded", label
+    assert len(upstream.received) == 1
