@@ -143,6 +143,7 @@ class ApiKey:
     budget_period: str | None = None  # daily | weekly | monthly | total
     team: str | None = None
     metadata: dict[str, Any] | None = None  # logged with each request
+    max_parallel_requests: int | None = None  # requests in flight at once, per process
 
 
 @dataclass(slots=True)
@@ -156,6 +157,7 @@ class QuotaOverride:
     team: str | None = None
     max_budget_usd: Decimal | None = None
     budget_period: str | None = None
+    max_parallel_requests: int | None = None
 
 
 @dataclass(slots=True)
@@ -172,6 +174,7 @@ class Team:
     status: str = "active"  # active | deleted (kept so the poll sees deletions)
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    max_parallel_requests: int | None = None
 
 
 @dataclass(slots=True)
@@ -211,6 +214,7 @@ KEY_SCOPE_FIELDS = (
     "budget_period",
     "team",
     "metadata",
+    "max_parallel_requests",
 )
 
 

@@ -106,6 +106,9 @@ UPGRADES = (
     ("ai_request_log", "team", "TEXT"),
     ("ai_request_log", "tags", "TEXT"),
     ("ai_request_log", "key_metadata", "TEXT"),
+    ("ai_api_key", "max_parallel_requests", "INTEGER"),
+    ("ai_user_quota", "max_parallel_requests", "INTEGER"),
+    ("ai_team", "max_parallel_requests", "INTEGER"),
 )
 
 

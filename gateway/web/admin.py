@@ -41,7 +41,10 @@ async def put_user_quota(request: web.Request) -> web.Response:
     s = request.app[SERVICES]
     uid = request.match_info["uid"]
     payload = await json_object(request)
-    reject_unknown(payload, ("tier", "rpm", "tpd", "team", "max_budget_usd", "budget_period"))
+    reject_unknown(
+        payload,
+        ("tier", "rpm", "tpd", "team", "max_budget_usd", "budget_period", "max_parallel_requests"),
+    )
     override = QuotaOverride(
         uid=uid,
         tier=admin_keys.tier_of(request, payload),
@@ -50,6 +53,7 @@ async def put_user_quota(request: web.Request) -> web.Response:
         team=fields.team_id(payload.get("team")),
         max_budget_usd=fields.budget(payload.get("max_budget_usd")),
         budget_period=fields.period(payload.get("budget_period")),
+        max_parallel_requests=fields.parallel(payload.get("max_parallel_requests")),
     )
     fields.check_budget(override.max_budget_usd, override.budget_period)
     await admin_teams.require_team(s, override.team)
@@ -61,6 +65,7 @@ async def put_user_quota(request: web.Request) -> web.Response:
          "tpd": override.tpd, "team": override.team,
          "max_budget_usd": fields.money_text(override.max_budget_usd),
          "budget_period": override.budget_period,
+         "max_parallel_requests": override.max_parallel_requests,
          "effective": {"rpm": limits.rpm, "tpd": limits.tpd}}
     )  # fmt: skip
 

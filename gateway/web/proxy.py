@@ -98,6 +98,7 @@ class Exchange:
         self.override = self.s.quotas.override_for(self.principal.user)
         self.team = self.s.teams.get(team_of(self.principal, self.override))
         self.targets: list[Target] = []
+        self.parallel: tuple[str, ...] = ()  # in-flight counts this request holds
 
     async def read_json(self) -> dict[str, Any]:
         """The body as a JSON object; an oversized one is refused (and logged as `rejected`)."""
@@ -158,6 +159,8 @@ class Exchange:
         refuse it with 429. A request that `costs` nothing counts against the rpm only."""
         s, o = self.s, self.outcome
         scope = self._scope()
+        if costs:
+            self._enter_parallel()
         budgets = scope.budgets if costs else ()
         reserve = Decimal(0)
         if budgets:
@@ -303,6 +306,35 @@ class Exchange:
             relay.settle(o)
         return response
 
+    def _enter_parallel(self) -> None:
+        """Hold one of the in-flight places of the key, the user and the team that cap them
+        (max_parallel_requests; 0 or none is no cap), or refuse with 429."""
+        p, team, override = self.principal, self.team, self.override
+        caps = [
+            (f"k:{p.key_id}", p.max_parallel_requests),
+            (f"u:{p.user}", override.max_parallel_requests if override else None),
+            (f"t:{team.id}", team.max_parallel_requests) if team else ("", None),
+        ]
+        held = [(subject, cap) for subject, cap in caps if cap]
+        if not held:
+            return
+        full = self.s.in_flight.enter(held)
+        if full is not None:
+            self.s.metrics.rate_limited.labels("parallel").inc()
+            error = RateLimited(
+                f"Too many requests in flight at once ({full}): wait for one to finish.",
+                code="parallel_requests_exceeded",
+            )
+            error.headers["Retry-After"] = "1"
+            raise error
+        self.parallel = tuple(subject for subject, _ in held)
+
+    def leave(self) -> None:
+        """Give back the in-flight places the request held (when it has ended)."""
+        if self.parallel:
+            self.s.in_flight.leave(self.parallel)
+            self.parallel = ()
+
     async def peek_headers(self) -> dict[str, str]:
         """Rate-limit headers for a request refused before admission (it consumed nothing)."""
         s, user = self.s, self.principal.user
@@ -343,4 +375,5 @@ async def exchange(request: web.Request, endpoint: str) -> AsyncIterator[Exchang
         o.error = f"internal_error: {type(exc).__name__}"
         raise
     finally:
+        ex.leave()
         ex.s.recorder.finish(o)

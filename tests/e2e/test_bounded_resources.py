@@ -1,6 +1,7 @@
 """Bounded resources (issue 24): a `gateway serve` process closes idle connections and slowloris
 request heads after server.idle_timeout_s, answers a body that does not arrive in time with 408,
-and the echo provider refuses an embeddings request too large to compute on the event loop."""
+the echo provider refuses an embeddings request too large to compute on the event loop, and a
+key, user or team with max_parallel_requests gets 429 beyond that many requests in flight."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import openai
 import orjson
 import pytest
 
-from tests.support.clients import sdk
+from tests.support.budgets import admin_ok, budget_config, gateways, new_key
+from tests.support.clients import bearer, sdk
 from tests.support.gateway import USER_KEY, base_config
 from tests.support.serve import ServeProcess
 
@@ -98,3 +101,47 @@ async def test_echo_refuses_an_embeddings_request_too_large_to_compute(
         assert refused.value.body["param"] == "input"
         fine = await client.embeddings.create(model="echo", input=["a", "b"], dimensions=8192)
     assert len(fine.data[1].embedding) == 8192
+
+
+async def stream_open(http: aiohttp.ClientSession, url: str, key: str) -> aiohttp.ClientResponse:
+    """A chat stream whose first event has arrived (the rest still coming); or a refusal."""
+    body = {"model": "echo", "stream": True,
+            "messages": [{"role": "user", "content": "one two three four five six"}]}  # fmt: skip
+    resp = await http.post(f"{url}/v1/chat/completions", json=body, headers=bearer(key))
+    if resp.status == 200:
+        await resp.content.readline()
+    return resp
+
+
+@pytest.mark.parametrize("scope", ["key", "user", "team"])
+async def test_requests_in_flight_beyond_max_parallel_requests_are_429(
+    upstream, tmp_path, scope
+) -> None:
+    config = budget_config(upstream.base_url, tmp_path, "memory")
+    config["providers"]["echo"]["chunk_delay_s"] = 0.3  # a stream stays in flight a while
+    async with gateways() as start:
+        gateway = await start(config)
+        cap = {"max_parallel_requests": 2}
+        if scope == "key":
+            keys = [await new_key(gateway, user="kai", **cap)] * 3
+        elif scope == "user":
+            await admin_ok(gateway, "PUT", "/admin/users/uma/quota", cap)
+            keys = [await new_key(gateway, user="uma") for _ in range(3)]
+        else:
+            await admin_ok(gateway, "POST", "/admin/teams", {"id": "squad", **cap})
+            keys = [await new_key(gateway, user=f"t{i}", team="squad") for i in range(3)]
+        async with aiohttp.ClientSession() as http:
+            first = [await stream_open(http, gateway.url, key) for key in keys[:2]]
+            refused = await stream_open(http, gateway.url, keys[2])
+            assert [r.status for r in first] == [200, 200]
+            assert refused.status == 429
+            error = (await refused.json())["error"]
+            assert error["code"] == "parallel_requests_exceeded"
+            assert refused.headers["Retry-After"] == "1"
+            for resp in first:
+                await resp.read()  # the streams end: their places are free again
+                resp.release()
+            again = await stream_open(http, gateway.url, keys[2])
+            assert again.status == 200
+            await again.read()
+            again.release()
