@@ -203,19 +203,8 @@ KEY_FIELDS = tuple(f.name for f in fields(ApiKey))
 RESPONSE_FIELDS = tuple(f.name for f in fields(StoredResponse))
 QUOTA_FIELDS = tuple(f.name for f in fields(QuotaOverride))
 TEAM_FIELDS = tuple(f.name for f in fields(Team))
-# The ApiKey fields update_key may set.
-KEY_SCOPE_FIELDS = (
-    "name",
-    "models",
-    "expires_at",
-    "rpm",
-    "tpd",
-    "max_budget_usd",
-    "budget_period",
-    "team",
-    "metadata",
-    "max_parallel_requests",
-)
+# The ApiKey fields update_key may set: the name and the scopes (every field from `models` on).
+KEY_SCOPE_FIELDS = ("name", *KEY_FIELDS[KEY_FIELDS.index("models") :])
 
 
 def key_row_id(text: str) -> int | None:
