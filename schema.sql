@@ -176,6 +176,10 @@ CREATE TABLE IF NOT EXISTS ai_team (
     updated_at     TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS ai_team_updated_at_idx ON ai_team (updated_at);
+-- Requests in flight at once (per gateway process) of a key, a user, a team; NULL = no cap.
+ALTER TABLE ai_api_key ADD COLUMN IF NOT EXISTS max_parallel_requests INTEGER;
+ALTER TABLE ai_user_quota ADD COLUMN IF NOT EXISTS max_parallel_requests INTEGER;
+ALTER TABLE ai_team ADD COLUMN IF NOT EXISTS max_parallel_requests INTEGER;
 -- The console's request-log search (GET /admin/requests): newest first, keyset-paged on
 -- (created_at, id); by model; by endpoint; and the failures (the search's status=error, and
 -- GET /admin/errors). A user's search uses ai_request_log_uid_created_idx.

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .config import UNPRICED, Config, Deployment, ModelConfig, Prices, ProviderConfig
+from .config import FREE, UNPRICED, Config, Deployment, ModelConfig, Prices, ProviderConfig
 from .config.catalog import catalog_prices
 from .errors import ModelNotFound, ProviderNotConfigured, clip
 
@@ -214,9 +214,11 @@ class Router:
         own = d.prices or model.prices
         if own is not None:
             return own
+        provider = self.providers[d.provider]
+        if provider.type == "echo":
+            return FREE
         if not self.catalog:
             return UNPRICED
-        provider = self.providers[d.provider]
         return catalog_prices(provider.type, provider.base_url, upstream_model) or UNPRICED
 
     def _order(self, targets: list[Target], now: float) -> tuple[list[Target], list[Target]]:
@@ -289,13 +291,9 @@ def deployment_prices(config: Config) -> list[tuple[ModelConfig, Deployment, Pri
 
 
 def unpriced_models(config: Config) -> list[str]:
-    """The models with a deployment priced nowhere (its requests cost 0); echo costs nothing."""
+    """The models with a deployment priced nowhere (its requests cost 0)."""
     return sorted(
-        {
-            m.name
-            for m, d, prices in deployment_prices(config)
-            if prices and not prices.priced and config.providers[d.provider].type != "echo"
-        }
+        {m.name for m, _, prices in deployment_prices(config) if prices and not prices.priced}
     )
 
 

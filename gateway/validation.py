@@ -23,6 +23,11 @@ class ChatRequest:
     stream: bool
     client_wants_usage: bool
     session_id: str | None
+    max_output: int | None = None  # max_completion_tokens, else max_tokens
+    choices: int = 1  # `n`
+
+
+MAX_CHOICES = 128  # OpenAI's bound on `n`
 
 
 def _bad(message: str, param: str, code: str = "invalid_value") -> InvalidRequest:
@@ -52,17 +57,52 @@ def is_token_id(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKEN_ID
 
 
-def optional_positive_int(payload: dict[str, Any], field: str) -> None:
-    """A positive integer when present (64.0 counts, as in JSON Schema)."""
+MAX_INT = 2**31 - 1  # the bound of every count a request may carry (tokens, choices, dimensions)
+
+
+def optional_int(
+    payload: dict[str, Any], field: str, minimum: int = 1, maximum: int = MAX_INT
+) -> int | None:
+    """An integer from `minimum` to `maximum` when present (64.0 counts, as in JSON Schema),
+    else None. The bound keeps 1e30 or 10**30 (which JSON parsing makes a float) from reaching
+    an encoder or an upstream; the 400 names the field."""
     value = payload.get(field)
     if value is None:
-        return
+        return None
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # JSON (and JSON Schema) count 64.0 as an integer; forwarded as sent
     if isinstance(value, bool) or not isinstance(value, int):
         raise _bad(f"`{field}` must be an integer.", field, "invalid_type")
-    if value < 1:
-        raise _bad(f"`{field}` must be a positive integer, got {value}.", field)
+    if value < minimum:
+        if minimum == 1:
+            raise _bad(f"`{field}` must be a positive integer, got {value}.", field)
+        raise _bad(f"`{field}` must be at least {minimum}.", field)
+    if value > maximum:
+        raise _bad(f"`{field}` must be at most {maximum}.", field)
+    return value
+
+
+def optional_positive_int(
+    payload: dict[str, Any], field: str, maximum: int = MAX_INT
+) -> int | None:
+    """A positive integer of at most `maximum` when present, else None (see optional_int)."""
+    return optional_int(payload, field, 1, maximum)
+
+
+# Other integers of the OpenAI request bodies, with the widest range any upstream takes.
+INT_FIELDS: dict[str, tuple[int, int]] = {
+    "seed": (-(2**63), 2**63 - 1),
+    "top_logprobs": (0, 20),
+    "logprobs": (0, 20),  # legacy completions' count (chat's is a boolean, checked upstream)
+    "max_tool_calls": (1, MAX_INT),  # Responses
+}
+
+
+def check_ints(payload: dict[str, Any], fields: tuple[str, ...]) -> None:
+    """Range-check the named INT_FIELDS present in `payload`."""
+    for field in fields:
+        low, high = INT_FIELDS[field]
+        optional_int(payload, field, low, high)
 
 
 def require_messages(messages: object) -> list[dict[str, Any]]:
@@ -147,8 +187,10 @@ def validate_chat(payload: dict[str, Any]) -> ChatRequest:
     model = require_model(payload)
     messages = validate_messages(payload.get("messages"))
     stream = require_stream(payload)
-    optional_positive_int(payload, "max_tokens")
-    optional_positive_int(payload, "max_completion_tokens")
+    max_tokens = optional_positive_int(payload, "max_tokens")
+    max_output = optional_positive_int(payload, "max_completion_tokens") or max_tokens
+    choices = optional_positive_int(payload, "n", MAX_CHOICES) or 1
+    check_ints(payload, ("seed", "top_logprobs"))
     wants_usage = client_wants_usage(payload)
     session_id = payload.get("session_id")
     if session_id is not None and (not isinstance(session_id, str) or not session_id):
@@ -163,6 +205,8 @@ def validate_chat(payload: dict[str, Any]) -> ChatRequest:
         stream=stream,
         client_wants_usage=wants_usage,
         session_id=session_id,
+        max_output=max_output,
+        choices=choices,
     )
 
 

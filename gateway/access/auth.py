@@ -51,6 +51,7 @@ class Principal:
     budget_period: str | None = None
     team: str | None = None
     metadata: dict[str, Any] | None = None
+    max_parallel_requests: int | None = None
 
 
 def hash_key(key: str) -> str:
@@ -69,6 +70,8 @@ def bearer_token(header: str | None) -> str:
     token = header[7:].strip()
     if not token:
         raise InvalidApiKey("Missing API key: send `Authorization: Bearer <key>`.")
+    if not (token.isascii() and token.isprintable()):  # bad bytes arrive as lone surrogates
+        raise InvalidApiKey("Incorrect API key provided.")
     return token
 
 
@@ -186,6 +189,7 @@ def _principal(row: ApiKey | None) -> Principal | None:
         budget_period=row.budget_period,
         team=row.team,
         metadata=row.metadata,
+        max_parallel_requests=row.max_parallel_requests,
     )
 
 

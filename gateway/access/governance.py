@@ -105,23 +105,36 @@ def scope_for(
 
 
 def worst_case_usd(
-    prompt_tokens: int, max_output: int | None, input_price: Decimal, output_price: Decimal
+    prompt_tokens: int,
+    max_output: int | None,
+    input_price: Decimal,
+    output_price: Decimal,
+    choices: int = 1,
 ) -> Decimal:
     """The most a request can cost, rounded up to 1e-9 USD: its prompt estimate at the input
-    price plus `max_output` (None: 4096) tokens at the output price (prices per million)."""
-    output = DEFAULT_MAX_OUTPUT if max_output is None else max_output
+    price plus `max_output` (None: 4096) tokens for each of its `choices` (`n`) at the output
+    price (prices per million)."""
+    output = (DEFAULT_MAX_OUTPUT if max_output is None else max_output) * max(1, choices)
     total = (prompt_tokens * input_price + output * output_price) / MILLION
     return total.quantize(NANO, rounding=ROUND_CEILING)
 
 
 def parse_tags(header: str | None) -> tuple[str, ...]:
-    """The X-Gateway-Tags of a request: comma-separated, at most 10 tags of 64 characters."""
+    """The X-Gateway-Tags of a request: comma-separated, at most 10 tags of 64 printable
+    characters."""
     if not header:
         return ()
     tags = tuple(dict.fromkeys(t.strip() for t in header.split(",") if t.strip()))
     if len(tags) > MAX_TAGS or any(len(t) > MAX_TAG_LENGTH for t in tags):
         raise InvalidRequest(
             f"X-Gateway-Tags takes at most {MAX_TAGS} tags of {MAX_TAG_LENGTH} characters.",
+            param="X-Gateway-Tags",
+            code="invalid_value",
+        )
+    # Bytes that are not UTF-8 arrive as lone surrogates (not printable): no row could hold them.
+    if not all(t.isprintable() for t in tags):
+        raise InvalidRequest(
+            "X-Gateway-Tags must be printable UTF-8 text.",
             param="X-Gateway-Tags",
             code="invalid_value",
         )

@@ -17,6 +17,7 @@ from ..store.base import BUDGET_PERIODS
 
 RPM_MAX = 2**31 - 1  # INTEGER columns
 TPD_MAX = 10**12
+PARALLEL_MAX = 10_000  # max_parallel_requests
 BUDGET_LIMIT = 10**11  # NUMERIC(20, 9) holds less
 UNIX_MAX = 253402300799  # 9999-12-31T23:59:59Z
 _NANO = Decimal("1e-9")
@@ -47,6 +48,11 @@ def limit(value: object, param: str, high: int) -> int | None:
     if not 0 <= value <= high:
         raise _bad(f"`{param}` must be between 0 and {high}.", param)
     return value
+
+
+def parallel(value: object, param: str = "max_parallel_requests") -> int | None:
+    """A cap on requests in flight at once: an integer in [0, PARALLEL_MAX]; 0 is no cap."""
+    return limit(value, param, PARALLEL_MAX)
 
 
 def models(value: object, param: str = "models") -> tuple[str, ...] | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 import uuid
 from collections.abc import Callable
@@ -57,6 +58,9 @@ class Outcome:
     request_id: str
     principal: Principal
     endpoint: str = "chat"
+    # Names the request's budget reservation. Made here, never the client's X-Request-Id: two
+    # requests sharing one id would otherwise share (and replace) one reservation.
+    reservation_id: str = field(default_factory=lambda: f"r{random.getrandbits(128):032x}")
     model: str = ""
     stream: bool = False
     started: float = field(default_factory=time.perf_counter)
@@ -214,19 +218,29 @@ class Recorder:
         self.log_content = log_content
 
     def finish(self, o: Outcome) -> None:
-        """Record an ended request; session messages are appended when there is an answer."""
+        """Record an ended request; session messages are appended when there is an answer.
+        The reservation is settled and the tokens charged even if recording the rest fails."""
         ended = time.perf_counter()
+        try:
+            self._record(o, ended)
+        except Exception:
+            log.exception("recording request %s failed", o.request_id)
+        finally:
+            if o.scope is not None:
+                usage = o.usage or Usage()
+                tokens = usage.prompt_tokens + usage.completion_tokens
+                scope = o.scope
+                self.settle(
+                    Settlement(o.reservation_id, scope.subject_ids, scope.budgets, o.cost, tokens)
+                )
+
+    def _record(self, o: Outcome, ended: float) -> None:
         row = log_row(o, ended)
         self.writer.submit(row)
         if o.session_id and o.answer and o.status in ("ok", "client_closed"):
             for message in session_turn(o):
                 self.writer.submit(message)
         self.observe(o, row, ended)
-        if o.scope is not None:
-            tokens = row.prompt_tokens + row.completion_tokens
-            self.settle(
-                Settlement(o.request_id, o.scope.subject_ids, o.scope.budgets, row.cost_usd, tokens)
-            )
         if log.isEnabledFor(logging.INFO):
             logs.line(log, "request", log_fields(row, o, self.log_content))
 

@@ -273,6 +273,41 @@ def estimate_prompt_tokens(messages: list[dict[str, Any]]) -> int:
     return total
 
 
+# A flat estimate per image in a prompt: its size is unknown before upstream reads it. OpenAI
+# bills a high-detail 2048 x 2048 image about 1,100 tokens, Anthropic at most about 1,600.
+IMAGE_TOKENS = 1600
+_IMAGE_PARTS = frozenset({"image_url", "input_image", "image"})
+# Request fields sent to the model besides the messages' text: counted by their JSON size.
+_PROMPT_FIELDS = ("tools", "functions", "tool_choice", "response_format")
+
+
+def _json_tokens(value: Any) -> int:
+    return estimate_tokens(orjson.dumps(value).decode()) if value is not None else 0
+
+
+def estimate_chat_prompt(payload: dict[str, Any], messages: list[dict[str, Any]]) -> int:
+    """A chat request's prompt estimate for its worst-case reservation: the messages' text,
+    their tool calls, IMAGE_TOKENS per image part, and tool, function and response_format
+    definitions by their JSON size (a request can carry a large prompt outside its text)."""
+    total = estimate_prompt_tokens(messages) + image_tokens(messages)
+    total += sum(_json_tokens(payload.get(field)) for field in _PROMPT_FIELDS)
+    for message in messages:
+        total += _json_tokens(message.get("tool_calls"))
+        total += _json_tokens(message.get("function_call"))
+    return total
+
+
+def image_tokens(items: Any) -> int:
+    """IMAGE_TOKENS for each image part in the content of a list of messages (chat's, or the
+    Responses API's input items)."""
+    images = 0
+    for item in items if isinstance(items, list) else []:
+        content = item.get("content") if isinstance(item, dict) else None
+        for part in content if isinstance(content, list) else []:
+            images += isinstance(part, dict) and part.get("type") in _IMAGE_PARTS
+    return images * IMAGE_TOKENS
+
+
 def _usage(obj: Any) -> Usage | None:
     """Usage from an OpenAI ``usage`` object; None when it is absent or null.
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import quote
 
-from ..errors import InvalidRequest
+from ..errors import InvalidRequest, clip
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,3 +73,21 @@ def not_supported(provider_type: str, endpoint: str) -> InvalidRequest:
         param="model",
         code="model_not_supported",
     )
+
+
+# What could take a name out of its URL path segment (or into the query, the fragment, or a
+# Gemini `:method`), whatever a percent-encoding-aware server might decode it to.
+_UNSAFE_IN_SEGMENT = ("/", "\\", "..", "?", "#", ":")
+
+
+def path_segment(name: str) -> str:
+    """A model name as one URL path segment, percent-encoded; 400 for a name that could leave
+    its segment (a wildcard route puts the client's text here)."""
+    if not name or not name.isprintable() or any(u in name for u in _UNSAFE_IN_SEGMENT):
+        raise InvalidRequest(
+            f"The model name `{clip(name)}` cannot be sent to this provider: a name that goes"
+            " into a URL path must not contain /, \\, .., ?, # or :.",
+            param="model",
+            code="invalid_value",
+        )
+    return quote(name, safe="")

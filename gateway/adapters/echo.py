@@ -24,6 +24,9 @@ from .base import Call, not_supported
 
 PIECES = 6  # a streamed answer arrives in about this many content chunks
 DEFAULT_DIMENSIONS = 16
+# The most numbers one echo embeddings answer holds (inputs x dimensions): it is computed on the
+# event loop, and 2048 x 8192 of them froze it for seconds and took gigabytes.
+MAX_VALUES = 2**18
 
 
 def last_user_text(messages: list[Any]) -> str:
@@ -115,6 +118,13 @@ class EchoUpstream:
     def _embed(self, payload: dict[str, Any]) -> EchoReply:
         texts = _embedding_inputs(payload.get("input"))
         dimensions = int(payload.get("dimensions") or DEFAULT_DIMENSIONS)  # 30.0 is validated too
+        if len(texts) * dimensions > MAX_VALUES:
+            raise InvalidRequest(
+                f"The echo provider embeds at most {MAX_VALUES} numbers per request (inputs x"
+                f" dimensions); this one asks for {len(texts)} x {dimensions}.",
+                param="input",
+                code="invalid_value",
+            )
         as_base64 = payload.get("encoding_format") == "base64"
         data = []
         for i, text in enumerate(texts):

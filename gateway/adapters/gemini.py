@@ -9,7 +9,7 @@ from typing import Any
 from ..accounting.tokens import estimate_tokens
 from ..config import ProviderConfig
 from ..translate import gemini as tr
-from .base import Call, not_supported
+from .base import Call, not_supported, path_segment
 from .http import HttpClient
 from .translated import TranslatedReply
 
@@ -43,7 +43,7 @@ class GeminiUpstream:
     async def send(self, call: Call) -> TranslatedReply:
         if call.payload is None or call.endpoint not in ("chat", "embeddings"):
             raise not_supported(self.provider.type, call.endpoint)
-        base = f"{self.provider.base_url}/models/{call.upstream_model}"
+        base = f"{self.provider.base_url}/models/{path_segment(call.upstream_model)}"
         headers = {**self.headers, "X-Request-Id": call.request_id}
         model, created = call.public_model, int(time.time())
         if call.endpoint == "embeddings":

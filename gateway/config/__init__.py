@@ -11,6 +11,7 @@ import yaml
 
 from .reader import interpolate, parse
 from .types import (
+    FREE,
     LOG_LEVELS,
     UNPRICED,
     AuthConfig,
@@ -35,6 +36,7 @@ from .types import (
 
 # The public face: the dataclasses live in config.types, the YAML reading in config.reader.
 __all__ = [
+    "FREE",
     "LOG_LEVELS",
     "METRICS_DIR_ENV",
     "UNPRICED",

@@ -134,6 +134,8 @@ class ServerSection(Section):
     port: Count | None = None
     max_body_bytes: Annotated[int, BeforeValidator(_integer), Field(ge=1024)] | None = None
     shutdown_grace_s: Seconds | None = None
+    idle_timeout_s: Seconds | None = None
+    body_timeout_s: Seconds | None = None
 
 
 class DatabaseSection(Section):

@@ -18,6 +18,10 @@ class ServerConfig:
     port: int = 8080
     max_body_bytes: int = 4 * 1024 * 1024
     shutdown_grace_s: float = 30.0
+    # A connection that has not sent a whole request head this long after it opened (or after its
+    # last answer) is closed: idle sockets and slowloris heads. aiohttp's keep-alive timeout.
+    idle_timeout_s: float = 15.0
+    body_timeout_s: float = 30.0  # reading a request body past this is a 408
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +127,7 @@ class Prices:
 
 
 UNPRICED = Prices(source="none")
+FREE = Prices(source="free: echo")  # the built-in echo provider costs nothing
 
 
 @dataclass(frozen=True, slots=True)

@@ -276,16 +276,21 @@ def messages_paths() -> dict[str, Schema]:
             {"model": "echo", "max_tokens": 256, "messages": HELLO},
         ),
     )
+    count_errors = _errors(
+        {**COMMON, 403: "The key may not use this model.", 429: "RPM exceeded."}, rate
+    )
+    count_errors["429"]["headers"] = header_refs(*rate, "Retry-After")
     count = op(
         "countMessageTokens",
         "Anthropic",
         "Count the input tokens of a Messages request",
-        {"200": {"description": "The count.", "headers": header_refs(),
+        {"200": {"description": "The count.", "headers": header_refs(*rate),
                  "content": {"application/json": {"schema": ref("InputTokens")}}},
-         **_errors(COMMON)},
+         **count_errors},
         SECURITY,
         description="anthropic models: asked of the provider's count endpoint; others: "
-        "estimated. Costs no quota.",
+        "estimated. Held to the key's model list and counted against the RPM like any request; "
+        "reserves no budget and charges no tokens.",
         parameters=HEADERS,
         requestBody=body(ref("CountTokensRequest"), {"model": "echo", "messages": HELLO}),
     )  # fmt: skip

@@ -227,6 +227,7 @@ def console_schemas() -> dict[str, Schema]:
             "max_budget_usd": nstr,
             "budget_period": nstr,
             "team": nstr,
+            "max_parallel_requests": nint,
         }
     )
     failures = record({"day": DAY, "status": STR, "requests": INT})

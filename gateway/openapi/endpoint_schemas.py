@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..validation import MAX_INT
 from .shapes import INT, STR, TEXT, UNIX, Schema, const, nullable, obj, ref
 
 MAX_INPUTS = 2048  # as web/embeddings.py
@@ -13,7 +14,7 @@ MAX_TOKEN_ID = 2**31 - 1
 RESPONSE_STATUSES = ["completed", "incomplete", "failed", "in_progress", "queued", "cancelled"]
 
 BOOL: Schema = {"type": "boolean"}
-POSITIVE: Schema = {"type": "integer", "minimum": 1}
+POSITIVE: Schema = {"type": "integer", "minimum": 1, "maximum": MAX_INT}
 TOKEN: Schema = {"type": "integer", "minimum": 0, "maximum": MAX_TOKEN_ID}
 
 

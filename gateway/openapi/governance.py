@@ -8,6 +8,7 @@ from ..access.governance_fields import (
     METADATA_MAX_BYTES,
     MODEL_NAME_MAX,
     MODELS_MAX,
+    PARALLEL_MAX,
     RPM_MAX,
     TEAM_ID_PATTERN,
     TPD_MAX,
@@ -88,6 +89,13 @@ MODELS_IN: Schema = {
 }
 LIMIT_RPM: Schema = {"type": ["integer", "null"], "minimum": 0, "maximum": RPM_MAX}
 LIMIT_TPD: Schema = {"type": ["integer", "null"], "minimum": 0, "maximum": TPD_MAX}
+PARALLEL_IN: Schema = {
+    "type": ["integer", "null"],
+    "minimum": 0,
+    "maximum": PARALLEL_MAX,
+    "description": "Requests in flight at once, per gateway process (more get 429 "
+    "`parallel_requests_exceeded`); 0 or null: no cap.",
+}
 TEAM_REF: Schema = {
     "type": ["string", "null"],
     "pattern": TEAM_ID_PATTERN,
@@ -149,6 +157,7 @@ def _scopes() -> dict[str, Schema]:
         "budget_period": PERIOD,
         "team": TEAM_REF,
         "metadata": METADATA,
+        "max_parallel_requests": PARALLEL_IN,
     }
 
 
@@ -160,6 +169,7 @@ def _settings() -> dict[str, Schema]:
         "models": MODELS_IN,
         "rpm": LIMIT_RPM,
         "tpd": LIMIT_TPD,
+        "max_parallel_requests": PARALLEL_IN,
     }
 
 
@@ -167,7 +177,8 @@ def governance_schemas(tier: Schema) -> dict[str, Schema]:
     """Keys with scopes, quota overrides with budget and team, teams, spend."""
     quota = obj(
         {"tier": nullable(tier), "rpm": LIMIT_RPM, "tpd": LIMIT_TPD, "team": TEAM_REF,
-         "max_budget_usd": MONEY_IN, "budget_period": PERIOD},
+         "max_budget_usd": MONEY_IN, "budget_period": PERIOD,
+         "max_parallel_requests": PARALLEL_IN},
         (), False,
     )  # fmt: skip
     shown_scopes: dict[str, Schema] = {
@@ -179,6 +190,7 @@ def governance_schemas(tier: Schema) -> dict[str, Schema]:
         "budget_period": nullable(STR),
         "team": nullable(STR),
         "metadata": {"type": ["object", "null"]},
+        "max_parallel_requests": nullable(INT),
     }
     key_fields: dict[str, Schema] = {
         "id": STR,
@@ -205,12 +217,14 @@ def governance_schemas(tier: Schema) -> dict[str, Schema]:
             {"object": const("user_quota"), "user": STR, "tier": nullable(STR),
              "rpm": nullable(INT), "tpd": nullable(INT), "team": nullable(STR),
              "max_budget_usd": MONEY_OUT, "budget_period": nullable(STR),
+             "max_parallel_requests": nullable(INT),
              "effective": record({"rpm": INT, "tpd": INT})}
         ),
         "Team": record(
             {"id": STR, "object": const("team"), "name": STR, "max_budget_usd": MONEY_OUT,
              "budget_period": nullable(STR), "models": nullable({"type": "array", "items": STR}),
-             "rpm": nullable(INT), "tpd": nullable(INT), "created_at": UNIX, "updated_at": UNIX}
+             "rpm": nullable(INT), "tpd": nullable(INT), "max_parallel_requests": nullable(INT),
+             "created_at": UNIX, "updated_at": UNIX}
         ),
         "TeamCreate": obj(
             {"id": {"type": "string", "pattern": TEAM_ID_PATTERN}, **_settings()}, ["id"], False

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ..errors import GatewayError
 from ..store.base import BUDGET_PERIODS
+from ..validation import MAX_CHOICES, MAX_INT
 from .anthropic import messages_schemas
 from .endpoint_schemas import endpoint_schemas
 from .governance import governance_schemas
@@ -65,7 +66,7 @@ def _completion(kind: Schema, description: str) -> Schema:
 
 
 def _chat() -> dict[str, Schema]:
-    positive: Schema = {"type": "integer", "minimum": 1}
+    positive: Schema = {"type": "integer", "minimum": 1, "maximum": MAX_INT}
     message = obj(
         {
             "role": {"type": "string", "enum": ROLES},
@@ -82,6 +83,7 @@ def _chat() -> dict[str, Schema]:
             "stream_options": nullable(obj({"include_usage": nullable({"type": "boolean"})})),
             "max_tokens": nullable(positive),
             "max_completion_tokens": nullable(positive),
+            "n": nullable({"type": "integer", "minimum": 1, "maximum": MAX_CHOICES}),
             "session_id": nullable({**TEXT, "minLength": 1})
             | {
                 "description": "Gateway extension: the session whose history to use; not forwarded."

@@ -59,6 +59,7 @@ async def serve(
         handler_cancellation=True,
         access_log=None,
         shutdown_timeout=config.server.shutdown_grace_s,
+        keepalive_timeout=config.server.idle_timeout_s,
     )
     await runner.setup()
     stop = asyncio.Event()

@@ -150,6 +150,7 @@ class ApiKey:
     budget_period: str | None = None  # daily | weekly | monthly | total
     team: str | None = None
     metadata: dict[str, Any] | None = None  # logged with each request
+    max_parallel_requests: int | None = None  # requests in flight at once, per process
 
 
 @dataclass(slots=True)
@@ -163,6 +164,7 @@ class QuotaOverride:
     team: str | None = None
     max_budget_usd: Decimal | None = None
     budget_period: str | None = None
+    max_parallel_requests: int | None = None
 
 
 @dataclass(slots=True)
@@ -179,6 +181,7 @@ class Team:
     status: str = "active"  # active | deleted (kept so the poll sees deletions)
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    max_parallel_requests: int | None = None
 
 
 @dataclass(slots=True)
@@ -207,18 +210,8 @@ KEY_FIELDS = tuple(f.name for f in fields(ApiKey))
 RESPONSE_FIELDS = tuple(f.name for f in fields(StoredResponse))
 QUOTA_FIELDS = tuple(f.name for f in fields(QuotaOverride))
 TEAM_FIELDS = tuple(f.name for f in fields(Team))
-# The ApiKey fields update_key may set.
-KEY_SCOPE_FIELDS = (
-    "name",
-    "models",
-    "expires_at",
-    "rpm",
-    "tpd",
-    "max_budget_usd",
-    "budget_period",
-    "team",
-    "metadata",
-)
+# The ApiKey fields update_key may set: the name and the scopes (every field from `models` on).
+KEY_SCOPE_FIELDS = ("name", *KEY_FIELDS[KEY_FIELDS.index("models") :])
 
 
 def key_row_id(text: str) -> int | None:

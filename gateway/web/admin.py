@@ -32,11 +32,20 @@ def require_admin(request: web.Request) -> None:
         raise NotFound("The admin API is disabled (auth.admin_key is empty).")
     given = request.headers.get("Authorization", "")
     expected = f"Bearer {admin_key}"
-    if not hmac.compare_digest(given.encode(), expected.encode()):
+    # surrogateescape: a header's bad bytes (decoded as lone surrogates) compare, never raise
+    if not hmac.compare_digest(given.encode(errors="surrogateescape"), expected.encode()):
         raise InvalidApiKey("Incorrect admin key provided.")
 
 
-QUOTA_FIELDS = ("tier", "rpm", "tpd", "team", "max_budget_usd", "budget_period")
+QUOTA_FIELDS = (
+    "tier",
+    "rpm",
+    "tpd",
+    "team",
+    "max_budget_usd",
+    "budget_period",
+    "max_parallel_requests",
+)
 
 
 async def put_user_quota(request: web.Request) -> web.Response:
@@ -60,6 +69,7 @@ async def _set_user_quota(request: web.Request, keep: bool) -> web.Response:
         return name in payload or not keep
 
     budget = fields.budget(payload.get("max_budget_usd"))
+    parallel = fields.parallel(payload.get("max_parallel_requests"))
     override = QuotaOverride(
         uid=uid,
         tier=admin_keys.tier_of(request, payload) if sent("tier") else old.tier,
@@ -71,6 +81,9 @@ async def _set_user_quota(request: web.Request, keep: bool) -> web.Response:
             fields.period(payload.get("budget_period"))
             if sent("budget_period")
             else old.budget_period
+        ),
+        max_parallel_requests=(
+            parallel if sent("max_parallel_requests") else old.max_parallel_requests
         ),
     )
     if keep:
@@ -87,6 +100,7 @@ async def _set_user_quota(request: web.Request, keep: bool) -> web.Response:
          "tpd": override.tpd, "team": override.team,
          "max_budget_usd": fields.money_text(override.max_budget_usd),
          "budget_period": override.budget_period,
+         "max_parallel_requests": override.max_parallel_requests,
          "effective": {"rpm": limits.rpm, "tpd": limits.tpd}}
     )  # fmt: skip
 

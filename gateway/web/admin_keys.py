@@ -31,6 +31,7 @@ SCOPES: dict[str, Callable[[object], Any]] = {
     "budget_period": fields.period,
     "team": fields.team_id,
     "metadata": fields.metadata,
+    "max_parallel_requests": fields.parallel,
 }
 
 
@@ -54,6 +55,7 @@ def key_object(k: ApiKey) -> dict[str, Any]:
         "budget_period": k.budget_period,
         "team": k.team,
         "metadata": k.metadata,
+        "max_parallel_requests": k.max_parallel_requests,
     }
 
 

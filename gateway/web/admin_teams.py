@@ -17,7 +17,15 @@ from .respond import json_object, json_response, optional_str, reject_unknown, u
 if TYPE_CHECKING:
     from .services import Services
 
-TEAM_SETTINGS = ("name", "max_budget_usd", "budget_period", "models", "rpm", "tpd")
+TEAM_SETTINGS = (
+    "name",
+    "max_budget_usd",
+    "budget_period",
+    "models",
+    "rpm",
+    "tpd",
+    "max_parallel_requests",
+)
 NAME_MAX = 128
 
 
@@ -32,6 +40,7 @@ def team_object(team: Team) -> dict[str, Any]:
         "models": list(team.models) if team.models is not None else None,
         "rpm": team.rpm,
         "tpd": team.tpd,
+        "max_parallel_requests": team.max_parallel_requests,
         "created_at": unix(team.created_at) if team.created_at else None,
         "updated_at": unix(team.updated_at) if team.updated_at else None,
     }
@@ -72,6 +81,8 @@ def _settings(payload: dict[str, Any], team: Team) -> Team:
         changes["rpm"] = fields.limit(payload["rpm"], "rpm", fields.RPM_MAX)
     if "tpd" in payload:
         changes["tpd"] = fields.limit(payload["tpd"], "tpd", fields.TPD_MAX)
+    if "max_parallel_requests" in payload:
+        changes["max_parallel_requests"] = fields.parallel(payload["max_parallel_requests"])
     return replace(team, **changes)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ..accounting.tokens import estimate_prompt_tokens
+from ..accounting.tokens import estimate_chat_prompt
 from ..errors import ServiceUnavailable, session_not_found
 from ..store import StoreUnavailable
 from ..store.history import storable, with_history
@@ -41,9 +41,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         ex.outcome.session_id = chat.session_id
         targets = ex.plan(chat.model, chat.stream)
         messages = await _messages_with_history(ex.s, chat, ex.principal.user)
-        prompt_estimate = estimate_prompt_tokens(messages)
-        asked = chat.payload.get("max_completion_tokens") or chat.payload.get("max_tokens")
-        await ex.admit(prompt_estimate, asked if isinstance(asked, int) else None)
+        prompt_estimate = estimate_chat_prompt(chat.payload, messages)
+        await ex.admit(prompt_estimate, chat.max_output, chat.choices)
         ex.outcome.new_messages = storable(chat.messages)
         payload = upstream_payload(chat, messages)
         answer = await ex.forward(

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from ..errors import NotFound
 from ..openapi import build_document
+from . import console
 from .keys import SERVICES
 
 
@@ -33,12 +34,17 @@ DOCUMENT: web.AppKey[DocumentCache] = web.AppKey("openapi_document", DocumentCac
 ASSETS: dict[str, str] = {
     "swagger-ui-bundle.js": "text/javascript",
     "swagger-ui.css": "text/css",
+    "docs.css": "text/css",
     "docs.js": "text/javascript",
     "swagger-ui.LICENSE": "text/plain",
     "swagger-ui.NOTICE": "text/plain",
     "swagger-ui-bundle.js.LICENSE.txt": "text/plain",
 }
 ASSET_CACHE = "public, max-age=3600"
+# The console's policy (no inline script or style, nothing from outside the gateway), but
+# Swagger UI's stylesheet draws its icons as data: SVG images.
+CSP = console.CSP.replace("img-src 'self'", "img-src 'self' data:")
+HEADERS = {**console.HEADERS, "Content-Security-Policy": CSP}
 
 
 def _static(name: str) -> bytes:
@@ -51,7 +57,9 @@ async def openapi_json(request: web.Request) -> web.Response:
 
 
 async def docs_page(request: web.Request) -> web.Response:
-    return web.Response(body=_static("docs.html"), content_type="text/html", charset="utf-8")
+    return web.Response(
+        body=_static("docs.html"), content_type="text/html", charset="utf-8", headers=HEADERS
+    )
 
 
 async def docs_asset(request: web.Request) -> web.Response:
@@ -63,7 +71,7 @@ async def docs_asset(request: web.Request) -> web.Response:
         body=_static(name),
         content_type=media,
         charset="utf-8",
-        headers={"Cache-Control": ASSET_CACHE},
+        headers={**HEADERS, "Cache-Control": ASSET_CACHE},
     )
 
 

@@ -10,6 +10,8 @@ from aiohttp import web
 from ..accounting.tokens import Usage, estimate_tokens, usage_from_body
 from ..errors import InvalidRequest
 from ..validation import (
+    MAX_CHOICES,
+    check_ints,
     client_wants_usage,
     is_token_id,
     optional_positive_int,
@@ -102,6 +104,9 @@ def _validate_completions(payload: dict[str, Any]) -> tuple[str, bool]:
             "`prompt` is required.", param="prompt", code="missing_required_parameter"
         )
     optional_positive_int(payload, "max_tokens")
+    optional_positive_int(payload, "n", MAX_CHOICES)
+    optional_positive_int(payload, "best_of", MAX_CHOICES)
+    check_ints(payload, ("seed", "logprobs"))
     client_wants_usage(payload)  # stream_options: an object, or 400 (it is merged into below)
     stream = require_stream(payload)
     reserialisable(payload)
@@ -113,16 +118,19 @@ async def completions(request: web.Request) -> web.StreamResponse:
         payload = await ex.read_json()
         model, stream = _validate_completions(payload)
         targets = ex.plan(model, stream)
-        asked = payload.get("max_tokens")
+        asked = optional_positive_int(payload, "max_tokens")
+        choices = max(optional_positive_int(payload, f, MAX_CHOICES) or 1 for f in ("n", "best_of"))
         await ex.admit(
             _input_estimate(payload.get("prompt")),
-            asked if isinstance(asked, int) else 16,  # the legacy API's default max_tokens
+            asked or 16,  # the legacy API's default max_tokens
+            choices,  # best_of answers are made (and billed) upstream, n of them returned
         )
         options = payload.get("stream_options")
         wants_usage = client_wants_usage(payload)
-        sent = payload
+        # Sent explicitly: the legacy API's default is what was reserved, whoever answers.
+        sent = payload if asked else {**payload, "max_tokens": 16}
         if stream:
             options = payload.get("stream_options") or {}
-            sent = {**payload, "stream_options": {**options, "include_usage": True}}
+            sent = {**sent, "stream_options": {**options, "include_usage": True}}
         answer = await ex.forward(targets, lambda target: ex.call(target, sent, stream=stream))
         return await ex.answer_openai(answer, _input_estimate(payload.get("prompt")), wants_usage)

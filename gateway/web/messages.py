@@ -9,9 +9,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from ..access.governance import check_model
 from ..accounting.tokens import Usage, estimate_tokens, usage_from_body
 from ..adapters.base import Call
-from ..errors import GatewayError, UpstreamRejected
+from ..errors import GatewayError, InvalidRequest, UpstreamRejected
 from ..proxy.dispatch import Answer, DispatchFailed, dispatch
 from ..proxy.event_relay import PassthroughRelay, TranslatingRelay
 from ..routing import Target
@@ -33,7 +34,12 @@ FORWARDED = ("anthropic-version", "anthropic-beta")
 
 
 def _forwarded(request: web.Request) -> dict[str, str]:
-    return {name: request.headers[name] for name in FORWARDED if name in request.headers}
+    """The forwarded headers; 400 for a value that is not printable ASCII (bad bytes included)."""
+    found = {name: request.headers[name] for name in FORWARDED if name in request.headers}
+    for name, value in found.items():
+        if not (value.isascii() and value.isprintable()):
+            raise InvalidRequest(f"`{name}` must be printable ASCII.", param=name)
+    return found
 
 
 def _relayed(target: Target) -> bool:
@@ -118,13 +124,21 @@ async def _bridge(ex: Exchange, answer: Answer, stream: bool, estimate: int) -> 
 
 async def count_tokens(request: web.Request) -> web.Response:
     """{"input_tokens": N}: Anthropic's own count for `anthropic` deployments, else an estimate.
-    Costs no quota and writes no request-log row."""
+    Held to the key's model list and counted against the rpm like any request; it reserves no
+    budget, charges no tokens and writes no request-log row."""
     s = request.app[SERVICES]
     body = await read_json(request)
     validate_messages_request(body, count_tokens=True)
-    router = s.router
+    ex = Exchange(request, "count_tokens")
+    router = ex.router
     model = str(body["model"])
-    router.lookup(model)  # unknown model: 404
+    ex.outcome.route_model = router.lookup(model)[0]  # unknown model: 404
+    check_model(model, ex.principal, ex.team)
+    try:
+        await ex.admit(costs=False)
+    except GatewayError as error:
+        error.headers.update(ex.headers or {})
+        raise
     targets = [t for t in router.plan(model, s.clock()) if _relayed(t)]
     if targets:
 
@@ -145,12 +159,13 @@ async def count_tokens(request: web.Request) -> web.Response:
             )  # fmt: skip
         except DispatchFailed as failed:
             raise failed.error from None
-        response = web.Response(status=answer.reply.status, body=answer.body)
+        response = web.Response(status=answer.reply.status, body=answer.body, headers=ex.headers)
         response.headers["Content-Type"] = answer.reply.content_type
         return response
     return web.Response(
         body=orjson.dumps({"input_tokens": estimate_input_tokens(body)}),
         content_type="application/json",
+        headers=ex.headers,
     )
 
 

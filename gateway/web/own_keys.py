@@ -41,6 +41,7 @@ def own_key_object(k: ApiKey, current_id: str, now: datetime) -> dict[str, Any]:
         "max_budget_usd": _money(k.max_budget_usd),
         "budget_period": k.budget_period,
         "team": k.team,
+        "max_parallel_requests": k.max_parallel_requests,
     }
 
 

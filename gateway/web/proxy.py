@@ -27,20 +27,25 @@ from ..adapters.base import Call, not_supported
 from ..adapters.capabilities import serves
 from ..errors import (
     GatewayError,
+    InvalidRequest,
     ProviderError,
     ProviderTimeout,
     RateLimited,
     RequestTooLarge,
     UpstreamRejected,
+    clip,
 )
+from ..limits.budget import MAX_NANOS, from_nanos
 from ..proxy.dispatch import Answer, DispatchFailed, dispatch
 from ..proxy.relay import StreamRelay
 from ..routing import Router, Target
 from ..validation import parse_json_object
 from .keys import PRINCIPAL, REQUEST_ID, SERVICES
 from .ratelimit_headers import ratelimit_headers
+from .respond import read_body
 from .services import Services
 
+MAX_RESERVE_USD = from_nanos(MAX_NANOS)  # what the limiters can count in one budget
 STREAM_HEADERS = {
     "Content-Type": "text/event-stream",
     "Cache-Control": "no-cache",
@@ -72,7 +77,7 @@ class Relay(Protocol):
 async def read_json(request: web.Request) -> dict[str, Any]:
     """The body as a JSON object; an oversized body is a GatewayError (413) like any other."""
     try:
-        body = await request.read()
+        body = await read_body(request)
     except web.HTTPRequestEntityTooLarge:
         raise RequestTooLarge("The request body is larger than this gateway accepts.") from None
     return parse_json_object(body)
@@ -93,6 +98,7 @@ class Exchange:
         self.override = self.s.quotas.override_for(self.principal.user)
         self.team = self.s.teams.get(team_of(self.principal, self.override))
         self.targets: list[Target] = []
+        self.parallel: tuple[str, ...] = ()  # in-flight counts this request holds
 
     async def read_json(self) -> dict[str, Any]:
         """The body as a JSON object; an oversized one is refused (and logged as `rejected`)."""
@@ -117,28 +123,52 @@ class Exchange:
         limits = self.s.quotas.limits_for(user, principal.tier)
         return scope_for(principal, limits, self.override, self.team)
 
-    def _reserve_usd(self, prompt_estimate: int, max_output: int | None) -> Decimal:
+    def _reserve_usd(self, prompt_estimate: int, max_output: int | None, choices: int) -> Decimal:
         """The worst case over the planned deployments' prices (a fallback may cost more): all
-        input at the full input price, of its highest tier."""
+        input at the full input price, of its highest tier; 400 when one of them is priced
+        nowhere, since a budget cannot hold what it cannot price."""
+        if not all(t.prices.priced for t in self.targets):
+            raise InvalidRequest(
+                f"The model `{clip(self.outcome.model)}` has no price, and a budget applies to"
+                " this request: use a priced model, or ask the operator to price this one.",
+                param="model",
+                code="model_not_priced",
+            )
         costs = [
             worst_case_usd(
                 prompt_estimate,
                 max_output if max_output is not None else t.model.max_tokens,
                 t.prices.input.highest,
                 t.prices.output.highest,
+                choices,
             )
             for t in self.targets
         ]
         return max(costs, default=Decimal(0))
 
-    async def admit(self, prompt_estimate: int = 0, max_output: int | None = None) -> None:
-        """Count the request against every quota and reserve its worst-case cost against every
-        budget that applies (one atomic step), or refuse it with 429."""
+    async def admit(
+        self,
+        prompt_estimate: int = 0,
+        max_output: int | None = None,
+        choices: int = 1,
+        *,
+        costs: bool = True,
+    ) -> None:
+        """Count the request against every quota and reserve its worst-case cost (`choices`
+        answers of `max_output` tokens) against every budget that applies (one atomic step), or
+        refuse it with 429. A request that `costs` nothing counts against the rpm only."""
         s, o = self.s, self.outcome
         scope = self._scope()
-        reserve = self._reserve_usd(prompt_estimate, max_output) if scope.budgets else Decimal(0)
+        if costs:
+            self._enter_parallel()
+        budgets = scope.budgets if costs else ()
+        reserve = Decimal(0)
+        if budgets:
+            reserve = self._reserve_usd(prompt_estimate, max_output, choices)
+            if reserve > MAX_RESERVE_USD:
+                raise BudgetExceeded("This request could cost more than any budget can hold.")
         decision = await s.limiter.admit_all(
-            scope.subjects, scope.budgets, reserve, o.request_id, s.wall_clock()
+            scope.subjects, budgets, reserve, o.reservation_id, s.wall_clock()
         )
         self.headers = ratelimit_headers(decision)
         if not decision.allowed:
@@ -276,6 +306,35 @@ class Exchange:
             relay.settle(o)
         return response
 
+    def _enter_parallel(self) -> None:
+        """Hold one of the in-flight places of the key, the user and the team that cap them
+        (max_parallel_requests; 0 or none is no cap), or refuse with 429."""
+        p, team, override = self.principal, self.team, self.override
+        caps = [
+            (f"k:{p.key_id}", p.max_parallel_requests),
+            (f"u:{p.user}", override.max_parallel_requests if override else None),
+            (f"t:{team.id}", team.max_parallel_requests) if team else ("", None),
+        ]
+        held = [(subject, cap) for subject, cap in caps if cap]
+        if not held:
+            return
+        full = self.s.in_flight.enter(held)
+        if full is not None:
+            self.s.metrics.rate_limited.labels("parallel").inc()
+            error = RateLimited(
+                f"Too many requests in flight at once ({full}): wait for one to finish.",
+                code="parallel_requests_exceeded",
+            )
+            error.headers["Retry-After"] = "1"
+            raise error
+        self.parallel = tuple(subject for subject, _ in held)
+
+    def leave(self) -> None:
+        """Give back the in-flight places the request held (when it has ended)."""
+        if self.parallel:
+            self.s.in_flight.leave(self.parallel)
+            self.parallel = ()
+
     async def peek_headers(self) -> dict[str, str]:
         """Rate-limit headers for a request refused before admission (it consumed nothing)."""
         s, user = self.s, self.principal.user
@@ -316,4 +375,5 @@ async def exchange(request: web.Request, endpoint: str) -> AsyncIterator[Exchang
         o.error = f"internal_error: {type(exc).__name__}"
         raise
     finally:
+        ex.leave()
         ex.s.recorder.finish(o)

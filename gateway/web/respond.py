@@ -3,14 +3,16 @@ Every bad value becomes an InvalidRequest naming the parameter."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from ..errors import InvalidRequest
+from ..errors import InvalidRequest, RequestTimeout
 from ..validation import parse_json_object
+from .keys import SERVICES
 
 
 def json_response(payload: object, status: int = 200) -> web.Response:
@@ -49,8 +51,18 @@ def query_choice(request: web.Request, name: str, choices: tuple[str, ...]) -> s
     return raw
 
 
+async def read_body(request: web.Request) -> bytes:
+    """The whole body, or 408 when the client takes longer than server.body_timeout_s to send
+    it (a slow body must not hold a connection and a handler forever)."""
+    try:
+        async with asyncio.timeout(request.app[SERVICES].config.server.body_timeout_s):
+            return await request.read()
+    except TimeoutError:
+        raise RequestTimeout("The request body did not arrive in time.") from None
+
+
 async def json_object(request: web.Request) -> dict[str, Any]:
-    body = await request.read()
+    body = await read_body(request)
     return parse_json_object(body) if body.strip() else {}
 
 

@@ -11,14 +11,22 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from ..accounting.tokens import Usage, estimate_prompt_tokens, estimate_tokens, usage_from_body
+from ..access.governance import may_use, team_of
+from ..accounting.tokens import (
+    Usage,
+    estimate_prompt_tokens,
+    estimate_tokens,
+    image_tokens,
+    usage_from_body,
+)
 from ..adapters.base import Call
 from ..adapters.capabilities import native
 from ..errors import GatewayError, InvalidRequest, NotFound, ProviderError, clip
+from ..proxy.affinity import Remembered
 from ..proxy.dispatch import Answer
 from ..proxy.event_relay import PassthroughRelay, TranslatingRelay
 from ..routing import Target
-from ..store import StoredResponse
+from ..store import StoredResponse, Team
 from ..translate.responses import (
     ChatToResponsesStream,
     ResponseContext,
@@ -27,7 +35,13 @@ from ..translate.responses import (
     stored_history,
 )
 from ..translate.responses.usage import ResponsesStreamReader, response_summary
-from ..validation import optional_positive_int, require_model, require_stream, reserialisable
+from ..validation import (
+    check_ints,
+    optional_positive_int,
+    require_model,
+    require_stream,
+    reserialisable,
+)
 from .keys import PRINCIPAL, REQUEST_ID, SERVICES
 from .proxy import Exchange, exchange
 from .respond import json_response, query_choice, query_int
@@ -113,29 +127,57 @@ async def _route_follow_up(
     bridged deployment replaying the stored response as history."""
     s = ex.s
     remembered = await s.affinity.lookup(previous)
-    if remembered is not None:
-        pinned = [t for t in targets if t.deployment_id == remembered]
+    if remembered is not None and _owns(ex.request, remembered.user, remembered.model):
+        pinned = [t for t in targets if t.deployment_id == remembered.deployment_id]
         if pinned:
             return pinned[:1]
     bridged = [t for t in targets if not native(t.provider.type, "responses")]
     if not bridged:
-        return targets  # a native deployment knows its own responses (or answers 404 itself)
+        # Upstream would answer any id made with the provider's key: only the caller's own go.
+        if remembered is None or not _owns(ex.request, remembered.user, remembered.model):
+            raise _previous_not_found(previous)
+        return targets
     stored = await s.store.get_response(ex.principal.user, previous)
-    if stored is None:
-        raise InvalidRequest(
-            f"Previous response with id `{clip(previous)}` was not found.",
-            param="previous_response_id",
-            code="unsupported_parameter",
-        )
+    if stored is None or not _owns(ex.request, stored.uid, stored.model):
+        raise _previous_not_found(previous)
     plan.replay(orjson.loads(stored.history))
     return bridged
+
+
+def _previous_not_found(previous: str) -> InvalidRequest:
+    """One answer for a previous response that is missing and for one that is someone else's."""
+    return InvalidRequest(
+        f"Previous response with id `{clip(previous)}` was not found.",
+        param="previous_response_id",
+        code="unsupported_parameter",
+    )
+
+
+def _owns(request: web.Request, user: str, model: str) -> bool:
+    """Whether the caller may see a response of `user` made with `model`: the same user, and
+    the key's (and its team's) model list allows the model."""
+    principal = request[PRINCIPAL]
+    return principal.user == user and may_use(model, principal, _team(request))
+
+
+def _team(request: web.Request) -> Team | None:
+    """The caller's team (in-memory caches: no round trip)."""
+    principal, s = request[PRINCIPAL], request.app[SERVICES]
+    return s.teams.get(team_of(principal, s.quotas.override_for(principal.user)))
+
+
+def _prompt_estimate(body: dict[str, Any]) -> int:
+    """The worst case's prompt: input, instructions, tools and the text format by JSON size."""
+    sent = {k: body.get(k) for k in ("input", "instructions", "tools", "tool_choice", "text")}
+    return estimate_tokens(orjson.dumps(sent).decode()) + image_tokens(body.get("input"))
 
 
 async def create_response(request: web.Request) -> web.StreamResponse:
     async with exchange(request, "responses") as ex:
         body = await ex.read_json()
         model, stream = require_model(body), require_stream(body)
-        optional_positive_int(body, "max_output_tokens")
+        max_output = optional_positive_int(body, "max_output_tokens")
+        check_ints(body, ("top_logprobs", "max_tool_calls"))
         reserialisable(body)  # relayed, or echoed back in the Response: either way re-written
         previous = _previous_id(body)
         targets = ex.plan(model, stream)
@@ -144,11 +186,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
             plan.chat_payload()  # bad input is refused before admission, whoever serves it
         if previous is not None:
             targets = await _route_follow_up(ex, plan, targets, previous)
-        max_output = body.get("max_output_tokens")
-        await ex.admit(
-            estimate_tokens(orjson.dumps(body.get("input")).decode()),
-            max_output if isinstance(max_output, int) else None,
-        )
+        await ex.admit(_prompt_estimate(body), max_output)
         answer = await ex.forward(targets, plan.call)
         if answer.call.endpoint == "responses":
             return await _relayed(ex, answer, body, stream)
@@ -160,14 +198,15 @@ async def _relayed(
 ) -> web.StreamResponse:
     """An openai/azure answer: bytes unchanged; its id remembered with the deployment."""
     prompt_estimate = estimate_tokens(orjson.dumps(body.get("input")).decode())
-    deployment = answer.target.deployment_id
+    p = ex.principal
+    entry = Remembered(answer.target.deployment_id, p.user, p.key_id, ex.outcome.model)
     if stream:
         reader = ResponsesStreamReader()
         relay = PassthroughRelay(reader, _error_event, prompt_estimate)
 
         async def remember() -> None:
             if reader.response_id:
-                await ex.s.affinity.remember(reader.response_id, deployment)
+                await ex.s.affinity.remember(reader.response_id, entry)
 
         response = await ex.relay(answer, relay, finish=remember)
         if not relay.complete:
@@ -175,7 +214,7 @@ async def _relayed(
         return response
     response_id, usage, _ = response_summary(answer.body)
     if response_id and answer.reply.status < 400:
-        await ex.s.affinity.remember(response_id, deployment)
+        await ex.s.affinity.remember(response_id, entry)
     if usage is None:
         usage = Usage(prompt_estimate, 0, estimated=True)
     return ex.respond(answer.reply.status, answer.body, answer.reply.content_type, usage)
@@ -233,6 +272,15 @@ def _not_found(response_id: str) -> NotFound:
     return NotFound(f"Response with id `{clip(response_id)}` not found.", param="response_id")
 
 
+async def _stored(request: web.Request, response_id: str) -> StoredResponse:
+    """The caller's stored (bridged) response, or 404 when it is missing or out of its scope."""
+    s = request.app[SERVICES]
+    stored = await s.store.get_response(request[PRINCIPAL].user, response_id)
+    if stored is None or not _owns(request, stored.uid, stored.model):
+        raise _not_found(response_id)
+    return stored
+
+
 async def _forward_to_owner(
     request: web.Request, method: str, path: str, query: dict[str, str] | None = None
 ) -> web.Response | None:
@@ -243,7 +291,9 @@ async def _forward_to_owner(
     remembered = await s.affinity.lookup(response_id)
     if remembered is None:
         return None
-    provider_name, _, upstream_model = remembered.partition("/")
+    if not _owns(request, remembered.user, remembered.model):
+        raise _not_found(response_id)  # exactly as for an id nobody made
+    provider_name, _, upstream_model = remembered.deployment_id.partition("/")
     upstream = s.upstreams.clients.get(provider_name)
     if upstream is None:
         return None
@@ -274,10 +324,7 @@ async def get_response(request: web.Request) -> web.Response:
     forwarded = await _forward_to_owner(request, "GET", f"/{response_id}")
     if forwarded is not None:
         return forwarded
-    s = request.app[SERVICES]
-    stored = await s.store.get_response(request[PRINCIPAL].user, response_id)
-    if stored is None:
-        raise _not_found(response_id)
+    stored = await _stored(request, response_id)
     return web.Response(body=stored.response.encode(), content_type="application/json")
 
 
@@ -286,8 +333,11 @@ async def delete_response(request: web.Request) -> web.Response:
     forwarded = await _forward_to_owner(request, "DELETE", f"/{response_id}")
     if forwarded is not None:
         return forwarded
-    s = request.app[SERVICES]
-    if not await s.store.delete_response(request[PRINCIPAL].user, response_id):
+    s, principal = request.app[SERVICES], request[PRINCIPAL]
+    team = _team(request)
+    if principal.models is not None or (team is not None and team.models is not None):
+        await _stored(request, response_id)  # a scoped key deletes only what it may read
+    if not await s.store.delete_response(principal.user, response_id):
         raise _not_found(response_id)
     return json_response({"id": response_id, "object": "response.deleted", "deleted": True})
 
@@ -301,10 +351,7 @@ async def list_input_items(request: web.Request) -> web.Response:
     forwarded = await _forward_to_owner(request, "GET", f"/{response_id}/input_items", query)
     if forwarded is not None:
         return forwarded
-    s = request.app[SERVICES]
-    stored = await s.store.get_response(request[PRINCIPAL].user, response_id)
-    if stored is None:
-        raise _not_found(response_id)
+    stored = await _stored(request, response_id)
     items: list[dict[str, Any]] = orjson.loads(stored.input_items)
     if order == "desc":
         items.reverse()

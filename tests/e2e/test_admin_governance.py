@@ -154,7 +154,8 @@ async def test_user_quota_takes_a_team_and_a_budget(gateway):
     )  # fmt: skip
     assert quota["effective"] == {"rpm": 3, "tpd": 1000}
     stored = rows(gateway, "ai_user_quota")
-    assert [(r[1], r[-3:]) for r in stored] == [("erin", ("core", "5.000000000", "daily"))]
+    # team, budget, period, then max_parallel_requests (added after them)
+    assert [(r[1], r[-4:]) for r in stored] == [("erin", ("core", "5.000000000", "daily", None))]
     # PUT replaces the whole override.
     status, quota = await admin(gateway, "PUT", "/admin/users/erin/quota", {"tier": "pro"})
     assert (quota["team"], quota["max_budget_usd"], quota["budget_period"]) == (None, None, None)

@@ -18,7 +18,6 @@ from tests.support.front_door import (
     OUTPUT,
     PROMPT,
     PROVIDER_KEY,
-    TIGHT_KEY,
     UPSTREAM_ID,
     WEATHER,
     ToolCallingUpstream,
@@ -183,8 +182,9 @@ async def test_tool_use_over_two_turns(gateway, claude):
     assert sent["messages"] == history and sent["tools"] == tools and sent["model"] == UPSTREAM_ID
 
 
-async def test_count_tokens_is_asked_upstream_and_costs_nothing(gateway, claude):
-    async with claude_sdk(gateway, TIGHT_KEY) as client:
+async def test_count_tokens_is_asked_upstream_and_writes_no_row(gateway, claude):
+    # It counts against the RPM like any request (test_owned_objects.py), hence USER_KEY here.
+    async with claude_sdk(gateway) as client:
         for _ in range(3):
             counted = await client.messages.count_tokens(
                 model="claude-sonnet", messages=HI, system="Be brief."
@@ -196,7 +196,6 @@ async def test_count_tokens_is_asked_upstream_and_costs_nothing(gateway, claude)
         gateway,
         {"model": "claude-sonnet", "messages": HI},
         path="/v1/messages/count_tokens",
-        key=TIGHT_KEY,
         headers={"anthropic-beta": "token-counting-2030"},
     )
     assert (status, orjson.loads(raw)) == (200, {"input_tokens": 42})
@@ -376,7 +375,7 @@ async def test_echo_answers_and_stops_at_max_tokens(gateway):
 
 @pytest.mark.parametrize("model", ["fake-model", "echo"])
 async def test_count_tokens_estimated_without_a_count_endpoint(gateway, upstream, model):
-    async with claude_sdk(gateway, TIGHT_KEY) as client:
+    async with claude_sdk(gateway) as client:
         short = await client.messages.count_tokens(model=model, messages=HI)
         longer = await client.messages.count_tokens(
             model=model, messages=[{"role": "user", "content": "many words here " * 50}]

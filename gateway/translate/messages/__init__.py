@@ -30,7 +30,12 @@ from typing import Any
 import orjson
 
 from ...errors import InvalidRequest, clip
-from ...validation import require_messages, require_model, require_stream
+from ...validation import (
+    optional_positive_int,
+    require_messages,
+    require_model,
+    require_stream,
+)
 from .answer import ChatToMessagesStream, chat_to_message
 from .count import estimate_input_tokens
 from .errors import anthropic_error_type, error_body, openai_error_to_anthropic
@@ -71,6 +76,7 @@ def validate_messages_request(body: dict[str, Any], *, count_tokens: bool = Fals
     if not count_tokens:
         _max_tokens(body.get("max_tokens"))
         require_stream(body)
+    _check_ints(body)
     _system_text(body.get("system"))
     for i, message in enumerate(require_messages(body.get("messages"))):
         path = f"messages[{i}]"
@@ -99,13 +105,17 @@ def validate_messages_request(body: dict[str, Any], *, count_tokens: bool = Fals
 def _max_tokens(value: object) -> int:
     if value is None:
         raise _bad("`max_tokens` is required.", "max_tokens", "missing_required_parameter")
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)  # JSON (and JSON Schema) count 64.0 as an integer
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _bad("`max_tokens` must be an integer.", "max_tokens", "invalid_type")
-    if value < 1:
-        raise _bad(f"`max_tokens` must be a positive integer, got {value}.", "max_tokens")
-    return value
+    checked = optional_positive_int({"max_tokens": value}, "max_tokens")
+    assert checked is not None
+    return checked
+
+
+def _check_ints(body: dict[str, Any]) -> None:
+    """top_k and thinking.budget_tokens: integers in range (forwarded to Anthropic as they are)."""
+    optional_positive_int(body, "top_k")
+    thinking = body.get("thinking")
+    if isinstance(thinking, dict):
+        optional_positive_int(thinking, "budget_tokens")
 
 
 def _system_text(system: object) -> str:
