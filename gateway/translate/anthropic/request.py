@@ -106,8 +106,8 @@ def _convert_messages(messages: list[Json]) -> tuple[str | list[Json] | None, li
             _add_turn(turns, "user", [_tool_result(message, where)])
         else:
             raise _unsupported(
-                "Messages with role `function` are not supported by this model; "
-                "use `tools` and `tool` messages.",
+                f"Messages with role `{clip(role)}` are not supported by this model; "
+                "use system, developer, user, assistant and tool messages.",
                 f"{where}.role",
             )
     if not system:

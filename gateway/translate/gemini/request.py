@@ -61,6 +61,12 @@ def chat_to_gemini(payload: dict[str, Any], default_max_tokens: int | None) -> d
                 raise _bad(f"`{where}.name` is required.", f"{where}.name", "invalid_type")
             response = _function_response(name, message.get("content"), where)
             _add_turn(turns, "user", [response])
+        else:
+            raise _bad(
+                f"Messages with role `{clip(role)}` are not supported by this model.",
+                f"{where}.role",
+                "unsupported_parameter",
+            )
     body: dict[str, Any] = {"contents": turns}
     if system:
         body["systemInstruction"] = {"parts": system}
