@@ -125,3 +125,24 @@ async def test_responses_fields_and_tools_are_the_providers_business_on_a_relay(
     async with sdk(gateway) as client:
         await client.responses.create(**body)
     assert upstream.received[-1].body == {**body, "model": "upstream-model"}
+
+
+async def test_a_developer_message_mid_conversation_joins_anthropics_system_in_order(
+    gateway, claude
+):
+    async with sdk(gateway) as client:
+        await client.responses.create(
+            model="claude-sonnet",
+            instructions="You are Codex.",
+            input=[
+                {"role": "user", "content": "Fix it"},
+                {"role": "developer", "content": "Approval mode: never."},
+                {"role": "user", "content": "Go"},
+            ],
+        )
+    sent = claude.received[-1].body
+    assert sent["system"] == "You are Codex.\n\nApproval mode: never."
+    assert sent["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "Fix it"},
+                                     {"type": "text", "text": "Go"}]},
+    ]  # fmt: skip

@@ -615,3 +615,8 @@ def test_unreadable_errors_name_the_status(status: int, body: bytes, kind: str) 
     assert str(status) in error["message"]
     assert error["type"] == kind
     assert error["param"] is None and error["code"] is None
+
+
+def test_an_unknown_role_is_named() -> None:
+    error = refused([*USER_HI, {"role": "critic", "content": "Harsher."}])
+    assert error.param == "messages[1].role" and "`critic`" in error.message
