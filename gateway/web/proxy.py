@@ -93,6 +93,8 @@ class Exchange:
         self.override = self.s.quotas.override_for(self.principal.user)
         self.team = self.s.teams.get(team_of(self.principal, self.override))
         self.targets: list[Target] = []
+        # The stream's end marker has reached the client: a hang-up after it ends nothing.
+        self.delivered = False
 
     async def read_json(self) -> dict[str, Any]:
         """The body as a JSON object; an oversized one is refused (and logged as `rejected`)."""
@@ -245,12 +247,18 @@ class Exchange:
             status=200, headers={**STREAM_HEADERS, **(self.headers or {})}
         )
         s.metrics.active_streams.inc()
+
+        async def write(data: bytes) -> None:
+            await response.write(data)
+            self.delivered = self.delivered or relay.complete  # the end marker went out whole
+
         try:
             await response.prepare(self.request)
             assert answer.rest is not None
-            await relay.run(answer.first_chunk, answer.rest, response.write)
+            await relay.run(answer.first_chunk, answer.rest, write)
             if finish is not None:
-                await finish()
+                finishing, finish = finish, None
+                await finishing()
             await response.write_eof()
         except GatewayError as error:
             if not relay.complete:  # upstream failed mid-answer: tell the client, then close
@@ -265,8 +273,12 @@ class Exchange:
                 except ConnectionError:
                     pass
         except (ConnectionError, asyncio.CancelledError) as exc:
-            if not relay.complete:
+            # A client may hang up as soon as it has read the end marker (Codex and the Agents
+            # SDK do), before upstream closes: that answer is whole, `ok`.
+            if not self.delivered:
                 o.status, o.status_code = "client_closed", 499
+            elif finish is not None:  # the client has the whole answer: it may follow up on it
+                await finish()
             if isinstance(exc, asyncio.CancelledError):
                 raise
         finally:
@@ -309,7 +321,8 @@ async def exchange(request: web.Request, endpoint: str) -> AsyncIterator[Exchang
         error.headers.update(headers or {})
         raise
     except asyncio.CancelledError:
-        o.status, o.status_code = "client_closed", 499
+        if not ex.delivered:  # not an answer whose end the client read before hanging up
+            o.status, o.status_code = "client_closed", 499
         raise
     except Exception as exc:  # a bug: the middleware answers 500; the log row must say so too
         o.status, o.status_code = "error", 500

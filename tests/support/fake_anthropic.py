@@ -66,6 +66,7 @@ class Script:
     split: int = 0  # >0: write the stream in pieces of this many bytes
     error_after_events: int = -1  # >=0: an `error` event (overloaded) after this many events
     close_after_bytes: int = -1  # >=0: drop the connection after this many stream bytes
+    hold_open_s: float = 0.0  # keep the stream open this long after message_stop
 
     @property
     def final_stop_reason(self) -> str:
@@ -292,6 +293,8 @@ class FakeAnthropic:
                     await asyncio.sleep(0)  # let each piece go out on its own
         finally:
             self.streamed.append(sent)
+        if s.hold_open_s:
+            await asyncio.sleep(s.hold_open_s)
         if s.close_after_bytes >= 0:
             assert request.transport is not None
             request.transport.close()

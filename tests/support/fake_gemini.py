@@ -134,6 +134,7 @@ class GeminiBehaviour:
     split: int = 0  # >0: write the stream in pieces of this many bytes
     crlf: bool = True  # the real service ends SSE lines with CRLF
     close_after_bytes: int = -1  # >=0: drop the connection after this many stream bytes
+    hold_open_s: float = 0.0  # keep the stream open this long after its last byte
     error_after_events: int = -1  # >=0: an in-stream error event after this many events
     chunk_delay_s: float = 0.0
     embedding_dims: int = 8  # when the request has no outputDimensionality
