@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -24,6 +24,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
 
+from tests.support.json_sample import sample
 from tests.support.scripted_stream import write_scripted
 
 GOOD_KEY = "gemini-test-key"
@@ -315,6 +316,7 @@ class FakeGemini:
             return _json(error, b.status)
         if method == "batchEmbedContents":
             return _json(orjson.dumps(self._embeddings(body)))
+        b = json_mode(b, body)
         if method == "generateContent":
             return _json(orjson.dumps(generate_response(b, model, _candidate_count(body))))
         if request.query.get("alt") != "sse":  # without alt=sse Google streams one JSON array
@@ -365,6 +367,17 @@ class FakeGemini:
 
     async def _stream(self, request: web.Request, data: bytes) -> web.StreamResponse:
         return await write_scripted(self, request, data, self.behaviour)
+
+
+def json_mode(b: GeminiBehaviour, body: dict[str, Any]) -> GeminiBehaviour:
+    """With `responseMimeType: application/json` Gemini answers JSON text following
+    `responseJsonSchema` (or `responseSchema`): the fake answers a sample of it, in pieces."""
+    config = (body.get("generationConfig") if isinstance(body, dict) else None) or {}
+    schema = config.get("responseJsonSchema") or config.get("responseSchema")
+    if config.get("responseMimeType") != "application/json" or not schema:
+        return b  # JSON mode without a schema: the scripted pieces (tests make them JSON)
+    text = orjson.dumps(sample(schema)).decode()
+    return replace(b, pieces=[text[i : i + 11] for i in range(0, len(text), 11)], calls=[])
 
 
 def _json(body: bytes, status: int = 200) -> web.Response:

@@ -299,6 +299,11 @@ def _generation_config(payload: dict[str, Any], default_max_tokens: int | None) 
         config["stopSequences"] = stop
     fmt = payload.get("response_format")
     kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if fmt is not None and kind not in ("text", "json_object", "json_schema"):
+        raise _bad(
+            "`response_format.type` must be text, json_object or json_schema.",
+            "response_format.type",
+        )
     if kind in ("json_object", "json_schema"):
         config["responseMimeType"] = "application/json"
     if kind == "json_schema":
