@@ -27,6 +27,7 @@ from .types import (
     SessionsConfig,
     StaticKey,
     TierLimits,
+    responses_bridged,
 )
 
 # The public face: the dataclasses live in config.types, the YAML reading in config.reader.
@@ -54,6 +55,7 @@ __all__ = [
     "load",
     "metrics_dir",
     "parse",
+    "responses_bridged",
 ]
 
 

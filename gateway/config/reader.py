@@ -29,6 +29,7 @@ from .schema import (
 )
 from .types import (
     DEFAULT_BASE_URLS,
+    RESPONSES_NATIVE,
     AuthConfig,
     Config,
     ConfigError,
@@ -125,6 +126,8 @@ def _provider(name: str, p: ProviderSection) -> ProviderConfig:
         raise _Invalid(f"{where}.api_version", "is required for a provider of type azure")
     if p.type != "azure" and p.api_version is not None:
         raise _Invalid(f"{where}.api_version", "only a provider of type azure takes an api_version")
+    if p.responses == "relay" and p.type not in RESPONSES_NATIVE:
+        raise _Invalid(f"{where}.responses", f"a provider of type {p.type} can only bridge")
     return ProviderConfig(name=name, **{**p.given(), "base_url": base_url.rstrip("/")})
 
 
@@ -159,7 +162,14 @@ def _model(name: str, m: ModelSection, providers: Mapping[str, ProviderConfig]) 
         name=name,
         deployments=tuple(_deployment(path, d, providers, name) for path, d in entries),
         fallbacks=tuple(m.fallbacks),
-        **m.given("input_price", "output_price", "max_tokens", "display_name"),
+        **m.given(
+            "input_price",
+            "output_price",
+            "max_tokens",
+            "display_name",
+            "responses",
+            "hosted_tools",
+        ),
     )
 
 

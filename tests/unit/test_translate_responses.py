@@ -371,7 +371,7 @@ def test_text_format_becomes_response_format() -> None:
             "missing_required_parameter",
         ),
         (
-            {"model": "m", "input": "x", "tools": [WEATHER_TOOL, {"type": "web_search"}]},
+            {"model": "m", "input": "x", "tools": [WEATHER_TOOL, {"type": "custom", "name": "p"}]},
             "tools[1].type",
             "unsupported_parameter",
         ),
