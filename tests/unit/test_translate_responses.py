@@ -366,6 +366,22 @@ def test_text_format_becomes_response_format() -> None:
             "missing_required_parameter",
         ),
         (
+            {
+                "model": "m",
+                "input": [
+                    {
+                        "type": "function_call",
+                        "call_id": "c",
+                        "name": "f",
+                        "namespace": {},
+                        "arguments": "{}",
+                    }
+                ],
+            },
+            "input[0].namespace",
+            "invalid_type",
+        ),
+        (
             {"model": "m", "input": [{"type": "function_call_output", "call_id": "c"}]},
             "input[0].output",
             "missing_required_parameter",

@@ -156,6 +156,8 @@ def _input_messages(value: Any, messages: list[dict[str, Any]]) -> None:
             _message(item, param, messages)
         elif kind == "function_call":
             _required_str(item, "name", param)
+            if item.get("namespace") is not None:
+                _required_str(item, "namespace", param)
             call = _tool_call(
                 _required_str(item, "call_id", param),
                 _call_name(item),

@@ -115,7 +115,7 @@ def _function(tool: dict[str, Any], param: str, namespace: str | None) -> dict[s
 
 def _name(tool: dict[str, Any], param: str) -> str:
     name = tool.get("name")
-    if isinstance(name, str) and name:
+    if isinstance(name, str):  # an empty one is the provider's to refuse, as on a relay
         return name
     if name is None:
         raise _invalid(
@@ -123,7 +123,9 @@ def _name(tool: dict[str, Any], param: str) -> str:
             f"Missing required parameter: `{param}.name`.",
             "missing_required_parameter",
         )
-    raise _invalid(f"{param}.name", f"Invalid type for `{param}.name`: expected a string.")
+    raise _invalid(
+        f"{param}.name", f"Invalid type for `{param}.name`: expected a string.", "invalid_type"
+    )
 
 
 def _invalid(param: str, message: str, code: str = "invalid_value") -> InvalidRequest:
