@@ -314,3 +314,16 @@ def _parse_result(stdout: str) -> Any:
             if candidate.strip():
                 return orjson.loads(candidate)
     return None
+
+
+def latest_version() -> str:
+    """The newest version on the npm registry (`npm view`), for scripts/compat --latest."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise ClaudeCodeUnavailable("Claude Code needs npm on PATH")
+    done = subprocess.run(
+        [npm, "view", PACKAGE, "version"], capture_output=True, text=True, timeout=120, check=False
+    )
+    if done.returncode != 0 or not done.stdout.strip():
+        raise ClaudeCodeUnavailable(f"npm view {PACKAGE} failed: {done.stderr[-500:]}")
+    return done.stdout.strip()
