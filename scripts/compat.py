@@ -24,44 +24,50 @@ from tests.support import claude_code, codex  # noqa: E402
 
 ROUTES = ("relayed", "translated", "bridged", "chat-only")
 E2E = "tests/e2e"
-# client -> route -> (test file, test name, parameter id or "" for every one)
-CASES: dict[str, dict[str, tuple[str, str, str]]] = {
+# client -> route -> the tests of that cell: (test file, test name, parameter id or "" for all)
+Case = tuple[str, str, str]
+CASES: dict[str, dict[str, list[Case]]] = {
     "Claude Code": {
-        "relayed": ("test_claude_code.py", "test_claude_code_through_the_gateway_to_anthropic", ""),
-        "translated": (
-            "test_claude_code.py", "test_claude_code_through_the_gateway_to_an_openai_model", ""
-        ),
+        "relayed": [
+            ("test_claude_code.py", "test_claude_code_through_the_gateway_to_anthropic", ""),
+            ("test_claude_code_agents.py", "test_claude_code_runs_a_tool_turn", "claude-sonnet"),
+        ],
+        "translated": [
+            ("test_claude_code.py", "test_claude_code_through_the_gateway_to_an_openai_model", ""),
+            ("test_claude_code_agents.py", "test_claude_code_runs_a_tool_turn", "fake-model"),
+            ("test_claude_code_agents.py", "test_claude_code_runs_a_tool_turn", "gemini-flash"),
+        ],
     },
     "Codex CLI": {
-        "relayed": ("test_codex.py", "test_codex_exec_runs_a_tool_turn", "fake-model"),
-        "bridged": ("test_codex.py", "test_codex_exec_runs_a_tool_turn", "claude-sonnet"),
-        "chat-only": ("test_codex.py", "test_codex_exec_runs_a_tool_turn", "local-llm"),
+        "relayed": [("test_codex.py", "test_codex_exec_runs_a_tool_turn", "fake-model")],
+        "bridged": [("test_codex.py", "test_codex_exec_runs_a_tool_turn", "claude-sonnet")],
+        "chat-only": [("test_codex.py", "test_codex_exec_runs_a_tool_turn", "local-llm")],
     },
     "openai SDK": {
-        "relayed": ("test_responses.py", "test_relayed_stream_through_the_stream_helper", ""),
-        "translated": ("test_structured_output.py", "test_chat_parse_with_a_pydantic_model", ""),
-        "bridged": (
+        "relayed": [("test_responses.py", "test_relayed_stream_through_the_stream_helper", "")],
+        "translated": [("test_structured_output.py", "test_chat_parse_with_a_pydantic_model", "")],
+        "bridged": [(
             "test_responses_bridge.py",
             "test_namespace_tools_are_flattened_and_their_calls_mapped_back",
             "",
-        ),
-        "chat-only": (
+        )],
+        "chat-only": [(
             "test_responses_bridge.py",
             "test_a_chat_only_server_serves_responses_through_the_bridge",
             "",
-        ),
+        )],
     },
     "anthropic SDK": {
-        "relayed": (
+        "relayed": [(
             "test_lenient_relays.py",
             "test_a_system_message_inside_messages_is_relayed_to_anthropic",
             "",
-        ),
-        "translated": (
+        )],
+        "translated": [(
             "test_lenient_relays.py",
             "test_the_system_message_keeps_its_place_when_translated_to_chat",
             "",
-        ),
+        )],
     },
 }  # fmt: skip
 
@@ -82,9 +88,8 @@ def _pinned_claude_code() -> str:
 
 def run(chosen: dict[str, str]) -> dict[str, str]:
     """pytest over every case; test name (with parameters) -> passed | failed | skipped."""
-    tests = sorted(
-        {f"{E2E}/{f}::{name}" for routes in CASES.values() for f, name, _ in routes.values()}
-    )
+    cases = [case for routes in CASES.values() for cell in routes.values() for case in cell]
+    tests = sorted({f"{E2E}/{file}::{name}" for file, name, _ in cases})
     env = {
         **os.environ,
         claude_code.VERSION_ENV: chosen["Claude Code"],
@@ -103,9 +108,14 @@ def run(chosen: dict[str, str]) -> dict[str, str]:
         return outcomes
 
 
-def cell(outcomes: dict[str, str], name: str, param: str) -> str:
+def cell(outcomes: dict[str, str], cases: list[Case]) -> str:
     """ok, FAIL or skip for the tests of one cell (all of them must pass)."""
-    got = [o for test, o in outcomes.items() if test.split("[")[0] == name and param in test]
+    got = [
+        outcome
+        for _, name, param in cases
+        for test, outcome in outcomes.items()
+        if test.split("[")[0] == name and param in test
+    ]
     if not got:
         return "-"
     if "failed" in got:
@@ -126,8 +136,8 @@ def main() -> int:
     for client, routes in CASES.items():
         cells = []
         for route in ROUTES:
-            case = routes.get(route)
-            mark = "-" if case is None else cell(outcomes, case[1], case[2])
+            cases = routes.get(route)
+            mark = "-" if cases is None else cell(outcomes, cases)
             failed = failed or mark == "FAIL"
             cells.append(mark.ljust(10))
         print(f"{client} {chosen[client]}".ljust(width) + " | " + " | ".join(cells))

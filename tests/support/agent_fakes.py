@@ -1,39 +1,77 @@
-"""Fakes that play an agent's model for one tool turn: the first request gets a call of the
-agent's shell tool (`exec_command`, as Codex names it), the request carrying its result gets a
-final text. OpenAI-compatible (Responses and chat) and Anthropic flavours."""
+"""Fakes that play an agent's model for one tool turn: a request that offers the agent's shell
+tool (`exec_command` {cmd} for Codex, `Bash` {command} for Claude Code) and carries no tool result
+yet gets a call of it; the request with the result gets a final text; any other request (an
+agent's side calls) gets that text too. OpenAI-compatible (Responses and chat), Anthropic and
+Gemini flavours."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from aiohttp import web
 
 from tests.support.fake_anthropic import FakeAnthropic, Tool
+from tests.support.fake_gemini import Call, FakeGemini
 from tests.support.front_door import ToolCallingUpstream
 
-SHELL_TOOL = "exec_command"
 COMMAND = "echo compat-ok"
 FINAL = "The command printed compat-ok."
 
 
+@dataclass(frozen=True)
+class ShellTool:
+    """The agent's shell tool: its name and the argument holding the command."""
+
+    name: str
+    argument: str
+
+    @property
+    def arguments(self) -> dict[str, str]:
+        return {self.argument: COMMAND}
+
+
+CODEX_SHELL = ShellTool("exec_command", "cmd")
+CLAUDE_CODE_SHELL = ShellTool("Bash", "command")
+
+
 def has_tool_result(body: Any) -> bool:
-    """Whether a Responses, chat or Messages body carries a tool's result."""
+    """Whether a Responses, chat, Messages or Gemini body carries a tool's result."""
     if not isinstance(body, dict):
         return False
     items = body.get("input") if isinstance(body.get("input"), list) else []
     if any(isinstance(i, dict) and i.get("type") == "function_call_output" for i in items):
         return True
-    for message in body.get("messages") or ():
+    for message in [*(body.get("messages") or ()), *(body.get("contents") or ())]:
         if not isinstance(message, dict):
             continue
         if message.get("role") == "tool":
             return True
-        content = message.get("content")
-        blocks = content if isinstance(content, list) else []
-        if any(isinstance(b, dict) and b.get("type") == "tool_result" for b in blocks):
-            return True
+        blocks = message.get("content") or message.get("parts")
+        for block in blocks if isinstance(blocks, list) else ():
+            if isinstance(block, dict) and (
+                block.get("type") == "tool_result" or "functionResponse" in block
+            ):
+                return True
     return False
+
+
+def offered_tools(body: Any) -> set[str]:
+    """The tool names a request offers, in any of the four APIs."""
+    names: set[str] = set()
+    for tool in body.get("tools") or () if isinstance(body, dict) else ():
+        if not isinstance(tool, dict):
+            continue
+        function = tool.get("function")
+        names.add(str((function if isinstance(function, dict) else tool).get("name")))
+        for declaration in tool.get("functionDeclarations") or ():
+            names.add(str(declaration.get("name")))
+    return names
+
+
+def wants_call(body: Any, shell: ShellTool) -> bool:
+    return shell.name in offered_tools(body) and not has_tool_result(body)
 
 
 def tool_output(body: Any) -> str:
@@ -52,13 +90,15 @@ async def _body(request: web.Request) -> Any:
 class AgentUpstream(ToolCallingUpstream):
     """The OpenAI fake (chat and Responses) playing the tool turn."""
 
+    shell = CODEX_SHELL
+
     def _script(self, body: Any) -> None:
         b = self.behaviour
         b.text, b.pieces = FINAL, [FINAL]
         b.tool_call = None
-        if not has_tool_result(body):
-            arguments = orjson.dumps({"cmd": COMMAND}).decode()
-            b.tool_call = {"name": SHELL_TOOL, "arguments": arguments, "call_id": "call_compat1"}
+        if wants_call(body, self.shell):
+            arguments = orjson.dumps(self.shell.arguments).decode()
+            b.tool_call = {"name": self.shell.name, "arguments": arguments, "call_id": "call_cx1"}
             b.text, b.pieces = "", []
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -73,13 +113,27 @@ class AgentUpstream(ToolCallingUpstream):
 class AgentAnthropic(FakeAnthropic):
     """The Anthropic fake playing the tool turn."""
 
+    shell = CODEX_SHELL
+
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         body = await _body(request)
         s = self.script
         s.pieces, s.tool = [FINAL], None
-        if not has_tool_result(body):
-            s.pieces = []
-            s.tool = Tool(
-                name=SHELL_TOOL, id="toolu_compat1", fragments=[f'{{"cmd": "{COMMAND}"}}']
-            )
+        if wants_call(body, self.shell):
+            arguments = orjson.dumps(self.shell.arguments).decode()
+            s.pieces, s.tool = [], Tool(self.shell.name, "toolu_cx1", [arguments])
         return await super()._messages(request)
+
+
+class AgentGemini(FakeGemini):
+    """The Gemini fake playing the tool turn."""
+
+    shell = CLAUDE_CODE_SHELL
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        body = await _body(request)
+        b = self.behaviour
+        b.pieces, b.calls = [FINAL], []
+        if wants_call(body, self.shell):
+            b.pieces, b.calls = [], [Call(self.shell.name, self.shell.arguments)]
+        return await super().handle(request)
