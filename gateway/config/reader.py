@@ -158,6 +158,11 @@ def _model(name: str, m: ModelSection, providers: Mapping[str, ProviderConfig]) 
         if not m.deployments:
             raise _Invalid(f"{where}.deployments", "must list at least one deployment")
         entries = [(f"{where}.deployments[{i}]", d) for i, d in enumerate(m.deployments)]
+    if m.responses == "relay":
+        for path, d in entries:
+            provider = providers.get(d.provider or "")
+            if provider is not None and provider.type not in RESPONSES_NATIVE:
+                raise _Invalid(f"{where}.responses", f"{path} has a provider that can only bridge")
     return ModelConfig(
         name=name,
         deployments=tuple(_deployment(path, d, providers, name) for path, d in entries),

@@ -5,6 +5,7 @@ records the request once, whatever happened."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -241,7 +242,8 @@ class Exchange:
     ) -> web.StreamResponse:
         """Relay a stream that has begun; failures after this point are in-stream events.
         `finish` runs once the whole stream is written but before its end reaches the client,
-        so a client that has read the answer to its end can follow up on it at once."""
+        so a client that has read the answer to its end can follow up on it at once (and also
+        when the client hangs up after the end marker, before upstream has closed)."""
         s, o = self.s, self.outcome
         response = web.StreamResponse(
             status=200, headers={**STREAM_HEADERS, **(self.headers or {})}
@@ -278,7 +280,8 @@ class Exchange:
             if not self.delivered:
                 o.status, o.status_code = "client_closed", 499
             elif finish is not None:  # the client has the whole answer: it may follow up on it
-                await finish()
+                with contextlib.suppress(Exception):  # the client is gone: nobody to tell
+                    await finish()
             if isinstance(exc, asyncio.CancelledError):
                 raise
         finally:

@@ -674,6 +674,8 @@ def test_responses_relay_or_bridge_per_provider_and_model():
          "providers.oa.responses"),
         (models({"m": {"provider": "echo", "model": "e", "hosted_tools": "ignore"}}),
          "models.m.hosted_tools"),
+        (models({"m": {"provider": "echo", "model": "e", "responses": "relay"}}),
+         "models.m.responses"),
     ],
 )  # fmt: skip
 def test_bad_responses_and_hosted_tools_settings_are_named(data, path):
