@@ -146,3 +146,16 @@ async def test_a_developer_message_mid_conversation_joins_anthropics_system_in_o
         {"role": "user", "content": [{"type": "text", "text": "Fix it"},
                                      {"type": "text", "text": "Go"}]},
     ]  # fmt: skip
+
+
+async def test_an_unknown_responses_role_is_relayed_or_named(gateway, upstream, claude):
+    body = {"model": "fake-model", "input": [{"type": "message", "role": "critic",
+                                              "content": "Harsher."}]}  # fmt: skip
+    async with sdk(gateway) as client:
+        await client.responses.create(**body)
+        assert upstream.received[-1].body["input"] == body["input"]
+        with pytest.raises(openai.BadRequestError) as refused:
+            await client.responses.create(**{**body, "model": "claude-sonnet"})
+    assert refused.value.body["param"] == "input[0].role"
+    assert "`critic`" in refused.value.message
+    assert claude.received == []

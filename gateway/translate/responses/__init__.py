@@ -187,8 +187,9 @@ def _input_messages(value: Any, messages: list[dict[str, Any]]) -> None:
 def _message(item: dict[str, Any], param: str, messages: list[dict[str, Any]]) -> None:
     role = item.get("role")
     if role not in _ROLES:
+        got = f"`{clip(role)}`" if isinstance(role, str) else "no role"
         raise InvalidRequest(
-            f"Invalid value for `{param}.role`: expected one of {', '.join(_ROLES)}.",
+            f"Invalid value for `{param}.role`: expected one of {', '.join(_ROLES)}, got {got}.",
             param=f"{param}.role",
             code="invalid_value",
         )
