@@ -7,9 +7,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import orjson
 import pytest
 
-from tests.support.agent_fakes import COMMAND, FINAL, AgentAnthropic, AgentUpstream, tool_output
+from tests.support.agent_fakes import (
+    COMMAND,
+    FINAL,
+    AgentAnthropic,
+    AgentUpstream,
+    offered_tools,
+    tool_output,
+)
 from tests.support.codex import CodexUnavailable, install_codex, run_codex
 from tests.support.front_door import PROVIDER_KEY, front_door_config
 from tests.support.gateway import USER_KEY, RunningGateway, start_gateway
@@ -60,6 +68,10 @@ async def test_codex_exec_runs_a_tool_turn(codex, gateway, fakes, model, route, 
     ]  # fmt: skip
     assert len(received) >= 2
     assert "compat-ok" in tool_output(received[-1]), f"{COMMAND} did not run ({route})"
+    if route != "relayed":  # Codex's namespace tools flattened, its web_search left out
+        names = offered_tools(received[0])
+        assert any(name.startswith("multi_agent") and "__" in name for name in names), names
+        assert "web_search" not in orjson.dumps(received[0]["tools"]).decode()
     paths = {r.path for r in upstream.received}
     if route == "chat-only":
         assert paths == {"/v1/chat/completions"}
