@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support import claude_code, codex, vercel_ai  # noqa: E402
+from tests.support import agents_sdk, claude_code, codex, vercel_ai  # noqa: E402
 
 ROUTES = ("relayed", "translated", "bridged", "chat-only")
 E2E = "tests/e2e"
@@ -64,6 +64,13 @@ CASES: dict[str, dict[str, list[Case]]] = {
         "bridged": [("test_vercel_ai.py", "test_a_tool_turn", "responses-claude-sonnet")],
         "chat-only": [("test_vercel_ai.py", "test_a_tool_turn", "responses-local-llm")],
     },
+    "OpenAI Agents SDK": {
+        "relayed": [("test_agents_sdk.py", "test_an_agent_tool_turn", "chat-fake-model"),
+                    ("test_agents_sdk.py", "test_an_agent_tool_turn", "responses-fake-model")],
+        "translated": [("test_agents_sdk.py", "test_an_agent_tool_turn", "chat-claude-sonnet")],
+        "bridged": [("test_agents_sdk.py", "test_an_agent_tool_turn", "responses-claude-sonnet")],
+        "chat-only": [("test_agents_sdk.py", "test_an_agent_tool_turn", "responses-local-llm")],
+    },
     "anthropic SDK": {
         "relayed": [(
             "test_lenient_relays.py",
@@ -85,6 +92,7 @@ def versions(latest: bool) -> dict[str, str]:
         "Claude Code": claude_code.latest_version() if latest else _pinned_claude_code(),
         "Codex CLI": codex.latest_version() if latest else codex.PINNED_VERSION,
         "Vercel AI SDK": vercel_ai.latest_version() if latest else vercel_ai.chosen_version(),
+        "OpenAI Agents SDK": agents_sdk.latest_version() if latest else agents_sdk.chosen_version(),
         "openai SDK": version("openai"),
         "anthropic SDK": version("anthropic"),
     }
@@ -103,6 +111,7 @@ def run(chosen: dict[str, str]) -> dict[str, str]:
         claude_code.VERSION_ENV: chosen["Claude Code"],
         codex.VERSION_ENV: chosen["Codex CLI"],
         vercel_ai.VERSION_ENV: chosen["Vercel AI SDK"],
+        agents_sdk.VERSION_ENV: chosen["OpenAI Agents SDK"],
     }
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.xml"
