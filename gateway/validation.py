@@ -119,10 +119,10 @@ def require_messages(messages: object) -> list[dict[str, Any]]:
     return messages
 
 
-def validate_messages(messages: object) -> list[dict[str, Any]]:
-    """Chat completions' messages: objects with one of the chat roles."""
-    checked = require_messages(messages)
-    for i, message in enumerate(checked):
+def check_roles(messages: list[dict[str, Any]]) -> None:
+    """Each message has one of the chat roles: for a translation, which must understand every
+    message (a relay leaves roles to the provider)."""
+    for i, message in enumerate(messages):
         role = message.get("role")
         if not isinstance(role, str) or role not in ROLES:  # a dict or list role is unhashable
             got = repr(role[:64]) if isinstance(role, str) else type(role).__name__  # no deep repr
@@ -131,7 +131,6 @@ def validate_messages(messages: object) -> list[dict[str, Any]]:
                 f"`messages[{i}].role` must be one of {', '.join(sorted(ROLES))}, got {got}.",
                 f"messages[{i}].role",
             )
-    return checked
 
 
 def reserialisable(payload: dict[str, Any]) -> None:
@@ -183,9 +182,10 @@ def client_wants_usage(payload: dict[str, Any]) -> bool:
 
 
 def validate_chat(payload: dict[str, Any]) -> ChatRequest:
-    """Check model, messages, stream, max_tokens, stream_options and session_id."""
+    """Check what the gateway reads: model, messages (an array of objects), stream, max_tokens,
+    stream_options and session_id. Roles are checked only for translations (check_roles)."""
     model = require_model(payload)
-    messages = validate_messages(payload.get("messages"))
+    messages = require_messages(payload.get("messages"))
     stream = require_stream(payload)
     max_tokens = optional_positive_int(payload, "max_tokens")
     max_output = optional_positive_int(payload, "max_completion_tokens") or max_tokens

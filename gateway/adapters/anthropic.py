@@ -51,11 +51,13 @@ class AnthropicUpstream:
         created = int(time.time())
         chunk_id = f"chatcmpl-{call.request_id}"
         model = call.public_model
+        # Structured output came back as a call of the forced output tool: its input is the answer.
+        output = tr.OUTPUT_TOOL if tr.output_schema(call.payload.get("response_format")) else None
         return TranslatedReply(
             reply,
-            body=lambda raw: tr.anthropic_to_chat(raw, model, created),
+            body=lambda raw: tr.anthropic_to_chat(raw, model, created, output),
             error=tr.error_to_openai,
-            stream=tr.AnthropicStream(model, chunk_id, created) if call.stream else None,
+            stream=tr.AnthropicStream(model, chunk_id, created, output) if call.stream else None,
         )
 
     async def close(self) -> None:

@@ -13,6 +13,13 @@ _NATIVE: Final[dict[str, frozenset[str]]] = {
     "gemini": frozenset({"chat", "embeddings"}),
     "echo": frozenset({"chat", "embeddings"}),
 }
+# Endpoints whose body an adapter relays as the client sent it (model rewritten): the provider,
+# not the gateway, judges every field, role and block it does not read.
+_RELAYED: Final[dict[str, frozenset[str]]] = {
+    "openai": frozenset({"chat", "embeddings", "responses", "completions"}),
+    "azure": frozenset({"chat", "embeddings", "responses", "completions"}),
+    "anthropic": frozenset({"messages", "count_tokens"}),
+}
 # Endpoints the gateway serves for any type that speaks chat, by translating to and from chat.
 _BRIDGED: Final = frozenset({"responses", "messages", "count_tokens"})
 
@@ -23,6 +30,11 @@ LISTED: Final = ("chat", "embeddings", "responses")
 def native(provider_type: str, endpoint: str) -> bool:
     """Whether the adapter of this type answers the endpoint itself."""
     return endpoint in _NATIVE.get(provider_type, frozenset())
+
+
+def relayed(provider_type: str, endpoint: str) -> bool:
+    """Whether the adapter of this type sends the client's body upstream as is."""
+    return endpoint in _RELAYED.get(provider_type, frozenset())
 
 
 def serves(provider_type: str, endpoint: str) -> bool:

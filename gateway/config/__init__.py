@@ -32,6 +32,7 @@ from .types import (
     SessionsConfig,
     StaticKey,
     TierLimits,
+    responses_bridged,
 )
 
 # The public face: the dataclasses live in config.types, the YAML reading in config.reader.
@@ -64,6 +65,7 @@ __all__ = [
     "load",
     "metrics_dir",
     "parse",
+    "responses_bridged",
 ]
 
 

@@ -31,6 +31,7 @@ from .schema import (
 )
 from .types import (
     DEFAULT_BASE_URLS,
+    RESPONSES_NATIVE,
     AuthConfig,
     Config,
     ConfigError,
@@ -130,6 +131,8 @@ def _provider(name: str, p: ProviderSection) -> ProviderConfig:
         raise _Invalid(f"{where}.api_version", "is required for a provider of type azure")
     if p.type != "azure" and p.api_version is not None:
         raise _Invalid(f"{where}.api_version", "only a provider of type azure takes an api_version")
+    if p.responses == "relay" and p.type not in RESPONSES_NATIVE:
+        raise _Invalid(f"{where}.responses", f"a provider of type {p.type} can only bridge")
     return ProviderConfig(name=name, **{**p.given(), "base_url": base_url.rstrip("/")})
 
 
@@ -193,12 +196,24 @@ def _model(name: str, m: ModelSection, providers: Mapping[str, ProviderConfig]) 
         if not m.deployments:
             raise _Invalid(f"{where}.deployments", "must list at least one deployment")
         entries = [(f"{where}.deployments[{i}]", d) for i, d in enumerate(m.deployments)]
+    if m.responses == "relay":
+        for path, d in entries:
+            provider = providers.get(d.provider or "")
+            if provider is not None and provider.type not in RESPONSES_NATIVE:
+                raise _Invalid(f"{where}.responses", f"{path} has a provider that can only bridge")
     return ModelConfig(
         name=name,
         deployments=tuple(_deployment(path, d, providers, name) for path, d in entries),
         fallbacks=tuple(m.fallbacks),
         prices=_prices(m),
-        **m.given("input_price", "output_price", "max_tokens", "display_name"),
+        **m.given(
+            "input_price",
+            "output_price",
+            "max_tokens",
+            "display_name",
+            "responses",
+            "hosted_tools",
+        ),
     )
 
 

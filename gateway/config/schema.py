@@ -19,7 +19,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic_core import PydanticUseDefault
 
 from .redis_url import parse_redis_url
-from .types import LOG_LEVELS, PROVIDER_TYPES
+from .types import HOSTED_TOOL_MODES, LOG_LEVELS, PROVIDER_TYPES, RESPONSES_MODES
 
 # Scalars: YAML gives numbers as numbers and environment values as strings; both are accepted.
 
@@ -177,6 +177,7 @@ class ProviderSection(Section):
     connect_timeout_s: Seconds | None = None
     read_timeout_s: Seconds | None = None
     chunk_delay_s: Seconds | None = None
+    responses: Annotated[Text, _one_of(RESPONSES_MODES)] | None = None
 
 
 class LongContextSection(Section):
@@ -215,6 +216,8 @@ class ModelSection(DeploymentSection):
     fallbacks: list[Text] = []
     max_tokens: Positive | None = None
     display_name: Text | None = None
+    responses: Annotated[Text, _one_of(RESPONSES_MODES)] | None = None
+    hosted_tools: Annotated[Text, _one_of(HOSTED_TOOL_MODES)] | None = None
 
 
 class TierSection(Section):

@@ -83,6 +83,9 @@ class ProviderConfig:
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 120.0
     chunk_delay_s: float = 0.0  # echo only: pause between streamed chunks
+    # /v1/responses: "relay" (openai/azure speak it) or "bridge" (through chat completions, for a
+    # chat-only server); "" is the type's default. A model's own `responses` wins.
+    responses: str = ""
 
     @property
     def configured(self) -> bool:
@@ -148,10 +151,26 @@ class ModelConfig:
     max_tokens: int | None = None
     display_name: str | None = None
     prices: Prices | None = None  # None: the entry gives no price (the catalog may)
+    responses: str | None = None  # "relay" | "bridge"; None: the provider's choice
+    hosted_tools: str = "drop"  # on a bridge: "drop" (named in a header) | "reject" (400)
 
     @property
     def is_wildcard(self) -> bool:
         return self.name.endswith("/*")
+
+
+RESPONSES_MODES = ("relay", "bridge")
+HOSTED_TOOL_MODES = ("drop", "reject")
+# The provider types that speak the Responses API themselves.
+RESPONSES_NATIVE = ("openai", "azure")
+
+
+def responses_bridged(provider: ProviderConfig, model: ModelConfig) -> bool:
+    """Whether /v1/responses goes through the chat bridge for this deployment."""
+    mode = model.responses or provider.responses
+    if provider.type not in RESPONSES_NATIVE:
+        return True
+    return mode == "bridge"
 
 
 @dataclass(frozen=True, slots=True)

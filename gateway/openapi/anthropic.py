@@ -119,7 +119,12 @@ def _request() -> dict[str, Schema]:
             obj({"type": const("tool"), "name": NON_EMPTY}, ["type", "name"]),
         ]
     }
-    messages = {"type": "array", "minItems": 1, "items": {"anyOf": [user, assistant]}}
+    system_message = obj({"role": const("system"), "content": _blocks(text)}, ["role", "content"])
+    messages = {
+        "type": "array",
+        "minItems": 1,
+        "items": {"anyOf": [user, assistant, system_message]},
+    }
     request = obj(
         {
             "model": model_field("echo"),
@@ -137,21 +142,14 @@ def _request() -> dict[str, Schema]:
         ["model", "max_tokens", "messages"],
         description=MESSAGES_REQUEST,
     )
-    shallow = obj(
-        {
-            "role": {"type": "string", "enum": ["user", "assistant"]},
-            "content": _blocks(obj({"type": STR}, ["type"])),
-        },
-        ["role", "content"],
-    )
     count = obj(
         {
             "model": model_field("echo"),
-            "messages": {"type": "array", "minItems": 1, "items": shallow},
-            "system": system,
+            "messages": {"type": "array", "minItems": 1, "items": {"type": "object"}},
         },
         ["model", "messages"],
-        description="The Messages request without `max_tokens`; `tools` count as well.",
+        description="The Messages request without `max_tokens`; `tools` count as well. "
+        "Counting never fails on content: what the estimate does not understand is skipped.",
     )
     return {"MessagesRequest": request, "CountTokensRequest": count}
 

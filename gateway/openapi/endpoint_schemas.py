@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..translate.responses.tools import HOSTED
 from ..validation import MAX_INT
 from .shapes import INT, STR, TEXT, UNIX, Schema, const, nullable, obj, ref
 
@@ -153,7 +154,13 @@ def _responses_request() -> dict[str, Schema]:
         ["role", "content"],
     )
     function_call = obj(
-        {"type": const("function_call"), "call_id": STR, "name": STR, "arguments": STR},
+        {
+            "type": const("function_call"),
+            "call_id": STR,
+            "name": STR,
+            "namespace": nullable(STR),
+            "arguments": STR,
+        },
         ["type", "call_id", "name", "arguments"],
     )
     function_output = obj(
@@ -187,6 +194,24 @@ def _responses_request() -> dict[str, Schema]:
         },
         ["type", "name"],
     )
+    namespace_tool = obj(
+        {
+            "type": const("namespace"),
+            "name": STR,
+            "tools": {"type": "array", "items": obj({**function_tool["properties"],
+                                                     "type": nullable(const("function"))},
+                                                    ["name"])},
+        },
+        ["type", "name", "tools"],
+        description="Function tools under a name: bridged as `<namespace>__<name>` functions.",
+    )  # fmt: skip
+    hosted_tool = obj(
+        {"type": {"type": "string", "enum": sorted(HOSTED)}},
+        ["type"],
+        description="Run by OpenAI: relayed to openai/azure, left out on a bridge (named in "
+        "`x-gateway-dropped-tools`), or 400 with the model's `hosted_tools: reject`.",
+    )
+    tool = {"anyOf": [function_tool, namespace_tool, hosted_tool]}
     named = obj({"type": const("function"), "name": STR}, ["type", "name"])
     choice = {"type": "string", "enum": ["auto", "none", "required"]}
     plain = obj({"type": {"type": "string", "enum": ["text", "json_object"]}}, ["type"])
@@ -199,7 +224,7 @@ def _responses_request() -> dict[str, Schema]:
             "model": model_field("echo"),
             "input": {"anyOf": [STR, items], "description": "Text, or input items."},
             "instructions": nullable(STR),
-            "tools": nullable({"type": "array", "items": function_tool}),
+            "tools": nullable({"type": "array", "items": tool}),
             "tool_choice": nullable_any(choice, named),
             "max_output_tokens": nullable(POSITIVE),
             "temperature": nullable({"type": "number"}),
@@ -224,7 +249,7 @@ RESPONSES_REQUEST = """\
 OpenAI's Responses request. The fields listed are what every model accepts: openai/azure models \
 get the body unchanged (so OpenAI's other fields and tool types work there), other models are \
 bridged through chat completions, which takes exactly these. On a bridged model `background: \
-true`, `conversation`, `prompt`, hosted tools and `file_id` images are refused (400 \
+true`, `conversation`, `prompt`, `custom` tools and `file_id` images are refused (400 \
 `unsupported_parameter`); `store` (default true) keeps the answer for `previous_response_id`, \
 GET and input_items; `previous_response_id` must name a response this gateway stored for the \
 caller (else 400 `unsupported_parameter`; openai/azure: the deployment that made it answers)."""

@@ -8,10 +8,11 @@ from typing import Any
 from aiohttp import web
 
 from ..accounting.tokens import estimate_chat_prompt
+from ..adapters.capabilities import relayed
 from ..errors import ServiceUnavailable, session_not_found
 from ..store import StoreUnavailable
 from ..store.history import storable, with_history
-from ..validation import ChatRequest, upstream_payload, validate_chat
+from ..validation import ChatRequest, check_roles, upstream_payload, validate_chat
 from .proxy import exchange
 from .services import Services
 
@@ -40,6 +41,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         chat = validate_chat(await ex.read_json())
         ex.outcome.session_id = chat.session_id
         targets = ex.plan(chat.model, chat.stream)
+        if not all(relayed(t.provider.type, "chat") for t in targets):
+            check_roles(chat.messages)  # a translation must understand every message
         messages = await _messages_with_history(ex.s, chat, ex.principal.user)
         prompt_estimate = estimate_chat_prompt(chat.payload, messages)
         await ex.admit(prompt_estimate, chat.max_output, chat.choices)

@@ -5,6 +5,7 @@ records the request once, whatever happened."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -99,6 +100,8 @@ class Exchange:
         self.team = self.s.teams.get(team_of(self.principal, self.override))
         self.targets: list[Target] = []
         self.parallel: tuple[str, ...] = ()  # in-flight counts this request holds
+        # The stream's end marker has reached the client: a hang-up after it ends nothing.
+        self.delivered = False
 
     async def read_json(self) -> dict[str, Any]:
         """The body as a JSON object; an oversized one is refused (and logged as `rejected`)."""
@@ -269,18 +272,25 @@ class Exchange:
     ) -> web.StreamResponse:
         """Relay a stream that has begun; failures after this point are in-stream events.
         `finish` runs once the whole stream is written but before its end reaches the client,
-        so a client that has read the answer to its end can follow up on it at once."""
+        so a client that has read the answer to its end can follow up on it at once (and also
+        when the client hangs up after the end marker, before upstream has closed)."""
         s, o = self.s, self.outcome
         response = web.StreamResponse(
             status=200, headers={**STREAM_HEADERS, **(self.headers or {})}
         )
         s.metrics.active_streams.inc()
+
+        async def write(data: bytes) -> None:
+            await response.write(data)
+            self.delivered = self.delivered or relay.complete  # the end marker went out whole
+
         try:
             await response.prepare(self.request)
             assert answer.rest is not None
-            await relay.run(answer.first_chunk, answer.rest, response.write)
+            await relay.run(answer.first_chunk, answer.rest, write)
             if finish is not None:
-                await finish()
+                finishing, finish = finish, None
+                await finishing()
             await response.write_eof()
         except GatewayError as error:
             if not relay.complete:  # upstream failed mid-answer: tell the client, then close
@@ -295,8 +305,13 @@ class Exchange:
                 except ConnectionError:
                     pass
         except (ConnectionError, asyncio.CancelledError) as exc:
-            if not relay.complete:
+            # A client may hang up as soon as it has read the end marker (Codex and the Agents
+            # SDK do), before upstream closes: that answer is whole, `ok`.
+            if not self.delivered:
                 o.status, o.status_code = "client_closed", 499
+            elif finish is not None:  # the client has the whole answer: it may follow up on it
+                with contextlib.suppress(Exception):  # the client is gone: nobody to tell
+                    await finish()
             if isinstance(exc, asyncio.CancelledError):
                 raise
         finally:
@@ -368,7 +383,8 @@ async def exchange(request: web.Request, endpoint: str) -> AsyncIterator[Exchang
         error.headers.update(headers or {})
         raise
     except asyncio.CancelledError:
-        o.status, o.status_code = "client_closed", 499
+        if not ex.delivered:  # not an answer whose end the client read before hanging up
+            o.status, o.status_code = "client_closed", 499
         raise
     except Exception as exc:  # a bug: the middleware answers 500; the log row must say so too
         o.status, o.status_code = "error", 500

@@ -20,7 +20,7 @@ from ..accounting.tokens import (
     usage_from_body,
 )
 from ..adapters.base import Call
-from ..adapters.capabilities import native
+from ..config import responses_bridged
 from ..errors import GatewayError, InvalidRequest, NotFound, ProviderError, clip
 from ..proxy.affinity import Remembered
 from ..proxy.dispatch import Answer
@@ -31,6 +31,7 @@ from ..translate.responses import (
     ChatToResponsesStream,
     ResponseContext,
     chat_to_response,
+    plan_tools,
     responses_to_chat,
     stored_history,
 )
@@ -47,6 +48,7 @@ from .proxy import Exchange, exchange
 from .respond import json_response, query_choice, query_int
 
 ORDERS = ("asc", "desc")
+DROPPED_TOOLS = "x-gateway-dropped-tools"
 
 
 def _error_event(error: GatewayError, sequence_number: int) -> bytes:
@@ -97,12 +99,22 @@ def input_items(body: dict[str, Any], response_id: str) -> list[dict[str, Any]]:
 class _Plan:
     """Where a Responses request goes: native targets relay, bridged ones go through chat."""
 
-    def __init__(self, ex: Exchange, body: dict[str, Any], stream: bool):
+    def __init__(self, ex: Exchange, body: dict[str, Any], stream: bool, targets: list[Target]):
         self.ex = ex
         self.body = body
         self.stream = stream
         self.history: list[dict[str, Any]] = []
         self._chat: dict[str, Any] | None = None
+        # A bridged model may refuse hosted tools rather than have them left out.
+        self.reject_hosted = any(
+            t.model.hosted_tools == "reject" and responses_bridged(t.provider, t.model)
+            for t in targets
+        )
+
+    def dropped_tools(self) -> list[str]:
+        """The hosted tools a bridge leaves out (named in the x-gateway-dropped-tools header)."""
+        tools = self.body.get("tools")
+        return plan_tools(tools, self.reject_hosted).dropped if tools else []
 
     def replay(self, history: list[dict[str, Any]]) -> None:
         """Put a stored response's turns before this request's input."""
@@ -111,11 +123,11 @@ class _Plan:
 
     def chat_payload(self) -> dict[str, Any]:
         if self._chat is None:
-            self._chat = responses_to_chat(self.body, self.history)
+            self._chat = responses_to_chat(self.body, self.history, self.reject_hosted)
         return self._chat
 
     def call(self, target: Target) -> Call:
-        if native(target.provider.type, "responses"):
+        if not responses_bridged(target.provider, target.model):
             return self.ex.call(target, self.body, stream=self.stream)
         return self.ex.call(target, self.chat_payload(), endpoint="chat", stream=self.stream)
 
@@ -131,7 +143,7 @@ async def _route_follow_up(
         pinned = [t for t in targets if t.deployment_id == remembered.deployment_id]
         if pinned:
             return pinned[:1]
-    bridged = [t for t in targets if not native(t.provider.type, "responses")]
+    bridged = [t for t in targets if responses_bridged(t.provider, t.model)]
     if not bridged:
         # Upstream would answer any id made with the provider's key: only the caller's own go.
         if remembered is None or not _owns(ex.request, remembered.user, remembered.model):
@@ -181,8 +193,8 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         reserialisable(body)  # relayed, or echoed back in the Response: either way re-written
         previous = _previous_id(body)
         targets = ex.plan(model, stream)
-        plan = _Plan(ex, body, stream)
-        if any(not native(t.provider.type, "responses") for t in targets):
+        plan = _Plan(ex, body, stream, targets)
+        if any(responses_bridged(t.provider, t.model) for t in targets):
             plan.chat_payload()  # bad input is refused before admission, whoever serves it
         if previous is not None:
             targets = await _route_follow_up(ex, plan, targets, previous)
@@ -223,6 +235,9 @@ async def _relayed(
 async def _bridged(ex: Exchange, answer: Answer, plan: _Plan) -> web.StreamResponse:
     """A chat answer turned into a Response (or its events), stored when `store` is not false."""
     o = ex.outcome
+    dropped = plan.dropped_tools()
+    if dropped:
+        ex.headers = {**(ex.headers or {}), DROPPED_TOOLS: ",".join(dropped)}
     # Not the request id: a client chooses that (X-Request-Id), and ids must not collide.
     response_id = f"resp_{uuid.uuid4().hex}"
     ctx = ResponseContext.from_request(

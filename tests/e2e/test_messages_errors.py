@@ -61,7 +61,7 @@ async def test_bad_input_is_refused_before_anything_happens(gateway, claude, ups
     bad_bodies = [
         {"model": model, "messages": HI},  # no max_tokens
         {"model": model, "max_tokens": 9, "messages": {"role": "user", "content": "Hi"}},
-        {"model": model, "max_tokens": 9, "messages": [{"role": "system", "content": "Hi"}]},
+        {"model": model, "max_tokens": 9, "messages": HI, "stream": "yes"},
         {"model": model, "max_tokens": 0, "messages": HI},
     ]
     async with claude_sdk(gateway, TIGHT_KEY) as client:

@@ -244,13 +244,17 @@ async def run_claude(
     auth: Auth = "x-api-key",
     max_retries: int = 0,
     extra_env: Mapping[str, str] | None = None,
+    tools: str = "",
 ) -> dict[str, Any]:
-    """One headless turn, `claude -p prompt --output-format json`, with no tools, against
+    """One headless turn, `claude -p prompt --output-format json`, with `tools` (none by
+    default; those given are allowed without asking), against
     `base_url` (the root, without /v1) as `api_key` sent the `auth` way; returns the JSON
     result. Raises ClaudeCodeError on a non-zero exit, an error result or after `timeout_s`
     (the whole process group is killed). Async, so servers on this event loop can answer."""
     exe = install_claude_code()
-    cmd = [str(exe), "-p", "--output-format", "json", "--model", model, "--tools", ""]
+    cmd = [str(exe), "-p", "--output-format", "json", "--model", model, "--tools", tools]
+    if tools:
+        cmd += ["--allowedTools", tools]
     cmd += ["--no-session-persistence", "--", prompt]
     with tempfile.TemporaryDirectory(prefix="claude-home-") as home:
         seed_home(Path(home))
@@ -314,3 +318,16 @@ def _parse_result(stdout: str) -> Any:
             if candidate.strip():
                 return orjson.loads(candidate)
     return None
+
+
+def latest_version() -> str:
+    """The newest version on the npm registry (`npm view`), for scripts/compat --latest."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise ClaudeCodeUnavailable("Claude Code needs npm on PATH")
+    done = subprocess.run(
+        [npm, "view", PACKAGE, "version"], capture_output=True, text=True, timeout=120, check=False
+    )
+    if done.returncode != 0 or not done.stdout.strip():
+        raise ClaudeCodeUnavailable(f"npm view {PACKAGE} failed: {done.stderr[-500:]}")
+    return done.stdout.strip()

@@ -4,13 +4,15 @@ Speaks the documented wire format, records every request, and builds the exact b
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
+
+from tests.support.json_sample import sample
 
 Json = dict[str, Any]
 
@@ -67,6 +69,7 @@ class Script:
     split: int = 0  # >0: write the stream in pieces of this many bytes
     error_after_events: int = -1  # >=0: an `error` event (overloaded) after this many events
     close_after_bytes: int = -1  # >=0: drop the connection after this many stream bytes
+    hold_open_s: float = 0.0  # keep the stream open this long after message_stop
 
     @property
     def final_stop_reason(self) -> str:
@@ -209,6 +212,20 @@ def api_key(request: web.Request) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
+def forced(script: Script, body: Json) -> Script:
+    """The script for a request whose `tool_choice` forces one tool, as Anthropic answers it: no
+    text, one call of that tool with an input that follows its `input_schema`."""
+    choice = body.get("tool_choice") or {}
+    tools = {t.get("name"): t for t in body.get("tools") or [] if isinstance(t, dict)}
+    if choice.get("type") != "tool" or choice.get("name") not in tools:
+        return script
+    schema = tools[choice["name"]].get("input_schema") or {}
+    arguments = orjson.dumps(sample(schema)).decode()
+    fragments = [arguments[i : i + 9] for i in range(0, len(arguments), 9)]
+    tool = Tool(name=choice["name"], id="toolu_01FakeForced", fragments=fragments)
+    return replace(script, pieces=[], thinking=None, tool=tool)
+
+
 class FakeAnthropic:
     """Serves POST /v1/messages and /v1/messages/count_tokens according to `script`."""
 
@@ -270,13 +287,14 @@ class FakeAnthropic:
         if failure is not None:
             return failure
         model = str(body.get("model", ""))
+        script = forced(self.script, body)
         if not body.get("stream"):
             return web.Response(
-                body=orjson.dumps(message(model, self.script)),
+                body=orjson.dumps(message(model, script)),
                 content_type="application/json",
                 headers={"request-id": "req_fake_ok"},
             )
-        return await self._stream(request, stream_bytes(model, self.script))
+        return await self._stream(request, stream_bytes(model, script))
 
     async def _stream(self, request: web.Request, data: bytes) -> web.StreamResponse:
         s = self.script
@@ -300,6 +318,8 @@ class FakeAnthropic:
                     await asyncio.sleep(0)  # let each piece go out on its own
         finally:
             self.streamed.append(sent)
+        if s.hold_open_s:
+            await asyncio.sleep(s.hold_open_s)
         if s.close_after_bytes >= 0:
             assert request.transport is not None
             request.transport.close()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -24,6 +24,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
 
+from tests.support.json_sample import sample
 from tests.support.scripted_stream import write_scripted
 
 GOOD_KEY = "gemini-test-key"
@@ -134,6 +135,7 @@ class GeminiBehaviour:
     split: int = 0  # >0: write the stream in pieces of this many bytes
     crlf: bool = True  # the real service ends SSE lines with CRLF
     close_after_bytes: int = -1  # >=0: drop the connection after this many stream bytes
+    hold_open_s: float = 0.0  # keep the stream open this long after its last byte
     error_after_events: int = -1  # >=0: an in-stream error event after this many events
     chunk_delay_s: float = 0.0
     embedding_dims: int = 8  # when the request has no outputDimensionality
@@ -314,6 +316,7 @@ class FakeGemini:
             return _json(error, b.status)
         if method == "batchEmbedContents":
             return _json(orjson.dumps(self._embeddings(body)))
+        b = json_mode(b, body)
         if method == "generateContent":
             return _json(orjson.dumps(generate_response(b, model, _candidate_count(body))))
         if request.query.get("alt") != "sse":  # without alt=sse Google streams one JSON array
@@ -364,6 +367,17 @@ class FakeGemini:
 
     async def _stream(self, request: web.Request, data: bytes) -> web.StreamResponse:
         return await write_scripted(self, request, data, self.behaviour)
+
+
+def json_mode(b: GeminiBehaviour, body: dict[str, Any]) -> GeminiBehaviour:
+    """With `responseMimeType: application/json` Gemini answers JSON text following
+    `responseJsonSchema` (or `responseSchema`): the fake answers a sample of it, in pieces."""
+    config = (body.get("generationConfig") if isinstance(body, dict) else None) or {}
+    schema = config.get("responseJsonSchema") or config.get("responseSchema")
+    if config.get("responseMimeType") != "application/json" or not schema:
+        return b  # JSON mode without a schema: the scripted pieces (tests make them JSON)
+    text = orjson.dumps(sample(schema)).decode()
+    return replace(b, pieces=[text[i : i + 11] for i in range(0, len(text), 11)], calls=[])
 
 
 def _json(body: bytes, status: int = 200) -> web.Response:

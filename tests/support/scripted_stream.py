@@ -18,7 +18,8 @@ class Recording(Protocol):
 
 class Script(Protocol):
     """How a fake's stream goes out: pieces of `split` bytes (0: whole), `chunk_delay_s` after
-    each, the connection dropped once `close_after_bytes` (>= 0) are out."""
+    each, the connection dropped once `close_after_bytes` (>= 0) are out, or held open
+    `hold_open_s` after the last byte before it ends."""
 
     @property
     def split(self) -> int: ...
@@ -28,6 +29,9 @@ class Script(Protocol):
 
     @property
     def chunk_delay_s(self) -> float: ...
+
+    @property
+    def hold_open_s(self) -> float: ...
 
 
 async def write_scripted(
@@ -62,5 +66,7 @@ async def write_scripted(
         fake.streamed.append(sent)
         raise
     fake.streamed.append(sent)
+    if script.hold_open_s:
+        await asyncio.sleep(script.hold_open_s)  # as servers that linger before closing do
     await response.write_eof()
     return response

@@ -89,6 +89,7 @@ class Behaviour:
     chunk_delay_s: float = 0.0
     hang_s: float = 0.0  # sleep before answering
     close_after_bytes: int = -1  # >=0: drop the connection after this many stream bytes
+    hold_open_s: float = 0.0  # keep the stream open this long after its last byte
     fail_times: int = 0  # answer `status` this many times, then 200
     embedding_tokens: int = 5  # usage.prompt_tokens (and total_tokens) of /v1/embeddings
     tool_call: Json | None = None  # {"name", "arguments", "call_id"}: a function_call output item

@@ -24,6 +24,7 @@ from gateway.config import (
     TierLimits,
     load,
     parse,
+    responses_bridged,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -632,3 +633,50 @@ def test_load_interpolates_from_the_environ_it_is_given(tmp_path):
     path.write_text('database: {url: "${DB:-sqlite:///x.db}"}\n', encoding="utf-8")
     assert load(str(path), {}).database.url == "sqlite:///x.db"
     assert load(str(path), {"DB": "postgres://h/db"}).database.url == "postgres://h/db"
+
+
+def test_responses_relay_or_bridge_per_provider_and_model():
+    config = parse(
+        {
+            "providers": {
+                **PROVIDERS,
+                "local": {"type": "openai", "base_url": "http://127.0.0.1:9/v1",
+                          "responses": "bridge"},
+            },
+            "models": {
+                "gpt": {"provider": "openai", "model": "gpt-5"},
+                "gpt-bridged": {"provider": "openai", "model": "gpt-5", "responses": "bridge",
+                                "hosted_tools": "reject"},
+                "qwen": {"provider": "local", "model": "qwen3"},
+                "qwen-relayed": {"provider": "local", "model": "qwen3", "responses": "relay"},
+                "echo": {"provider": "echo", "model": "echo"},
+            },
+        },
+        "f.yaml",
+        {},
+    )  # fmt: skip
+    p, m = config.providers, config.models
+    bridged = {
+        name: responses_bridged(p[model.deployments[0].provider], model)
+        for name, model in m.items()
+    }
+    assert bridged == {"gpt": False, "gpt-bridged": True, "qwen": True, "qwen-relayed": False,
+                       "echo": True}  # fmt: skip
+    assert (m["gpt"].hosted_tools, m["gpt-bridged"].hosted_tools) == ("drop", "reject")
+
+
+@pytest.mark.parametrize(
+    ("data", "path"),
+    [
+        ({"providers": {"an": {"type": "anthropic", "responses": "relay"}}},
+         "providers.an.responses"),
+        ({"providers": {"oa": {**PROVIDERS["openai"], "responses": "maybe"}}},
+         "providers.oa.responses"),
+        (models({"m": {"provider": "echo", "model": "e", "hosted_tools": "ignore"}}),
+         "models.m.hosted_tools"),
+        (models({"m": {"provider": "echo", "model": "e", "responses": "relay"}}),
+         "models.m.responses"),
+    ],
+)  # fmt: skip
+def test_bad_responses_and_hosted_tools_settings_are_named(data, path):
+    assert path in error(data)

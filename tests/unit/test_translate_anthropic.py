@@ -9,7 +9,12 @@ import orjson
 import pytest
 
 from gateway.errors import InvalidRequest, ProviderError
-from gateway.translate.anthropic import anthropic_to_chat, chat_to_anthropic, error_to_openai
+from gateway.translate.anthropic import (
+    OUTPUT_TOOL,
+    anthropic_to_chat,
+    chat_to_anthropic,
+    error_to_openai,
+)
 
 Json = dict[str, Any]
 
@@ -413,7 +418,6 @@ def test_anthropic_native_fields_pass_and_openai_only_fields_are_dropped() -> No
         stream_options={"include_usage": True},
         frequency_penalty=0.5,
         presence_penalty=0.1,
-        response_format={"type": "json_object"},
         seed=7,
         logit_bias={"50256": -100},
         n=1,
@@ -615,3 +619,70 @@ def test_unreadable_errors_name_the_status(status: int, body: bytes, kind: str) 
     assert str(status) in error["message"]
     assert error["type"] == kind
     assert error["param"] is None and error["code"] is None
+
+
+def test_an_unknown_role_is_named() -> None:
+    error = refused([*USER_HI, {"role": "critic", "content": "Harsher."}])
+    assert error.param == "messages[1].role" and "`critic`" in error.message
+
+
+# --- structured output: a forced tool whose input is the answer ------------------------------
+
+SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+JSON_SCHEMA = {"type": "json_schema", "json_schema": {"name": "place", "schema": SCHEMA}}
+CLIENT_TOOL = {"type": "function", "function": {"name": "search", "parameters": SCHEMA}}
+
+
+def test_a_json_schema_becomes_a_forced_output_tool() -> None:
+    body = translate(USER_HI, response_format=JSON_SCHEMA)
+    assert [t["name"] for t in body["tools"]] == [OUTPUT_TOOL]
+    assert body["tools"][0]["input_schema"] == SCHEMA
+    assert body["tool_choice"] == {"type": "tool", "name": OUTPUT_TOOL}
+    json_object = translate(USER_HI, response_format={"type": "json_object"})
+    assert json_object["tools"][0]["input_schema"] == {"type": "object"}
+    assert "tools" not in translate(USER_HI, response_format={"type": "text"})
+
+
+def test_with_the_clients_tools_the_model_must_call_one_of_them_or_answer() -> None:
+    body = translate(USER_HI, response_format=JSON_SCHEMA, tools=[CLIENT_TOOL])
+    assert [t["name"] for t in body["tools"]] == ["search", OUTPUT_TOOL]
+    assert body["tool_choice"] == {"type": "any"}
+    named = {"type": "function", "function": {"name": "search"}}
+    body = translate(USER_HI, response_format=JSON_SCHEMA, tools=[CLIENT_TOOL], tool_choice=named)
+    assert body["tool_choice"] == {"type": "tool", "name": "search"}
+
+
+def test_with_thinking_the_output_tool_is_asked_for_in_words() -> None:
+    thinking = {"type": "enabled", "budget_tokens": 2048}
+    body = translate([{"role": "system", "content": "Be brief."}, *USER_HI],
+                     response_format=JSON_SCHEMA, thinking=thinking)  # fmt: skip
+    assert "tool_choice" not in body or body["tool_choice"]["type"] == "auto"
+    assert body["system"].startswith("Be brief.\n\n") and OUTPUT_TOOL in body["system"]
+
+
+@pytest.mark.parametrize(
+    ("response_format", "param"),
+    [
+        ({"type": "json_schema", "json_schema": {"schema": {"type": "array"}}},
+         "response_format.json_schema.schema"),
+        ({"type": "json_schema", "json_schema": {"name": "x"}},
+         "response_format.json_schema.schema"),
+        ({"type": "grammar"}, "response_format.type"),
+    ],
+)  # fmt: skip
+def test_structured_output_anthropic_cannot_honour_is_refused(
+    response_format: Json, param: str
+) -> None:
+    assert refused(USER_HI, response_format=response_format).param == param
+
+
+def test_the_output_tools_input_is_the_answers_content() -> None:
+    blocks = [
+        {"type": "tool_use", "id": "toolu_1", "name": OUTPUT_TOOL, "input": {"city": "Paris"}}
+    ]
+    chat = orjson.loads(
+        anthropic_to_chat(anthropic_answer(blocks, "tool_use"), "m", 1, OUTPUT_TOOL)
+    )
+    [choice] = chat["choices"]
+    assert choice["message"]["content"] == '{"city":"Paris"}'
+    assert "tool_calls" not in choice["message"] and choice["finish_reason"] == "stop"

@@ -342,3 +342,18 @@ def test_any_chunking_gives_the_same_output(data: st.DataObject, crlf: bool) -> 
     bounds = [0, *sorted(cuts), len(raw)]
     pieces = [raw[a:b] for a, b in itertools.pairwise(bounds)]
     assert run(pieces) == run([raw])
+
+
+def test_the_structured_output_tools_input_streams_as_content() -> None:
+    script = fake_anthropic.Script(
+        pieces=[],
+        pings=False,
+        tool=fake_anthropic.Tool("json_answer", "toolu_1", ['{"ci', 'ty": "Paris"}']),
+    )
+    upstream = fake_anthropic.stream_bytes("claude-sonnet-4-5", script)
+    stream = AnthropicStream("claude-sonnet", "chatcmpl-abc", 1700000000, "json_answer")
+    got = chunks(b"".join(stream.feed(upstream[i : i + 5]) for i in range(0, len(upstream), 5)))
+    deltas = [c["choices"][0]["delta"] for c in got if c["choices"]]
+    assert "".join(d.get("content") or "" for d in deltas) == '{"city": "Paris"}'
+    assert not any("tool_calls" in d for d in deltas)
+    assert [c["choices"][0]["finish_reason"] for c in got if c["choices"]][-1] == "stop"

@@ -762,3 +762,9 @@ def test_embeddings_answer_as_base64_of_little_endian_float32() -> None:
     vectors = [struct.unpack("<3f", base64.b64decode(d["embedding"])) for d in out["data"]]
     assert vectors == [(0.5, -0.25, 1.0), (0.125, 0.0, -2.0)]
     assert [d["index"] for d in out["data"]] == [0, 1]
+
+
+def test_an_unknown_role_is_named_not_dropped() -> None:
+    messages = [{"role": "user", "content": "Hi"}, {"role": "critic", "content": "Harsher."}]
+    error = refusal({"model": MODEL, "messages": messages})
+    assert error.param == "messages[1].role" and "`critic`" in error.message

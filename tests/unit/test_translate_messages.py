@@ -75,18 +75,7 @@ def test_a_minimal_request_is_valid() -> None:
         ({"messages": []}, "messages", "invalid_value"),
         ({"messages": "Hi"}, "messages", "invalid_type"),
         ({"messages": ["Hi"]}, "messages[0]", "invalid_type"),
-        ({"messages": [{"role": "system", "content": "x"}]}, "messages[0].role", "invalid_value"),
-        ({"messages": [{"content": "x"}]}, "messages[0].role", "invalid_value"),
-        ({"messages": [{"role": "user", "content": 5}]}, "messages[0].content", "invalid_type"),
-        (
-            {"messages": [{"role": "user", "content": [{"text": "no type"}]}]},
-            "messages[0].content[0]",
-            "invalid_type",
-        ),
         ({"stream": "yes"}, "stream", "invalid_type"),
-        ({"system": 5}, "system", "invalid_type"),
-        ({"system": [{"type": "image"}]}, "system[0]", "invalid_type"),
-        ({"system": [{"type": "text", "text": 1}]}, "system[0]", "invalid_type"),
     ],
 )
 def test_invalid_requests_name_the_field(change: dict[str, Any], param: str, code: str) -> None:
@@ -99,6 +88,59 @@ def test_invalid_requests_name_the_field(change: dict[str, Any], param: str, cod
     with pytest.raises(InvalidRequest) as caught:
         validate_messages_request(body)
     assert (caught.value.param, caught.value.code, caught.value.status) == (param, code, 400)
+
+
+# What a relay leaves to the provider, and a translation must understand.
+UNTRANSLATABLE = [
+    ({"messages": [{"role": "critic", "content": "x"}]}, "messages[0].role", "invalid_value"),
+    ({"messages": [{"content": "x"}]}, "messages[0].role", "invalid_value"),
+    ({"messages": [{"role": "user", "content": 5}]}, "messages[0].content", "invalid_type"),
+    (
+        {"messages": [{"role": "user", "content": [{"text": "no type"}]}]},
+        "messages[0].content[0]",
+        "invalid_type",
+    ),
+    ({"system": 5}, "system", "invalid_type"),
+    ({"system": [{"type": "image"}]}, "system[0]", "invalid_type"),
+    ({"system": [{"type": "text", "text": 1}]}, "system[0]", "invalid_type"),
+    (
+        {"messages": [{"role": "system", "content": [{"type": "image"}]}]},
+        "messages[0].content[0].type",
+        "invalid_value",
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "param", "code"), UNTRANSLATABLE)
+def test_relays_leave_roles_and_blocks_to_the_provider_translations_name_them(
+    change: dict[str, Any], param: str, code: str
+) -> None:
+    body = request() | change
+    validate_messages_request(body)  # relayed: the provider judges
+    with pytest.raises(InvalidRequest) as caught:
+        messages_to_chat(body)
+    assert (caught.value.param, caught.value.code, caught.value.status) == (param, code, 400)
+    if "role" in param and "critic" in str(change):
+        assert "critic" in caught.value.message
+
+
+def test_a_system_message_inside_messages_keeps_its_place() -> None:
+    messages = [
+        {"role": "user", "content": "Hi"},
+        {"role": "system", "content": [{"type": "text", "text": "Plan mode."}]},
+        {"role": "assistant", "content": "Ok"},
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Go"},
+    ]
+    chat = messages_to_chat(request(system="You are a CLI.", messages=messages))
+    assert chat["messages"] == [
+        {"role": "system", "content": "You are a CLI."},
+        {"role": "user", "content": "Hi"},
+        {"role": "system", "content": "Plan mode."},
+        {"role": "assistant", "content": "Ok"},
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Go"},
+    ]
 
 
 def test_count_tokens_requests_need_no_max_tokens() -> None:

@@ -366,12 +366,28 @@ def test_text_format_becomes_response_format() -> None:
             "missing_required_parameter",
         ),
         (
+            {
+                "model": "m",
+                "input": [
+                    {
+                        "type": "function_call",
+                        "call_id": "c",
+                        "name": "f",
+                        "namespace": {},
+                        "arguments": "{}",
+                    }
+                ],
+            },
+            "input[0].namespace",
+            "invalid_type",
+        ),
+        (
             {"model": "m", "input": [{"type": "function_call_output", "call_id": "c"}]},
             "input[0].output",
             "missing_required_parameter",
         ),
         (
-            {"model": "m", "input": "x", "tools": [WEATHER_TOOL, {"type": "web_search"}]},
+            {"model": "m", "input": "x", "tools": [WEATHER_TOOL, {"type": "custom", "name": "p"}]},
             "tools[1].type",
             "unsupported_parameter",
         ),

@@ -22,13 +22,19 @@ _FINISH_REASONS = {
 }
 
 
-def finish_reason(stop_reason: object) -> str:
-    """OpenAI's finish_reason for an Anthropic stop_reason; "stop" for one we do not know."""
+def finish_reason(stop_reason: object, tool_calls: bool = True) -> str:
+    """OpenAI's finish_reason for an Anthropic stop_reason; "stop" for one we do not know, and
+    for tool_use when the only tool called was the structured-output one (``tool_calls`` off)."""
+    if stop_reason == "tool_use" and not tool_calls:
+        return "stop"
     return _FINISH_REASONS.get(stop_reason, "stop") if isinstance(stop_reason, str) else "stop"
 
 
-def anthropic_to_chat(body: bytes, public_model: str, created: int) -> bytes:
-    """The chat.completion JSON for a Messages API answer; ProviderError if it is unreadable."""
+def anthropic_to_chat(
+    body: bytes, public_model: str, created: int, output_tool: str | None = None
+) -> bytes:
+    """The chat.completion JSON for a Messages API answer; ProviderError if it is unreadable.
+    A call of ``output_tool`` (structured output) is the answer: its input as JSON content."""
     try:
         answer = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -46,6 +52,8 @@ def anthropic_to_chat(body: bytes, public_model: str, created: int) -> bytes:
             texts.append(block["text"])
         elif kind == "thinking" and isinstance(block.get("thinking"), str):
             thoughts.append(block["thinking"])
+        elif kind == "tool_use" and output_tool is not None and block.get("name") == output_tool:
+            texts.append(orjson.dumps(block.get("input", {})).decode())
         elif kind == "tool_use":
             calls.append(_tool_call(block))
         # redacted_thinking is opaque ciphertext: nothing a client could show or send back.
@@ -59,7 +67,7 @@ def anthropic_to_chat(body: bytes, public_model: str, created: int) -> bytes:
         "index": 0,
         "message": message,
         "logprobs": None,
-        "finish_reason": finish_reason(answer.get("stop_reason")),
+        "finish_reason": finish_reason(answer.get("stop_reason"), bool(calls) or not output_tool),
     }
     return orjson.dumps(
         {

@@ -16,6 +16,9 @@ DEFAULT_MAX_TOKENS = 4096
 # Anthropic-native fields a client may send through the OpenAI SDK's extra_body; they pass through
 # unchanged. Every other field Anthropic does not share with OpenAI is dropped.
 _NATIVE_FIELDS = ("thinking", "top_k")
+# Structured output (`response_format`) goes to Anthropic as this tool, forced: the model's input
+# to it is the JSON answer, which the answer translators turn back into the message's content.
+OUTPUT_TOOL = "json_answer"
 
 
 def chat_to_anthropic(payload: Json, upstream_model: str, default_max_tokens: int | None) -> Json:
@@ -49,7 +52,75 @@ def chat_to_anthropic(payload: Json, upstream_model: str, default_max_tokens: in
     for field in _NATIVE_FIELDS:
         if payload.get(field) is not None:
             body[field] = payload[field]
+    schema = output_schema(payload.get("response_format"))
+    if schema is not None:
+        _force_output_tool(body, schema)
     return body
+
+
+def output_schema(response_format: object) -> Json | None:
+    """The JSON Schema the answer must follow (``{"type": "object"}`` for json_object), or None
+    for free text; 400 for a format Anthropic's forced tool cannot honour."""
+    if response_format is None:
+        return None
+    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return {"type": "object"}
+    if kind == "json_schema":
+        assert isinstance(response_format, dict)
+        spec = response_format.get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+        if not isinstance(schema, dict) or schema.get("type", "object") != "object":
+            raise _unsupported(
+                "This model answers structured output as a JSON object only: "
+                "`response_format.json_schema.schema` must be an object schema.",
+                "response_format.json_schema.schema",
+            )
+        return schema
+    raise _invalid(
+        "`response_format.type` must be text, json_object or json_schema.", "response_format.type"
+    )
+
+
+def _force_output_tool(body: Json, schema: Json) -> None:
+    """Add OUTPUT_TOOL and make the model call it: alone, or (with the client's tools) any tool,
+    so a tool call still comes first when the model needs one."""
+    tools: list[Json] = body.setdefault("tools", [])
+    if any(tool.get("name") == OUTPUT_TOOL for tool in tools):
+        raise _unsupported(
+            f"The tool name `{OUTPUT_TOOL}` is reserved with `response_format` for this model.",
+            "tools",
+        )
+    tools.append(
+        {
+            "name": OUTPUT_TOOL,
+            "description": "Give your final answer: call this tool with it as the input.",
+            "input_schema": schema,
+        }
+    )
+    choice = body.get("tool_choice") or {"type": "auto"}
+    if choice["type"] == "tool":
+        return  # the client named the tool to call first
+    thinking = body.get("thinking")
+    if isinstance(thinking, dict) and thinking.get("type") != "disabled":
+        # Anthropic refuses a forced tool with thinking on: the model is asked in words instead.
+        ask = f"Give your final answer by calling the `{OUTPUT_TOOL}` tool."
+        system = body.get("system")
+        if isinstance(system, list):
+            body["system"] = [*system, {"type": "text", "text": ask}]
+        else:
+            body["system"] = f"{system}\n\n{ask}" if system else ask
+        body["tool_choice"] = {**choice, "type": "auto"} if choice["type"] == "any" else choice
+        return
+    if choice["type"] == "none" or len(tools) == 1:
+        forced: Json = {"type": "tool", "name": OUTPUT_TOOL}
+    else:
+        forced = {"type": "any"}
+    if choice.get("disable_parallel_tool_use"):
+        forced["disable_parallel_tool_use"] = True
+    body["tool_choice"] = forced
 
 
 def _unsupported(message: str, param: str) -> InvalidRequest:
@@ -106,8 +177,8 @@ def _convert_messages(messages: list[Json]) -> tuple[str | list[Json] | None, li
             _add_turn(turns, "user", [_tool_result(message, where)])
         else:
             raise _unsupported(
-                "Messages with role `function` are not supported by this model; "
-                "use `tools` and `tool` messages.",
+                f"Messages with role `{clip(role)}` are not supported by this model; "
+                "use system, developer, user, assistant and tool messages.",
                 f"{where}.role",
             )
     if not system:

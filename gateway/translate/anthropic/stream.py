@@ -27,6 +27,8 @@ class AnthropicStream:
       tool calls from 0; input_json_delta -> delta.tool_calls [{index k, function {arguments}}].
       Empty fragments produce nothing; signature_delta, citations_delta, ping, content_block_stop,
       redacted thinking and event types Anthropic may add later produce nothing either.
+    - A tool_use block of ``output_tool`` (structured output) is the answer: its
+      input_json_delta fragments are delta.content, and tool_use alone finishes as ``stop``.
     - message_delta with a stop_reason -> the chunk with finish_reason and delta {} (once).
     - message_stop -> the finish chunk if none came yet, then always a usage-only chunk
       (``"choices": []``; the relay drops it when the client did not ask), then ``[DONE]``.
@@ -44,13 +46,19 @@ class AnthropicStream:
         "_head",
         "_id",
         "_model",
+        "_output",
+        "_output_tool",
         "_parser",
         "_started",
         "_tools",
         "_usage",
     )
 
-    def __init__(self, public_model: str, chunk_id: str, created: int) -> None:
+    def __init__(
+        self, public_model: str, chunk_id: str, created: int, output_tool: str | None = None
+    ) -> None:
+        self._output_tool = output_tool
+        self._output: set[int] = set()  # content block indexes of output_tool calls
         self._model = public_model
         self._id = chunk_id
         self._created = created
@@ -119,6 +127,9 @@ class AnthropicStream:
         if not isinstance(block, dict):
             return []
         kind = block.get("type")
+        if kind == "tool_use" and self._output_tool and block.get("name") == self._output_tool:
+            self._output.add(_index(event))
+            return self._start()
         if kind == "tool_use":
             k = self._tools[_index(event)] = len(self._tools)
             call = {
@@ -144,6 +155,8 @@ class AnthropicStream:
             return self._text("content", delta.get("text"))
         if kind == "thinking_delta":
             return self._text("reasoning_content", delta.get("thinking"))
+        if kind == "input_json_delta" and _index(event) in self._output:
+            return self._text("content", delta.get("partial_json"))
         if kind == "input_json_delta":
             k = self._tools.get(_index(event))
             fragment = delta.get("partial_json")
@@ -167,7 +180,9 @@ class AnthropicStream:
 
     def _finish(self, stop_reason: object) -> list[bytes]:
         self._finished = True
-        return self._emit({}, finish_reason(stop_reason))
+        return self._emit(
+            {}, finish_reason(stop_reason, bool(self._tools) or not self._output_tool)
+        )
 
     def _on_message_stop(self) -> list[bytes]:
         out = [] if self._finished else self._finish(None)

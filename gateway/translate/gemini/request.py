@@ -61,6 +61,12 @@ def chat_to_gemini(payload: dict[str, Any], default_max_tokens: int | None) -> d
                 raise _bad(f"`{where}.name` is required.", f"{where}.name", "invalid_type")
             response = _function_response(name, message.get("content"), where)
             _add_turn(turns, "user", [response])
+        else:
+            raise _bad(
+                f"Messages with role `{clip(role)}` are not supported by this model.",
+                f"{where}.role",
+                "unsupported_parameter",
+            )
     body: dict[str, Any] = {"contents": turns}
     if system:
         body["systemInstruction"] = {"parts": system}
@@ -293,6 +299,11 @@ def _generation_config(payload: dict[str, Any], default_max_tokens: int | None) 
         config["stopSequences"] = stop
     fmt = payload.get("response_format")
     kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if fmt is not None and kind not in ("text", "json_object", "json_schema"):
+        raise _bad(
+            "`response_format.type` must be text, json_object or json_schema.",
+            "response_format.type",
+        )
     if kind in ("json_object", "json_schema"):
         config["responseMimeType"] = "application/json"
     if kind == "json_schema":

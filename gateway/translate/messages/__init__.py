@@ -1,11 +1,13 @@
-"""The Anthropic front door (Messages API client, chat completions upstream): requests checked and
-turned into chat bodies. Pure; answers, errors and count_tokens: answer.py, errors.py, count.py.
+"""The Anthropic front door (Messages API client, chat completions upstream): requests turned into
+chat bodies. Pure; checks, answers, errors and counts live in checks.py, answer.py, errors.py,
+count.py.
 
 This is the one module callers import: it re-exports those helpers. Choices where the two APIs
 differ:
 - Consecutive turns of one role are merged first, as Anthropic does, so a turn's tool results
   always come right after the assistant's tool calls.
-- ``system`` text blocks are joined with a blank line into one system message.
+- ``system`` text blocks are joined with a blank line into one system message; a
+  ``{"role": "system"}`` message inside ``messages`` (Claude Code sends them) keeps its place.
 - A ``tool_result`` becomes a ``role: tool`` message placed before the rest of its user turn; its
   text blocks are joined with a newline; ``is_error: true`` prefixes the text with ``Error: ``.
   Chat tool messages hold only text, so images in a tool result move to the user message that
@@ -30,13 +32,8 @@ from typing import Any
 import orjson
 
 from ...errors import InvalidRequest, clip
-from ...validation import (
-    optional_positive_int,
-    require_messages,
-    require_model,
-    require_stream,
-)
 from .answer import ChatToMessagesStream, chat_to_message
+from .checks import check_translatable, max_tokens, system_text, validate_messages_request
 from .count import estimate_input_tokens
 from .errors import anthropic_error_type, error_body, openai_error_to_anthropic
 
@@ -44,6 +41,7 @@ __all__ = [
     "ChatToMessagesStream",
     "anthropic_error_type",
     "chat_to_message",
+    "check_translatable",
     "error_body",
     "estimate_input_tokens",
     "messages_to_chat",
@@ -51,7 +49,6 @@ __all__ = [
     "validate_messages_request",
 ]
 
-_ROLES = ("user", "assistant")
 _TOOL_CHOICES = {"auto": "auto", "any": "required", "none": "none"}
 
 
@@ -63,85 +60,6 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-# --- validation ------------------------------------------------------------------------------
-
-
-def validate_messages_request(body: dict[str, Any], *, count_tokens: bool = False) -> None:
-    """Check what the gateway reads: model, max_tokens, messages, stream and system.
-
-    With ``count_tokens`` (for /v1/messages/count_tokens) max_tokens and stream are not needed.
-    Content blocks are checked as far as their ``type``; messages_to_chat checks the rest.
-    """
-    require_model(body)
-    if not count_tokens:
-        _max_tokens(body.get("max_tokens"))
-        require_stream(body)
-    _check_ints(body)
-    _system_text(body.get("system"))
-    for i, message in enumerate(require_messages(body.get("messages"))):
-        path = f"messages[{i}]"
-        role = message.get("role")
-        if role not in _ROLES:
-            got = repr(clip(role)) if isinstance(role, str) else type(role).__name__
-            raise _bad(f"`{path}.role` must be `user` or `assistant`, got {got}.", f"{path}.role")
-        content = message.get("content")
-        if isinstance(content, str):
-            continue
-        if not isinstance(content, list):
-            raise _bad(
-                f"`{path}.content` must be a string or an array of content blocks.",
-                f"{path}.content",
-                "invalid_type",
-            )
-        for j, block in enumerate(content):
-            if not isinstance(block, dict) or not isinstance(block.get("type"), str):
-                raise _bad(
-                    f"`{path}.content[{j}]` must be an object with a string `type`.",
-                    f"{path}.content[{j}]",
-                    "invalid_type",
-                )
-
-
-def _max_tokens(value: object) -> int:
-    if value is None:
-        raise _bad("`max_tokens` is required.", "max_tokens", "missing_required_parameter")
-    checked = optional_positive_int({"max_tokens": value}, "max_tokens")
-    assert checked is not None
-    return checked
-
-
-def _check_ints(body: dict[str, Any]) -> None:
-    """top_k and thinking.budget_tokens: integers in range (forwarded to Anthropic as they are)."""
-    optional_positive_int(body, "top_k")
-    thinking = body.get("thinking")
-    if isinstance(thinking, dict):
-        optional_positive_int(thinking, "budget_tokens")
-
-
-def _system_text(system: object) -> str:
-    """The system prompt as one string ("" when absent); 400 unless a string or text blocks."""
-    if system is None or isinstance(system, str):
-        return system or ""
-    if not isinstance(system, list):
-        raise _bad(
-            "`system` must be a string or an array of text blocks.", "system", "invalid_type"
-        )
-    texts: list[str] = []
-    for i, block in enumerate(system):
-        if not (
-            isinstance(block, dict)
-            and block.get("type") == "text"
-            and isinstance(block.get("text"), str)
-        ):
-            raise _bad(
-                f'`system[{i}]` must be a text block: {{"type": "text", "text": ...}}.',
-                f"system[{i}]",
-                "invalid_type",
-            )
-        texts.append(block["text"])
-    return "\n\n".join(texts)
-
-
 # --- request translation ---------------------------------------------------------------------
 
 
@@ -151,19 +69,22 @@ def messages_to_chat(body: dict[str, Any]) -> dict[str, Any]:
     ``model`` is kept as sent (the dispatcher rewrites it); see the module docstring for the
     mapping of each field. Raises InvalidRequest for what chat completions cannot express.
     """
+    check_translatable(body)
     chat_messages: list[dict[str, Any]] = []
-    system = _system_text(body.get("system"))
+    system = system_text(body.get("system"))
     if system:
         chat_messages.append({"role": "system", "content": system})
     for role, blocks in _turns(body["messages"]):
         if role == "user":
             chat_messages.extend(_user_turn(blocks))
+        elif role == "system":  # keeps its place: chat has system messages anywhere
+            chat_messages.append({"role": "system", "content": _system_turn(blocks)})
         elif (assistant := _assistant_turn(blocks)) is not None:
             chat_messages.append(assistant)
     chat: dict[str, Any] = {
         "model": body["model"],
         "messages": chat_messages,
-        "max_tokens": _max_tokens(body.get("max_tokens")),
+        "max_tokens": max_tokens(body.get("max_tokens")),
     }
     stop = body.get("stop_sequences")
     if stop is not None:
@@ -236,6 +157,16 @@ def _user_turn(blocks: list[Block]) -> list[dict[str, Any]]:
     elif parts:
         out.append({"role": "user", "content": parts})
     return out
+
+
+def _system_turn(blocks: list[Block]) -> str:
+    """A system message inside ``messages``: its text blocks joined as the top-level system."""
+    texts = []
+    for path, block in blocks:
+        if block["type"] != "text":
+            raise _unsupported(block["type"], path, "a system message")
+        texts.append(_text(block, path))
+    return "\n\n".join(texts)
 
 
 def _assistant_turn(blocks: list[Block]) -> dict[str, Any] | None:

@@ -5,8 +5,9 @@ Rules:
 - ``instructions`` is the first (system) message, the replayed history follows, then ``input``.
 - A function_call item joins the assistant message just before it, so an answer's text and its
   tool calls, or several parallel calls, stay one assistant turn as chat expects.
-- What cannot be honoured is refused with 400 naming the ``param`` (hosted tools, background,
-  stored prompts, conversations, file inputs); settings a chat provider has no use for are dropped.
+- Tools: see tools.py (namespaces flattened, hosted tools left out and named).
+- What cannot be honoured is refused with 400 naming the ``param`` (background, stored prompts,
+  conversations, file inputs); settings a chat provider has no use for are dropped.
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ from typing import Any
 from ...errors import InvalidRequest, clip
 from .object import ResponseContext, chat_to_response
 from .stream import ChatToResponsesStream
+from .tools import ToolPlan, plan_tools, qualified
 
 __all__ = [
     "ChatToResponsesStream",
     "ResponseContext",
+    "ToolPlan",
     "chat_to_response",
+    "plan_tools",
     "responses_to_chat",
     "stored_history",
 ]
@@ -47,9 +51,12 @@ _SETTINGS = (
 )
 
 
-def responses_to_chat(body: dict[str, Any], history: list[dict[str, Any]]) -> dict[str, Any]:
+def responses_to_chat(
+    body: dict[str, Any], history: list[dict[str, Any]], reject_hosted: bool = False
+) -> dict[str, Any]:
     """The chat completions body for a Responses request; ``history`` is the replayed turns of
-    ``previous_response_id`` (chat messages, see stored_history()). Raises InvalidRequest."""
+    ``previous_response_id`` (chat messages, see stored_history()). Hosted tools are left out
+    (see tools.py), or refused with ``reject_hosted``. Raises InvalidRequest."""
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise _missing("model") if not model else _type("model", "a string")
@@ -71,7 +78,7 @@ def responses_to_chat(body: dict[str, Any], history: list[dict[str, Any]]) -> di
     chat: dict[str, Any] = {"model": model, "messages": messages}
     tools = body.get("tools")
     if tools is not None:
-        converted = _tools(tools)
+        converted = plan_tools(tools, reject_hosted).functions
         if converted:
             chat["tools"] = converted
     if body.get("tool_choice") is not None:
@@ -122,7 +129,7 @@ def stored_history(
                 if isinstance(part, dict) and part.get("type") == "output_text"
             )
         elif item.get("type") == "function_call":
-            calls.append(_tool_call(item["call_id"], item["name"], item["arguments"]))
+            calls.append(_tool_call(item["call_id"], _call_name(item), item["arguments"]))
     if texts or calls:
         answer: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
         if calls:
@@ -148,9 +155,12 @@ def _input_messages(value: Any, messages: list[dict[str, Any]]) -> None:
         if kind == "message":
             _message(item, param, messages)
         elif kind == "function_call":
+            _required_str(item, "name", param)
+            if item.get("namespace") is not None:
+                _required_str(item, "namespace", param)
             call = _tool_call(
                 _required_str(item, "call_id", param),
-                _required_str(item, "name", param),
+                _call_name(item),
                 _required_str(item, "arguments", param),
             )
             last = messages[-1] if messages else None
@@ -177,8 +187,9 @@ def _input_messages(value: Any, messages: list[dict[str, Any]]) -> None:
 def _message(item: dict[str, Any], param: str, messages: list[dict[str, Any]]) -> None:
     role = item.get("role")
     if role not in _ROLES:
+        got = f"`{clip(role)}`" if isinstance(role, str) else "no role"
         raise InvalidRequest(
-            f"Invalid value for `{param}.role`: expected one of {', '.join(_ROLES)}.",
+            f"Invalid value for `{param}.role`: expected one of {', '.join(_ROLES)}, got {got}.",
             param=f"{param}.role",
             code="invalid_value",
         )
@@ -239,28 +250,6 @@ def _tool_output(output: Any, param: str) -> str | list[dict[str, Any]]:
     return parts
 
 
-def _tools(tools: Any) -> list[dict[str, Any]]:
-    if not isinstance(tools, list):
-        raise _type("tools", "an array")
-    converted: list[dict[str, Any]] = []
-    for i, tool in enumerate(tools):
-        param = f"tools[{i}]"
-        if not isinstance(tool, dict):
-            raise _type(param, "an object")
-        if tool.get("type") != "function":
-            raise _unsupported(
-                f"{param}.type",
-                f"Tools of type `{clip(tool.get('type'))}` are not supported for this model; "
-                "only `function` tools are.",
-            )
-        function: dict[str, Any] = {"name": _required_str(tool, "name", param)}
-        for key in ("description", "parameters", "strict"):
-            if tool.get(key) is not None:
-                function[key] = tool[key]
-        converted.append({"type": "function", "function": function})
-    return converted
-
-
 def _tool_choice(choice: Any) -> str | dict[str, Any]:
     if isinstance(choice, str):
         if choice not in _TOOL_CHOICES:
@@ -316,6 +305,12 @@ def _is_tool_calls_only(message: dict[str, Any]) -> bool:
         and bool(message.get("tool_calls"))
         and message.get("content") is None
     )
+
+
+def _call_name(item: dict[str, Any]) -> str:
+    """A function_call item's chat function name: qualified when it names its namespace."""
+    name, namespace = str(item["name"]), item.get("namespace")
+    return qualified(namespace, name) if isinstance(namespace, str) and namespace else name
 
 
 def _tool_call(call: str, name: str, arguments: str) -> dict[str, Any]:

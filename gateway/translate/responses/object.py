@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from ...errors import ProviderError
+from .tools import namespaced_names
 
 # finish_reason -> incomplete_details.reason; any other finish completes the response.
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
@@ -39,6 +40,8 @@ class ResponseContext:
     parallel_tool_calls: bool = True
     text: dict[str, Any] = field(default_factory=lambda: {"format": {"type": "text"}})
     user: str | None = None
+    namespaced: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Chat function name -> (namespace, name) of the request's namespace tools."""
 
     @classmethod
     def from_request(
@@ -64,6 +67,7 @@ class ResponseContext:
             if isinstance(text, dict)
             else {"format": {"type": "text"}},
             user=_str_or_none(body.get("user")),
+            namespaced=namespaced_names(body.get("tools")),
         )
 
 
@@ -98,8 +102,8 @@ def message_item(ctx: ResponseContext, index: int, text: str | None, status: str
 def function_call_item(
     ctx: ResponseContext, index: int, call: str, name: str, arguments: str, status: str
 ) -> dict[str, Any]:
-    """A function_call output item."""
-    return {
+    """A function_call output item (a namespace tool's with its own name and `namespace`)."""
+    item = {
         "id": item_id(ctx, "fc", index),
         "type": "function_call",
         "status": status,
@@ -107,6 +111,16 @@ def function_call_item(
         "name": name,
         "arguments": arguments,
     }
+    name_call(ctx, item, name)
+    return item
+
+
+def name_call(ctx: ResponseContext, item: dict[str, Any], name: str) -> None:
+    """Set a function_call item's name from the chat function name."""
+    if name in ctx.namespaced:
+        item["namespace"], item["name"] = ctx.namespaced[name]
+    else:
+        item["name"] = name
 
 
 def response_usage(chat_usage: Any) -> dict[str, Any] | None:
@@ -241,6 +255,8 @@ def chat_to_response(chat_body: bytes, ctx: ResponseContext) -> dict[str, Any]:
 
 
 def _echo_tool(tool: dict[str, Any]) -> dict[str, Any]:
+    if tool.get("type") != "function":
+        return dict(tool)  # namespaces and hosted tools, as the client sent them
     return {
         "type": tool.get("type"),
         "name": tool.get("name"),

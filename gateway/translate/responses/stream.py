@@ -26,6 +26,7 @@ from .object import (
     function_call_item,
     incomplete_reason,
     message_item,
+    name_call,
     response_error,
     response_object,
     response_usage,
@@ -180,7 +181,7 @@ class ChatToResponsesStream:
             index = self._tool_items[key] = self._open_item(item, out)
         item = self._output[index]
         if isinstance(name, str) and name and not item["name"]:
-            item["name"] = name  # some providers name the function after its first fragment
+            name_call(self._ctx, item, name)  # some providers name it after its first fragment
         fragment = function.get("arguments")
         if not isinstance(fragment, str) or not fragment:
             return
