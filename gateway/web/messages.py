@@ -34,10 +34,11 @@ FORWARDED = ("anthropic-version", "anthropic-beta")
 
 
 def _forwarded(request: web.Request) -> dict[str, str]:
-    """The forwarded headers; 400 for a value that is not printable ASCII (bad bytes included)."""
+    """The forwarded headers; 400 for a value that is not printable ASCII (bad bytes included;
+    a tab is allowed inside a header value, as HTTP allows it)."""
     found = {name: request.headers[name] for name in FORWARDED if name in request.headers}
     for name, value in found.items():
-        if not (value.isascii() and value.isprintable()):
+        if not (value.isascii() and value.replace("\t", " ").isprintable()):
             raise InvalidRequest(f"`{name}` must be printable ASCII.", param=name)
     return found
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 
 from gateway.config.redis_url import parse_redis_url
@@ -93,7 +94,10 @@ async def test_two_gateways_on_a_cluster_share_rpm_and_response_affinity(
             stored = await client.get(f"{mapping['redis']['prefix']}:resp:{{{made.id}}}")
         finally:
             await client.aclose()
-        assert stored is not None and stored.decode().startswith(f"{owner}/")
+        # [deployment id, user, key id, model]: the deployment, and whose answer it is
+        assert stored is not None
+        deployment, user = orjson.loads(stored)[:2]
+        assert deployment.startswith(f"{owner}/") and user == "bob"
     finally:
         await second.close()
         await first.close()
