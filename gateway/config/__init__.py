@@ -30,6 +30,7 @@ from .types import (
     ServerConfig,
     SessionsConfig,
     StaticKey,
+    TelemetryConfig,
     TierLimits,
 )
 
@@ -55,6 +56,7 @@ __all__ = [
     "ServerConfig",
     "SessionsConfig",
     "StaticKey",
+    "TelemetryConfig",
     "TierLimits",
     "config_path",
     "environment",

@@ -36,8 +36,9 @@ from ..errors import (
 from ..proxy.dispatch import Answer, DispatchFailed, dispatch
 from ..proxy.relay import StreamRelay
 from ..routing import Router, Target
+from ..tracing import NO_TRACE
 from ..validation import parse_json_object
-from .keys import PRINCIPAL, REQUEST_ID, SERVICES
+from .keys import PRINCIPAL, REQUEST_ID, SERVICES, TRACE, UPSTREAM_S
 from .ratelimit_headers import ratelimit_headers
 from .services import Services
 
@@ -93,6 +94,8 @@ class Exchange:
         self.override = self.s.quotas.override_for(self.principal.user)
         self.team = self.s.teams.get(team_of(self.principal, self.override))
         self.targets: list[Target] = []
+        self.trace = request.get(TRACE, NO_TRACE)
+        self.answer: Answer | None = None
 
     async def read_json(self) -> dict[str, Any]:
         """The body as a JSON object; an oversized one is refused (and logged as `rejected`)."""
@@ -197,10 +200,14 @@ class Exchange:
                 s.config.routing,
                 s.metrics,
                 clock=s.clock,
+                trace=self.trace,
             )
         except DispatchFailed as failed:
+            self.request[UPSTREAM_S] = failed.upstream_s
             self.outcome.attempts, self.outcome.target = failed.attempts, failed.target
             raise failed.error from None
+        self.request[UPSTREAM_S] = answer.upstream_s
+        self.answer = answer
         self.outcome.target, self.outcome.attempts = answer.target, answer.attempts
         return answer
 
@@ -215,7 +222,7 @@ class Exchange:
                 drop_usage_event=not wants_usage,
                 prompt_estimate=prompt_estimate,
                 add_usage=wants_usage,
-                need_text=need_text or self.s.recorder.log_content,
+                need_text=need_text or self.s.recorder.log_content or self.trace.capture_content,
             )
             return await self.relay(answer, relay)
         usage, text = usage_from_body(answer.body)
@@ -227,6 +234,7 @@ class Exchange:
     def respond(self, status: int, body: bytes, content_type: str, usage: Usage) -> web.Response:
         """A whole answer; its usage is what the request is billed."""
         self.outcome.usage = usage
+        self.trace.response(body)
         response = web.Response(status=status, body=body, headers=self.headers)
         response.headers["Content-Type"] = content_type
         return response
@@ -245,6 +253,7 @@ class Exchange:
             status=200, headers={**STREAM_HEADERS, **(self.headers or {})}
         )
         s.metrics.active_streams.inc()
+        self.trace.response(answer.first_chunk)
         try:
             await response.prepare(self.request)
             assert answer.rest is not None
@@ -271,6 +280,7 @@ class Exchange:
                 raise
         finally:
             answer.reply.close()
+            answer.span.end()
             s.metrics.active_streams.dec()
             o.first_byte_at = relay.first_byte_at
             relay.settle(o)
@@ -316,4 +326,7 @@ async def exchange(request: web.Request, endpoint: str) -> AsyncIterator[Exchang
         o.error = f"internal_error: {type(exc).__name__}"
         raise
     finally:
+        if ex.answer is not None:
+            ex.answer.span.end()  # a stream that never reached the relay
+        ex.trace.outcome(o)
         ex.s.recorder.finish(o)
