@@ -203,8 +203,9 @@ class Recorder:
         """Whether log lines carry prompts and answers (a config reload may change it)."""
         self.log_content = log_content
 
-    def finish(self, o: Outcome) -> None:
-        """Record an ended request; session messages are appended when there is an answer."""
+    def finish(self, o: Outcome) -> RequestLogRow:
+        """Record an ended request; session messages are appended when there is an answer.
+        Returns its request-log row (its cost, computed once, is the trace's too)."""
         ended = time.perf_counter()
         row = log_row(o, ended)
         self.writer.submit(row)
@@ -219,6 +220,7 @@ class Recorder:
             )
         if log.isEnabledFor(logging.INFO):
             logs.line(log, "request", log_fields(row, o, self.log_content))
+        return row
 
     def _child(self, metric: Any, *labels: str) -> Any:
         key = (id(metric), labels)

@@ -11,6 +11,7 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from ..config import TelemetryConfig
@@ -61,8 +62,8 @@ class RequestTrace:
     def response(self, body: bytes) -> None:
         """A whole answer's body, or a stream's first chunk: its id, model, finish reasons."""
 
-    def outcome(self, o: Outcome) -> None:
-        """What the request came to: model, usage, cost, attempts, errors."""
+    def outcome(self, o: Outcome, cost_usd: Decimal) -> None:
+        """What the request came to: model, usage, cost (as billed), attempts, errors."""
 
     def end(self, status: int, error: str | None = None) -> None:
         """End the server span with the response's status (and the error's code)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from opentelemetry.context import Context
@@ -175,12 +176,12 @@ class OtelRequest(RequestTrace):
         if self.span.is_recording():
             self.span.set_attributes(response_attributes(body))
 
-    def outcome(self, o: Outcome) -> None:
+    def outcome(self, o: Outcome, cost_usd: Decimal) -> None:
         span = self.span
         if not span.is_recording():
             return
         span.update_name(span_name(o.endpoint, o.model))
-        span.set_attributes(outcome_attributes(o))
+        span.set_attributes(outcome_attributes(o, cost_usd))
         if self.capture_content and o.answer:
             span.set_attribute("gen_ai.output.messages", output_messages(o.answer))
 
@@ -221,7 +222,7 @@ class OtelTracer(Tracer):
             f"{method} {path}",
             context=parent,
             kind=SpanKind.SERVER,
-            attributes={"http.request.method": method, "url.path": path},
+            attributes={"url.path": path},
         )
         return OtelRequest(self, span)
 

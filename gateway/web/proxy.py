@@ -328,5 +328,5 @@ async def exchange(request: web.Request, endpoint: str) -> AsyncIterator[Exchang
     finally:
         if ex.answer is not None:
             ex.answer.span.end()  # a stream that never reached the relay
-        ex.trace.outcome(o)
-        ex.s.recorder.finish(o)
+        row = ex.s.recorder.finish(o)
+        ex.trace.outcome(o, row.cost_usd)

@@ -113,5 +113,5 @@ class OtlpReceiver:
         assert len(servers) == 1, f"{len(servers)} server spans for {request_id}: {self.spans}"
         server = servers[0]
         children = [s for s in self.spans if s.parent_id == server.span_id]
-        children.sort(key=lambda s: s.attributes.get("gateway.attempt", 0))
+        children.sort(key=lambda s: s.attributes.get("gateway.retry", 0))
         return server, children
