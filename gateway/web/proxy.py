@@ -265,6 +265,7 @@ class Exchange:
             if not relay.complete:  # upstream failed mid-answer: tell the client, then close
                 if answer.on_broken is not None:
                     answer.on_broken()
+                answer.span.end(None, "mid_stream")
                 o.status, o.status_code = "upstream_error", 200
                 o.error = f"{error.code}: {error.message}"
                 response.force_close()

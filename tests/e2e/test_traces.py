@@ -175,6 +175,16 @@ async def test_a_retried_request_has_one_client_span_per_attempt(gateway, upstre
     assert first.is_parent_in(sent[0]) and second.is_parent_in(sent[1])
 
 
+async def test_a_stream_broken_mid_answer_marks_its_attempt(gateway, upstream, receiver):
+    upstream.behaviour.close_after_bytes = 60
+    body = {"model": "fake-model", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    status, headers, raw = await send(gateway, "/v1/chat/completions", body)
+    assert status == 200 and b'"error"' in raw
+    server, [attempt] = await trace_of(gateway, receiver, headers)
+    assert attempt.attributes["error.type"] == "mid_stream" and attempt.status_code == 2
+    assert server.attributes["error.type"] == "provider_error"
+
+
 async def test_a_translated_provider(gateway, claude, receiver):
     body = {"model": "claude-sonnet", "messages": [{"role": "user", "content": PROMPT}]}
     status, headers, _ = await send(gateway, "/v1/chat/completions", body)
