@@ -211,7 +211,6 @@ async def dispatch(
         answer.span = span
         if answer.rest is not None:
             answer.on_broken = partial(_broken, health, metrics, target, clock)
-            span.first_byte()
             trace.first_byte()
         else:
             span.end(answer.reply.status)

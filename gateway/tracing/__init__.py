@@ -38,9 +38,6 @@ class AttemptTrace:
         """The W3C trace context to send upstream (`traceparent`, maybe `tracestate`)."""
         return NO_HEADERS
 
-    def first_byte(self) -> None:
-        """The upstream's first streamed byte has arrived."""
-
     def end(self, status: int | None = None, error: str | None = None) -> None:
         """End the span (once; later calls do nothing) with the upstream status or the error."""
 

@@ -29,6 +29,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from ..config import TelemetryConfig
 from . import AttemptTrace, OnFailure, RequestTrace, Tracer
 from .attributes import (
+    Attributes,
     attempt_attributes,
     input_messages,
     outcome_attributes,
@@ -125,9 +126,6 @@ class OtelAttempt(AttemptTrace):
     def headers(self) -> Mapping[str, str]:
         return self._headers
 
-    def first_byte(self) -> None:
-        self.span.add_event("gateway.first_byte")
-
     def end(self, status: int | None = None, error: str | None = None) -> None:
         if self._ended:
             return
@@ -145,53 +143,57 @@ class OtelAttempt(AttemptTrace):
 
 
 class OtelRequest(RequestTrace):
-    """The server span of one API request, parent of its attempts' client spans."""
+    """The server span of one API request, parent of its attempts' client spans. Its attributes
+    gather in a plain dict and reach the span once, at its end (one validation pass, one lock)."""
 
-    __slots__ = ("_tracer", "capture_content", "span")
+    __slots__ = ("_tracer", "attrs", "capture_content", "recording", "span")
 
     def __init__(self, tracer: OtelTracer, span: ApiSpan):
         self._tracer = tracer
         self.span = span
+        self.recording = span.is_recording()
         self.capture_content = tracer.capture_content
+        self.attrs: Attributes = {}
 
     def attempt(self, target: Target, call: Call, number: int) -> AttemptTrace:
-        span = self.span
-        recording = span.is_recording()
+        recording = self.recording
         if number == 1 and recording:
-            span.set_attributes(request_attributes(call))
+            self.attrs.update(request_attributes(call))
             if self.capture_content and (messages := input_messages(call)) is not None:
-                span.set_attribute("gen_ai.input.messages", messages)
+                self.attrs["gen_ai.input.messages"] = messages
         child = self._tracer.otel.start_span(
             span_name(call.endpoint, target.upstream_model),
-            context=_context(span),
+            context=_context(self.span),
             kind=SpanKind.CLIENT,
             attributes=attempt_attributes(target, call, number) if recording else None,
         )
         return OtelAttempt(child)
 
     def first_byte(self) -> None:
-        self.span.add_event("gateway.first_byte")
+        if self.recording:
+            self.span.add_event("gateway.first_byte")
 
     def response(self, body: bytes) -> None:
-        if self.span.is_recording():
-            self.span.set_attributes(response_attributes(body))
+        if self.recording:
+            self.attrs.update(response_attributes(body))
 
     def outcome(self, o: Outcome, cost_usd: Decimal) -> None:
-        span = self.span
-        if not span.is_recording():
+        if not self.recording:
             return
-        span.update_name(span_name(o.endpoint, o.model))
-        span.set_attributes(outcome_attributes(o, cost_usd))
+        self.span.update_name(span_name(o.endpoint, o.model))
+        self.attrs.update(outcome_attributes(o, cost_usd))
         if self.capture_content and o.answer:
-            span.set_attribute("gen_ai.output.messages", output_messages(o.answer))
+            self.attrs["gen_ai.output.messages"] = output_messages(o.answer)
 
     def end(self, status: int, error: str | None = None) -> None:
-        span = self.span
-        span.set_attribute("http.response.status_code", status)
-        if error is not None:
-            span.set_attribute("error.type", error)
-        if status >= 500:  # a server span marks its own failures, not the client's 4xx
-            span.set_status(Status(StatusCode.ERROR))
+        span, attrs = self.span, self.attrs
+        if self.recording:
+            attrs["http.response.status_code"] = status
+            if error is not None:
+                attrs["error.type"] = error
+            span.set_attributes(attrs)
+            if status >= 500:  # a server span marks its own failures, not the client's 4xx
+                span.set_status(Status(StatusCode.ERROR))
         span.end()
 
 
