@@ -211,6 +211,7 @@ async def dispatch(
         answer.span = span
         if answer.rest is not None:
             answer.on_broken = partial(_broken, health, metrics, target, clock)
+            span.answered(answer.reply.status)
             trace.first_byte()
         else:
             span.end(answer.reply.status)

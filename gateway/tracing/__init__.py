@@ -38,6 +38,9 @@ class AttemptTrace:
         """The W3C trace context to send upstream (`traceparent`, maybe `tracestate`)."""
         return NO_HEADERS
 
+    def answered(self, status: int) -> None:
+        """Upstream's status has arrived (a stream's span ends later, with the relay)."""
+
     def end(self, status: int | None = None, error: str | None = None) -> None:
         """End the span (once; later calls do nothing) with the upstream status or the error."""
 

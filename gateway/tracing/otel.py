@@ -113,11 +113,12 @@ def _context(span: ApiSpan) -> Context:
 class OtelAttempt(AttemptTrace):
     """A client span around one upstream attempt."""
 
-    __slots__ = ("_ended", "_headers", "span")
+    __slots__ = ("_ended", "_headers", "_status", "span")
 
     def __init__(self, span: ApiSpan):
         self.span = span
         self._ended = False
+        self._status: int | None = None
         carrier: dict[str, str] = {}
         _PROPAGATOR.inject(carrier, context=_context(span))
         self._headers = carrier
@@ -126,11 +127,15 @@ class OtelAttempt(AttemptTrace):
     def headers(self) -> Mapping[str, str]:
         return self._headers
 
+    def answered(self, status: int) -> None:
+        self._status = status
+
     def end(self, status: int | None = None, error: str | None = None) -> None:
         if self._ended:
             return
         self._ended = True
         span = self.span
+        status = self._status if status is None else status
         if status is not None:
             span.set_attribute("http.response.status_code", status)
         if error is not None:

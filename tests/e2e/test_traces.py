@@ -153,6 +153,7 @@ async def test_chat_stream_has_a_first_byte_event_and_timing_in_its_headers(
     assert server.attributes["gen_ai.usage.output_tokens"] == 3
     assert server.attributes["gen_ai.response.id"] == "chatcmpl-fake"
     [attempt] = attempts
+    assert attempt.attributes["http.response.status_code"] == 200
     assert attempt.is_parent_in(upstream.received[-1].headers["traceparent"])
     assert_no_secret([server, attempt], PROMPT, "Hello from upstream")
 
