@@ -74,7 +74,9 @@ class Tracer:
 
     enabled = False
 
-    def start(self, method: str, path: str, headers: Mapping[str, str]) -> RequestTrace:
+    def start(
+        self, method: str, path: str, headers: Mapping[str, str], request_id: str
+    ) -> RequestTrace:
         """The request's trace; `headers` may carry the client's `traceparent`."""
         return NO_TRACE
 

@@ -223,7 +223,9 @@ class OtelTracer(Tracer):
         self.provider.add_span_processor(self.processor)
         self.otel = self.provider.get_tracer("gateway")
 
-    def start(self, method: str, path: str, headers: Mapping[str, str]) -> RequestTrace:
+    def start(
+        self, method: str, path: str, headers: Mapping[str, str], request_id: str
+    ) -> RequestTrace:
         parent = _PROPAGATOR.extract(headers) if "traceparent" in headers else Context()
         span = self.otel.start_span(
             f"{method} {path}",
@@ -231,7 +233,9 @@ class OtelTracer(Tracer):
             kind=SpanKind.SERVER,
             attributes={"url.path": path},
         )
-        return OtelRequest(self, span)
+        trace = OtelRequest(self, span)
+        trace.attrs["gateway.request_id"] = request_id  # known even if refused at the door
+        return trace
 
     async def close(self) -> None:
         # shutdown joins the export thread, which may be mid-export: never on the event loop.

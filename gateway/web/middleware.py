@@ -95,7 +95,8 @@ async def front_door(request: web.Request, handler: Handler) -> web.StreamRespon
     path = request.path
     trace: RequestTrace = NO_TRACE
     if path.startswith("/v1/"):
-        trace = request[TRACE] = request.app[TRACER].start(request.method, path, request.headers)
+        tracer = request.app[TRACER]
+        trace = request[TRACE] = tracer.start(request.method, path, request.headers, request_id)
     try:
         _refuse_nul(request)
         if path.startswith("/v1/"):

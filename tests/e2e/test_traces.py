@@ -253,6 +253,20 @@ async def test_a_refused_request_is_an_error_span(gateway, receiver):
     assert server.attributes["error.type"]
 
 
+async def test_a_request_refused_at_the_door_is_a_span_too(gateway, receiver):
+    body = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}]}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{gateway.url}/v1/chat/completions", json=body,
+                  headers={"Authorization": "Bearer sk-not-a-key"}) as resp,
+    ):  # fmt: skip
+        assert resp.status == 401 and "Server-Timing" in resp.headers
+        server, attempts = await trace_of(gateway, receiver, CIMultiDict(resp.headers))
+    assert attempts == [] and server.attributes["http.response.status_code"] == 401
+    assert server.attributes["error.type"] == "invalid_api_key"
+    assert_no_secret([server], "sk-not-a-key")
+
+
 async def test_capture_content_attaches_prompt_and_answer_but_never_a_key(
     claude, upstream, receiver, tmp_path
 ):

@@ -53,7 +53,7 @@ def test_bad_telemetry_is_one_line_error(section):
 def test_without_an_endpoint_the_tracer_is_the_no_op_one():
     tracer = build_tracer(TelemetryConfig(), lambda n, reason: None)
     assert type(tracer) is Tracer and not tracer.enabled
-    assert tracer.start("POST", "/v1/chat/completions", {}) is NO_TRACE
+    assert tracer.start("POST", "/v1/chat/completions", {}, "r1") is NO_TRACE
 
 
 def test_tracing_off_imports_no_tracing_code():
