@@ -85,6 +85,12 @@ class Metrics:
             registry=r,
             multiprocess_mode="livemax",
         )
+        self.trace_export_failures = Counter(
+            "gateway_trace_export_failures_total",
+            "Spans lost on the way to the collector: export failed, or dropped on a full queue.",
+            ["reason"],
+            registry=r,
+        )
         self.limiter_degraded = Gauge(
             "gateway_limiter_degraded",
             "1 while Redis is unreachable and limits are per process.",

@@ -77,6 +77,7 @@ LAYERS = [
     ["gateway.accounting"],
     ["gateway.translate"],
     ["gateway.adapters", "gateway.openapi"],
+    ["gateway.tracing"],
     ["gateway.proxy"],
     ["gateway.web"],
     ["gateway.serve"],

@@ -99,11 +99,10 @@ class Outcome:
         return cost_usd(self.prices, plain) - cost
 
 
-def log_row(o: Outcome, ended: float) -> RequestLogRow:
+def log_row(o: Outcome, ended: float, cost: Decimal) -> RequestLogRow:
     """The request-log row of an ended request (`ended` on the perf_counter clock)."""
     usage = o.usage or Usage()
     target = o.target
-    cost = o.cost
     return RequestLogRow(
         request_id=o.request_id,
         uid=o.principal.user,
@@ -217,12 +216,14 @@ class Recorder:
         """Whether log lines carry prompts and answers (a config reload may change it)."""
         self.log_content = log_content
 
-    def finish(self, o: Outcome) -> None:
+    def finish(self, o: Outcome) -> Decimal:
         """Record an ended request; session messages are appended when there is an answer.
-        The reservation is settled and the tokens charged even if recording the rest fails."""
+        The reservation is settled and the tokens charged even if recording the rest fails.
+        Returns the request's cost (computed once: the row's, the settlement's, the trace's)."""
         ended = time.perf_counter()
+        cost = o.cost
         try:
-            self._record(o, ended)
+            self._record(o, ended, cost)
         except Exception:
             log.exception("recording request %s failed", o.request_id)
         finally:
@@ -231,11 +232,12 @@ class Recorder:
                 tokens = usage.prompt_tokens + usage.completion_tokens
                 scope = o.scope
                 self.settle(
-                    Settlement(o.reservation_id, scope.subject_ids, scope.budgets, o.cost, tokens)
+                    Settlement(o.reservation_id, scope.subject_ids, scope.budgets, cost, tokens)
                 )
+        return cost
 
-    def _record(self, o: Outcome, ended: float) -> None:
-        row = log_row(o, ended)
+    def _record(self, o: Outcome, ended: float, cost: Decimal) -> None:
+        row = log_row(o, ended, cost)
         self.writer.submit(row)
         if o.session_id and o.answer and o.status in ("ok", "client_closed"):
             for message in session_turn(o):

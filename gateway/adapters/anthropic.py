@@ -34,6 +34,7 @@ class AnthropicUpstream:
             "Accept-Encoding": "identity",
             **self.provider.headers,
             "X-Request-Id": call.request_id,
+            **call.trace,
         }
         # The client's own version and beta flags are its business with Anthropic: forwarded.
         headers.update(call.headers)

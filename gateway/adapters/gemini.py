@@ -44,7 +44,7 @@ class GeminiUpstream:
         if call.payload is None or call.endpoint not in ("chat", "embeddings"):
             raise not_supported(self.provider.type, call.endpoint)
         base = f"{self.provider.base_url}/models/{path_segment(call.upstream_model)}"
-        headers = {**self.headers, "X-Request-Id": call.request_id}
+        headers = {**self.headers, "X-Request-Id": call.request_id, **call.trace}
         model, created = call.public_model, int(time.time())
         if call.endpoint == "embeddings":
             body = tr.embeddings_to_gemini(call.payload, call.upstream_model)

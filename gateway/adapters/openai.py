@@ -45,6 +45,7 @@ def _headers(provider: ProviderConfig, auth: dict[str, str], call: Call) -> dict
         "Accept-Encoding": "identity",  # relayed bytes are never re-encoded or decompressed
         **provider.headers,
         "X-Request-Id": call.request_id,
+        **call.trace,
     }
 
 

@@ -31,6 +31,7 @@ from .types import (
     ServerConfig,
     SessionsConfig,
     StaticKey,
+    TelemetryConfig,
     TierLimits,
     responses_bridged,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "ServerConfig",
     "SessionsConfig",
     "StaticKey",
+    "TelemetryConfig",
     "TierLimits",
     "config_path",
     "environment",

@@ -49,6 +49,7 @@ from .types import (
     ServerConfig,
     SessionsConfig,
     StaticKey,
+    TelemetryConfig,
     TierLimits,
 )
 
@@ -276,6 +277,7 @@ def _build(file: ConfigFile, source: str) -> Config:
         routing=RoutingConfig(**file.routing.given()),
         logging=LoggingConfig(**file.logging.given()),
         pricing=PricingConfig(**file.pricing.given()),
+        telemetry=TelemetryConfig(**file.telemetry.given()),
         source=source,
     )
 

@@ -96,6 +96,12 @@ def _scheme(*schemes: str) -> AfterValidator:
     return AfterValidator(check)
 
 
+def _otlp_url(value: str) -> str:
+    if value and not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https:// (OTLP over HTTP), or be empty")
+    return value
+
+
 def _redis_url(value: str) -> str:
     parse_redis_url(value)  # raises ValueError naming what is wrong
     return value
@@ -252,6 +258,16 @@ class PricingSection(Section):
     catalog: Flag | None = None
 
 
+class TelemetrySection(Section):
+    otlp_endpoint: Annotated[Text, AfterValidator(_otlp_url)] | None = None
+    service_name: Text | None = None
+    sample_ratio: Annotated[float, BeforeValidator(_number), Field(ge=0.0, le=1.0)] | None = None
+    capture_content: Flag | None = None
+    headers: dict[str, Text] = {}
+    max_queue_size: Positive | None = None
+    export_timeout_s: Annotated[float, BeforeValidator(_number), Field(gt=0.0)] | None = None
+
+
 class ConfigFile(Section):
     server: ServerSection = Field(default_factory=ServerSection)
     database: DatabaseSection = Field(default_factory=DatabaseSection)
@@ -264,3 +280,4 @@ class ConfigFile(Section):
     routing: RoutingSection = Field(default_factory=RoutingSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
     pricing: PricingSection = Field(default_factory=PricingSection)
+    telemetry: TelemetrySection = Field(default_factory=TelemetrySection)

@@ -214,6 +214,19 @@ class PricingConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TelemetryConfig:
+    """OpenTelemetry traces (SPEC 15): exported only when `otlp_endpoint` is set."""
+
+    otlp_endpoint: str = ""  # e.g. http://jaeger:4318/v1/traces; empty: no tracing at all
+    service_name: str = "gateway"
+    sample_ratio: float = 1.0
+    capture_content: bool = False  # prompts and answers as span attributes; never a key
+    headers: Mapping[str, str] = field(default_factory=dict)  # sent to the collector
+    max_queue_size: int = 2048  # spans waiting for export; more are dropped, never waited for
+    export_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     server: ServerConfig
     database: DatabaseConfig
@@ -226,6 +239,7 @@ class Config:
     routing: RoutingConfig
     logging: LoggingConfig
     pricing: PricingConfig = PricingConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
     source: str = "<memory>"
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 from ..adapters.base import Call, Reply
@@ -24,6 +24,7 @@ from ..config import RoutingConfig
 from ..errors import GatewayError, ProviderError, ProviderTimeout, UpstreamRejected
 from ..metrics import Metrics
 from ..routing import DeploymentHealth, Target
+from ..tracing import NO_ATTEMPT, NO_TRACE, AttemptTrace, RequestTrace
 from .upstream import Upstreams
 
 
@@ -41,17 +42,23 @@ class Answer:
     # The relay calls it when the stream fails after its first byte and before its end marker:
     # the failure counts against the deployment (no wrapper around every chunk to notice it).
     on_broken: Callable[[], None] | None = None
+    # The attempt's client span: ended here for a whole body, by the relay for a stream.
+    span: AttemptTrace = NO_ATTEMPT
+    upstream_s: float = 0.0  # time spent waiting on upstream, every attempt (Server-Timing)
 
 
 class DispatchFailed(Exception):
     """Every attempt failed (or the first failure was final): the error the client gets, how
     many attempts were made, and the deployment that failed last (None if none was tried)."""
 
-    def __init__(self, error: GatewayError, attempts: int, target: Target | None):
+    def __init__(
+        self, error: GatewayError, attempts: int, target: Target | None, upstream_s: float = 0.0
+    ):
         super().__init__(error.message)
         self.error = error
         self.attempts = attempts
         self.target = target
+        self.upstream_s = upstream_s
 
 
 class _UpstreamStatus(ProviderError):
@@ -77,6 +84,13 @@ def _reason(error: GatewayError) -> str:
     if isinstance(error, _EmptyStream):
         return "empty_stream"
     return "connect"
+
+
+def _upstream_status(error: GatewayError) -> int | None:
+    """The HTTP status upstream answered with, if it answered at all."""
+    if isinstance(error, _UpstreamStatus):
+        return error.upstream_status
+    return error.status if isinstance(error, UpstreamRejected) else None
 
 
 def _retry_after(upstream_value: str | None) -> str:
@@ -147,11 +161,13 @@ async def dispatch(
     policy: RoutingConfig,
     metrics: Metrics,
     clock: Callable[[], float] = time.monotonic,
+    trace: RequestTrace = NO_TRACE,
 ) -> Answer:
     """The first target's answer that arrives whole (or whose stream has begun); else raises
-    DispatchFailed with the last failure."""
+    DispatchFailed with the last failure. Each attempt is a client span of `trace`."""
     remaining = list(targets)
     attempts = 0
+    waited = 0.0
     last: GatewayError | None = None
     last_target: Target | None = None
     while remaining:
@@ -163,15 +179,22 @@ async def dispatch(
         deployment = target.deployment_id
         attempts += 1
         health.begin(deployment, now)
+        call = call_for(target)
+        span = trace.attempt(target, call, attempts)
+        if span.headers:
+            call = replace(call, trace=span.headers)
+        began = time.perf_counter()
         try:
-            answer = await _try(target, upstreams, call_for(target))
+            answer = await _try(target, upstreams, call)
         except GatewayError as error:
+            waited += time.perf_counter() - began
+            span.end(_upstream_status(error), _reason(error))
             if isinstance(error, UpstreamRejected) and error.status != 429:
                 health.release(deployment)
-                raise DispatchFailed(error, attempts, target) from None  # the client's fault
+                raise DispatchFailed(error, attempts, target, waited) from None  # client's fault
             if not isinstance(error, ProviderError | ProviderTimeout | UpstreamRejected):
                 health.release(deployment)  # refused before reaching upstream (bad input)
-                raise DispatchFailed(error, attempts, target) from None
+                raise DispatchFailed(error, attempts, target, waited) from None
             record_failure(health, metrics, target, _reason(error), clock())
             if isinstance(error, ProviderTimeout):
                 remaining = [t for t in remaining if t.deployment_id != deployment]
@@ -179,12 +202,19 @@ async def dispatch(
             continue
         except BaseException:
             health.release(deployment)  # cancelled (client gone): no verdict on the upstream
+            span.end(None, "cancelled")
             raise
+        answer.upstream_s = waited + time.perf_counter() - began
         if health.success(deployment):
             metrics.deployment_cooldown.labels(deployment).set(0)
         answer.attempts = attempts
+        answer.span = span
         if answer.rest is not None:
             answer.on_broken = partial(_broken, health, metrics, target, clock)
+            span.answered(answer.reply.status)
+            trace.first_byte()
+        else:
+            span.end(answer.reply.status)
         return answer
     assert last is not None
-    raise DispatchFailed(last, attempts, last_target)
+    raise DispatchFailed(last, attempts, last_target, waited)

@@ -28,6 +28,7 @@ from ..routing import DeploymentHealth, Router
 from ..store.backends import open_store
 from ..store.reads import ConsistentReads
 from ..store.writer import Writer
+from ..tracing import Tracer, build_tracer
 from . import (
     admin,
     chat,
@@ -43,9 +44,9 @@ from . import (
     sessions,
     usage,
 )
-from .keys import SERVICES
+from .keys import SERVICES, TRACER
 from .lifecycle import INFLIGHT, RELOADER, InFlight
-from .middleware import front_door, stamp_request_id
+from .middleware import front_door, stamp_headers
 from .reload import Reloader
 from .services import Services
 
@@ -167,8 +168,13 @@ def create_app(config: Config, metrics: Metrics | None = None) -> web.Applicatio
     )
     metrics = metrics or Metrics()
     app[INFLIGHT] = InFlight()
+    app[TRACER] = Tracer()  # no-op until the lifetime starts the configured one
+
+    def lost_spans(count: int, reason: str) -> None:
+        metrics.trace_export_failures.labels(reason).inc(count)
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        tracer = app[TRACER] = build_tracer(config.telemetry, lost_spans)
         s = await build_services(config, metrics)
         app[SERVICES] = s
         s.writer.start()
@@ -198,9 +204,10 @@ def create_app(config: Config, metrics: Metrics | None = None) -> web.Applicatio
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await close_services(s)
+        await tracer.close()
 
     app.cleanup_ctx.append(lifetime)
-    app.on_response_prepare.append(stamp_request_id)
+    app.on_response_prepare.append(stamp_headers)
     app.router.add_post("/v1/chat/completions", chat.chat_completions)
     app.router.add_post("/v1/embeddings", embeddings.embeddings)
     app.router.add_post("/v1/completions", embeddings.completions)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from ..access.auth import Principal
+from ..tracing import RequestTrace, Tracer
 
 if TYPE_CHECKING:
     from .services import Services
@@ -15,3 +16,8 @@ if TYPE_CHECKING:
 SERVICES: web.AppKey[Services] = web.AppKey("services")
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
+TRACER: web.AppKey[Tracer] = web.AppKey("tracer", Tracer)
+TRACE: web.RequestKey[RequestTrace] = web.RequestKey("trace", RequestTrace)
+# Server-Timing: when the request arrived (perf_counter) and how long upstream kept it waiting.
+STARTED: web.RequestKey[float] = web.RequestKey("started", float)
+UPSTREAM_S: web.RequestKey[float] = web.RequestKey("upstream_s", float)

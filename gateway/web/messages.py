@@ -16,6 +16,7 @@ from ..errors import GatewayError, InvalidRequest, UpstreamRejected
 from ..proxy.dispatch import Answer, DispatchFailed, dispatch
 from ..proxy.event_relay import PassthroughRelay, TranslatingRelay
 from ..routing import Target
+from ..tracing import NO_TRACE
 from ..translate.messages import (
     ChatToMessagesStream,
     chat_to_message,
@@ -25,7 +26,7 @@ from ..translate.messages import (
     validate_messages_request,
 )
 from ..translate.messages.usage import MessagesStreamReader, message_usage
-from .keys import REQUEST_ID, SERVICES
+from .keys import REQUEST_ID, SERVICES, TRACE, UPSTREAM_S
 from .proxy import Exchange, exchange, read_json
 
 # Client headers that travel to an `anthropic` provider: the API version and beta flags are the
@@ -156,10 +157,12 @@ async def count_tokens(request: web.Request) -> web.Response:
         try:
             answer = await dispatch(
                 targets, call_for, s.upstreams, router.health, s.config.routing, s.metrics,
-                clock=s.clock,
+                clock=s.clock, trace=request.get(TRACE, NO_TRACE),
             )  # fmt: skip
         except DispatchFailed as failed:
+            request[UPSTREAM_S] = failed.upstream_s
             raise failed.error from None
+        request[UPSTREAM_S] = answer.upstream_s
         response = web.Response(status=answer.reply.status, body=answer.body, headers=ex.headers)
         response.headers["Content-Type"] = answer.reply.content_type
         return response

@@ -4,8 +4,10 @@ Refuses to render a JSON error once a response has started (streams end with an 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
+import time
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -21,9 +23,10 @@ from ..errors import (
     UpstreamRejected,
 )
 from ..store import StoreUnavailable
+from ..tracing import NO_TRACE, RequestTrace
 from ..translate.messages.errors import error_body as anthropic_error_body
 from .admin import require_admin
-from .keys import PRINCIPAL, REQUEST_ID, SERVICES
+from .keys import PRINCIPAL, REQUEST_ID, SERVICES, STARTED, TRACE, TRACER, UPSTREAM_S
 from .lifecycle import INFLIGHT
 
 log = logging.getLogger("gateway.web")
@@ -82,19 +85,30 @@ def _refuse_nul(request: web.Request) -> None:
 async def front_door(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every request, in one step: held in flight until answered (streams included), given its
     id, let in (a key on /v1, the admin key on /admin), every failure rendered as an error in its
-    route's shape (OpenAI's, or Anthropic's on the Messages routes)."""
+    route's shape (OpenAI's, or Anthropic's on the Messages routes). An API request (/v1) is
+    a server span when tracing is on."""
     tracker = request.app[INFLIGHT]
     ticket = tracker.begin()
+    request[STARTED] = time.perf_counter()
     request_id = _request_id(request)
     request[REQUEST_ID] = request_id
+    path = request.path
+    trace: RequestTrace = NO_TRACE
+    if path.startswith("/v1/"):
+        tracer = request.app[TRACER]
+        trace = request[TRACE] = tracer.start(request.method, path, request.headers, request_id)
     try:
         _refuse_nul(request)
-        path = request.path
         if path.startswith("/v1/"):
             request[PRINCIPAL] = await _authenticate(request)
         elif path.startswith("/admin/"):
             require_admin(request)
-        return await handler(request)
+        response = await handler(request)
+        trace.end(response.status)
+        return response
+    except asyncio.CancelledError:
+        trace.end(499, "client_closed")
+        raise
     except GatewayError as exc:
         error = exc
     except web.HTTPException as exc:
@@ -106,14 +120,23 @@ async def front_door(request: web.Request, handler: Handler) -> web.StreamRespon
         error = GatewayError("The gateway failed to handle the request.")
     finally:
         tracker.end(ticket)
+    trace.end(error.status, error.code)
     return error_response(error, _anthropic_route(request))
 
 
-async def stamp_request_id(request: web.Request, response: web.StreamResponse) -> None:
-    """The one place X-Request-Id is set: every response, streamed or not, as it is prepared."""
+async def stamp_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """The one place X-Request-Id and Server-Timing are set: every response, streamed or not,
+    as it is prepared (a stream's headers leave after upstream's first byte)."""
     request_id = request.get(REQUEST_ID)
     if request_id is not None:
         response.headers["X-Request-Id"] = request_id
+    started = request.get(STARTED)
+    if started is not None:
+        upstream = request.get(UPSTREAM_S, 0.0)
+        gateway = time.perf_counter() - started - upstream
+        response.headers["Server-Timing"] = (
+            f"gateway;dur={gateway * 1000:.2f}, upstream;dur={upstream * 1000:.2f}"
+        )
 
 
 async def _authenticate(request: web.Request) -> Principal:

@@ -40,8 +40,9 @@ from ..limits.budget import MAX_NANOS, from_nanos
 from ..proxy.dispatch import Answer, DispatchFailed, dispatch
 from ..proxy.relay import StreamRelay
 from ..routing import Router, Target
+from ..tracing import NO_TRACE
 from ..validation import parse_json_object
-from .keys import PRINCIPAL, REQUEST_ID, SERVICES
+from .keys import PRINCIPAL, REQUEST_ID, SERVICES, TRACE, UPSTREAM_S
 from .ratelimit_headers import ratelimit_headers
 from .respond import read_body
 from .services import Services
@@ -102,6 +103,8 @@ class Exchange:
         self.parallel: tuple[str, ...] = ()  # in-flight counts this request holds
         # The stream's end marker has reached the client: a hang-up after it ends nothing.
         self.delivered = False
+        self.trace = request.get(TRACE, NO_TRACE)
+        self.answer: Answer | None = None
 
     async def read_json(self) -> dict[str, Any]:
         """The body as a JSON object; an oversized one is refused (and logged as `rejected`)."""
@@ -230,10 +233,14 @@ class Exchange:
                 s.config.routing,
                 s.metrics,
                 clock=s.clock,
+                trace=self.trace,
             )
         except DispatchFailed as failed:
+            self.request[UPSTREAM_S] = failed.upstream_s
             self.outcome.attempts, self.outcome.target = failed.attempts, failed.target
             raise failed.error from None
+        self.request[UPSTREAM_S] = answer.upstream_s
+        self.answer = answer
         self.outcome.target, self.outcome.attempts = answer.target, answer.attempts
         return answer
 
@@ -248,7 +255,7 @@ class Exchange:
                 drop_usage_event=not wants_usage,
                 prompt_estimate=prompt_estimate,
                 add_usage=wants_usage,
-                need_text=need_text or self.s.recorder.log_content,
+                need_text=need_text or self.s.recorder.log_content or self.trace.capture_content,
             )
             return await self.relay(answer, relay)
         usage, text = usage_from_body(answer.body)
@@ -260,6 +267,7 @@ class Exchange:
     def respond(self, status: int, body: bytes, content_type: str, usage: Usage) -> web.Response:
         """A whole answer; its usage is what the request is billed."""
         self.outcome.usage = usage
+        self.trace.response(body)
         response = web.Response(status=status, body=body, headers=self.headers)
         response.headers["Content-Type"] = content_type
         return response
@@ -284,6 +292,7 @@ class Exchange:
             await response.write(data)
             self.delivered = self.delivered or relay.complete  # the end marker went out whole
 
+        self.trace.response(answer.first_chunk)
         try:
             await response.prepare(self.request)
             assert answer.rest is not None
@@ -296,6 +305,7 @@ class Exchange:
             if not relay.complete:  # upstream failed mid-answer: tell the client, then close
                 if answer.on_broken is not None:
                     answer.on_broken()
+                answer.span.end(None, "mid_stream")
                 o.status, o.status_code = "upstream_error", 200
                 o.error = f"{error.code}: {error.message}"
                 response.force_close()
@@ -316,6 +326,7 @@ class Exchange:
                 raise
         finally:
             answer.reply.close()
+            answer.span.end()
             s.metrics.active_streams.dec()
             o.first_byte_at = relay.first_byte_at
             relay.settle(o)
@@ -392,4 +403,7 @@ async def exchange(request: web.Request, endpoint: str) -> AsyncIterator[Exchang
         raise
     finally:
         ex.leave()
-        ex.s.recorder.finish(o)
+        if ex.answer is not None:
+            ex.answer.span.end()  # a stream that never reached the relay
+        cost = ex.s.recorder.finish(o)
+        ex.trace.outcome(o, cost)

@@ -68,6 +68,8 @@ from stack import (
     start_gateway,
     with_database,
 )
+from tracing_phase import text as tracing_text
+from tracing_phase import tracing_phase
 
 HERE = Path(__file__).resolve().parent
 
@@ -99,6 +101,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="also measure a bare aiohttp proxy (floor_proxy.py) on CPU 0: what aiohttp costs",
     )
+    p.add_argument(
+        "--tracing", action="store_true",
+        help=f"also run {', '.join(THROUGHPUT)} with tracing off then on (OTLP to a local sink)",
+    )  # fmt: skip
     p.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (config, logs)")
     args = p.parse_args(argv)
     if args.duration is None:
@@ -292,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
         features = log_features(gw.log_path)
         if args.workers > 1:
             results["workers"] = bench.workers_phase(config_path, results["scenarios"])
+        if args.tracing:
+            results["tracing"] = tracing_phase(bench, config_path)
         features["request_log_rows_in_postgres"] = asyncio.run(count_rows(db_url))
         features["budget_remaining_usd"] = budget_left
         results["features"] = features
@@ -300,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
 
         Path(args.out).write_text(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
         print(report.text(results))
+        if "tracing" in results:
+            print(tracing_text(results["tracing"]))
         print(
             f"\nfeatures: {features['request_log_lines']} request log lines "
             f"({features['usage_estimated']} with usage estimated), "
