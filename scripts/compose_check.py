@@ -12,15 +12,25 @@ import time
 import urllib.parse
 import urllib.request
 
-from openai import OpenAI
+from openai import AuthenticationError, OpenAI
 
 
 def chat(args: argparse.Namespace) -> None:
     client = OpenAI(base_url=args.base_url, api_key=args.key, max_retries=0, timeout=30)
     text = f"{args.text} (json)"
-    answer = client.chat.completions.create(
-        model=args.model, messages=[{"role": "user", "content": text}]
-    )
+    # A key made by `gateway keys create` (another process) reaches the workers' key caches at
+    # their next poll (auth.cache_refresh_s, 2 s): until then it is unknown to them.
+    deadline = time.monotonic() + args.key_wait
+    while True:
+        try:
+            answer = client.chat.completions.create(
+                model=args.model, messages=[{"role": "user", "content": text}]
+            )
+            break
+        except AuthenticationError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
     content = answer.choices[0].message.content or ""
     if text not in content or not answer.usage or not answer.usage.total_tokens:
         sys.exit(f"chat: unexpected answer {answer.model_dump_json()}")
@@ -102,6 +112,7 @@ def main() -> None:
     c.add_argument("--model", default="echo")
     c.add_argument("--text", default="hello from compose-check")
     c.add_argument("--json-only", action="store_true")
+    c.add_argument("--key-wait", type=float, default=10, help="seconds a new key may take")
     c.set_defaults(run=chat)
     p = sub.add_parser("prometheus")
     p.add_argument("--url", required=True)
