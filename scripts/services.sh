@@ -25,7 +25,7 @@ ensure_services() {
   redis_up || missing+=("Redis on 127.0.0.1:$REDIS_PORT")
   if [ ${#missing[@]} -gt 0 ]; then
     echo "Not reachable: ${missing[*]}." >&2
-    echo "Start them with: docker compose up -d postgres redis" >&2
+    echo "Start them there (the compose file's PostgreSQL and Redis are not published on the host)." >&2
     return 1
   fi
 }

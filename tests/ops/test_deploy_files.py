@@ -38,7 +38,12 @@ def test_compose_services_ports_and_dependencies(compose):
     services = compose["services"]
     assert {"gateway", "postgres", "redis", "prometheus"} <= set(services)
     gateway = services["gateway"]
-    assert "8080:8080" in gateway["ports"]
+    # published on loopback unless GATEWAY_PUBLISH / PROMETHEUS_PUBLISH say otherwise
+    assert [_compose_default(p) for p in gateway["ports"]] == ["127.0.0.1:8080:8080"]
+    prometheus_ports = services["prometheus"]["ports"]
+    assert [_compose_default(p) for p in prometheus_ports] == ["127.0.0.1:9090:9090"]
+    for name in ("postgres", "redis"):
+        assert "ports" not in services[name]  # reached by the gateway on the compose network only
     assert gateway["build"] in (".", {"context": "."})
     assert gateway["depends_on"] == {
         "postgres": {"condition": "service_healthy"},
