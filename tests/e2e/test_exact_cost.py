@@ -10,6 +10,7 @@ import aiohttp
 import genai_prices
 import pytest
 
+from tests.ops import scrape as prom
 from tests.support.budgets import new_key, settled
 from tests.support.clients import bearer, sdk
 from tests.support.fake_gemini import GOOD_KEY
@@ -285,6 +286,16 @@ async def test_usage_and_spend_report_the_token_kinds(gateway, claude):
             f"{gateway.url}/admin/spend?group_by=model", headers=bearer(ADMIN_KEY)
         ) as resp:
             [spend] = (await resp.json())["data"]
+        text = await prom.fetch(http, gateway)
+    kinds = {k: prom.value(text, "gateway_tokens_total", model="claude-sonnet", kind=k) for k in (
+        "prompt", "completion", "cached", "cache_write", "reasoning")}  # fmt: skip
+    assert kinds == {
+        "prompt": 2 * (FRESH + READS + WRITES),
+        "completion": 2 * OUT,
+        "cached": 2 * READS,
+        "cache_write": 2 * WRITES,
+        "reasoning": 0,
+    }
     for report in (mine, spend):
         assert report["requests"] == 2
         assert (report["cached_tokens"], report["cache_write_tokens"]) == (2 * READS, 2 * WRITES)
