@@ -11,17 +11,8 @@ from typing import Any, Protocol, runtime_checkable
 
 # Columns mirror_config may set, per table; the first one is the unique key upserts match on.
 PROVIDER_COLUMNS = ("name", "display_name", "status", "models", "is_default", "sort")
-MODEL_COLUMNS = (
-    "model",
-    "provider_name",
-    "display_name",
-    "max_tokens",
-    "input_price",
-    "output_price",
-    "status",
-    "is_default",
-    "sort",
-)
+MODEL_COLUMNS = ("model", "provider_name", "display_name", "max_tokens", "input_price",
+                 "output_price", "status", "is_default", "sort")  # fmt: skip
 TIER_COLUMNS = ("tier", "rpm", "tpd")
 
 # Every table the schema creates; has_schema() checks that all of them exist.
@@ -85,9 +76,7 @@ class RequestLogRow:
     cached_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
-    # What the prompt cache saved: the cost with every input token at the input price, less
-    # cost_usd (negative when cache writes cost more than the reads saved).
-    cache_savings_usd: Decimal = Decimal(0)
+    cache_savings_usd: Decimal = Decimal(0)  # the cost at the plain input price, less cost_usd
 
 
 @dataclass(slots=True)
