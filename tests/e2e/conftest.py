@@ -7,10 +7,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tests.support.agent_fakes import AgentAnthropic, AgentUpstream
 from tests.support.databases import fresh_postgres_url
 from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.fake_gemini import FakeGemini
-from tests.support.front_door import PROVIDER_KEY
+from tests.support.front_door import PROVIDER_KEY, front_door_config
+from tests.support.gateway import RunningGateway, start_gateway
 
 
 @pytest.fixture
@@ -19,6 +21,28 @@ async def postgres_url() -> AsyncIterator[str]:
     gateways using it are closed before it goes)."""
     async with fresh_postgres_url() as url:
         yield url
+
+
+@pytest.fixture
+async def agent_fakes() -> AsyncIterator[dict[str, AgentUpstream | AgentAnthropic]]:
+    """The fakes that play an agent's tool turn: OpenAI-compatible and Anthropic."""
+    upstream, claude = await AgentUpstream().start(), await AgentAnthropic().start()
+    claude.script.api_key = PROVIDER_KEY
+    yield {"openai": upstream, "anthropic": claude}
+    await upstream.close()
+    await claude.close()
+
+
+@pytest.fixture
+async def agent_gateway(agent_fakes, tmp_path) -> AsyncIterator[RunningGateway]:
+    """A gateway on the agent fakes, with a chat-only provider whose Responses are bridged."""
+    fakes = agent_fakes
+    config = front_door_config(fakes["anthropic"].base_url, fakes["openai"].base_url, tmp_path)
+    config["providers"]["chat-only"] = {**config["providers"]["fake"], "responses": "bridge"}
+    config["models"]["local-llm"] = {"provider": "chat-only", "model": "qwen3-coder"}
+    running = await start_gateway(config)
+    yield running
+    await running.close()
 
 
 @pytest.fixture

@@ -5,24 +5,14 @@ OpenAI-compatible fake). Skipped where the SDK cannot be installed."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.agent_fakes import FINAL, AgentAnthropic, AgentUpstream, tool_output
-from tests.support.front_door import PROVIDER_KEY, front_door_config
-from tests.support.gateway import USER_KEY, RunningGateway, start_gateway
+from tests.support.agent_fakes import FINAL, SDK_ROUTES, tool_output
+from tests.support.gateway import USER_KEY
 from tests.support.logrows import rows_when
 from tests.support.vercel_ai import VercelAIUnavailable, install_vercel_ai, run_turn
-
-ROUTES = [
-    ("chat", "fake-model", "openai"),
-    ("chat", "claude-sonnet", "anthropic"),
-    ("responses", "fake-model", "openai"),
-    ("responses", "claude-sonnet", "anthropic"),
-    ("responses", "local-llm", "openai"),
-]
 
 
 @pytest.fixture(scope="module")
@@ -33,31 +23,12 @@ def sdk_prefix() -> Path:
         pytest.skip(f"Vercel AI SDK unavailable: {exc}")
 
 
-@pytest.fixture
-async def fakes() -> AsyncIterator[dict[str, AgentUpstream | AgentAnthropic]]:
-    upstream, claude = await AgentUpstream().start(), await AgentAnthropic().start()
-    claude.script.api_key = PROVIDER_KEY
-    yield {"openai": upstream, "anthropic": claude}
-    await upstream.close()
-    await claude.close()
-
-
-@pytest.fixture
-async def gateway(fakes, tmp_path) -> AsyncIterator[RunningGateway]:
-    config = front_door_config(fakes["anthropic"].base_url, fakes["openai"].base_url, tmp_path)
-    config["providers"]["chat-only"] = {**config["providers"]["fake"], "responses": "bridge"}
-    config["models"]["local-llm"] = {"provider": "chat-only", "model": "qwen3-coder"}
-    running = await start_gateway(config)
-    yield running
-    await running.close()
-
-
 @pytest.mark.parametrize("stream", [False, True], ids=["generate", "stream"])
-@pytest.mark.parametrize(("api", "model", "fake"), ROUTES)
-async def test_a_tool_turn(sdk_prefix, gateway, fakes, api, model, fake, stream):
-    result = await run_turn(sdk_prefix, gateway.base_url, USER_KEY, model, api, stream)
+@pytest.mark.parametrize(("api", "model", "fake"), SDK_ROUTES)
+async def test_a_tool_turn(sdk_prefix, agent_gateway, agent_fakes, api, model, fake, stream):
+    result = await run_turn(sdk_prefix, agent_gateway.base_url, USER_KEY, model, api, stream)
     assert result == {"text": FINAL, "steps": 2}
-    received = fakes[fake].received
+    received = agent_fakes[fake].received
     assert "compat-ok" in tool_output(received[-1].body)
-    rows = await rows_when(gateway, 2)
+    rows = await rows_when(agent_gateway, 2)
     assert {(r["endpoint"], r["status"]) for r in rows} == {(api, "ok")}

@@ -137,3 +137,14 @@ class AgentGemini(FakeGemini):
         if wants_call(body, self.shell):
             b.pieces, b.calls = [], [Call(self.shell.name, self.shell.arguments)]
         return await super().handle(request)
+
+
+# (API, public model, fake) of the SDK clients' tool-turn tests: chat relayed and translated to
+# Anthropic; Responses relayed, bridged to Anthropic and bridged to a chat-only server.
+SDK_ROUTES = [
+    ("chat", "fake-model", "openai"),
+    ("chat", "claude-sonnet", "anthropic"),
+    ("responses", "fake-model", "openai"),
+    ("responses", "claude-sonnet", "anthropic"),
+    ("responses", "local-llm", "openai"),
+]
