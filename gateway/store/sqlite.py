@@ -58,7 +58,7 @@ from gateway.store.common import (
 from gateway.store.request_log import failure_rows, failures_sql, get_sql, log_row, search_sql
 from gateway.store.sqlite_governance import SqliteGovernance
 from gateway.store.sqlite_responses import SqliteResponses
-from gateway.store.sqlite_schema import INDEXES, SCHEMA, UPGRADES, param, ts_text
+from gateway.store.sqlite_schema import migrate, param, ts_text
 from gateway.store.sqlite_thread import SqliteThread, transaction
 
 _READ = RowReader(parse_time=datetime.fromisoformat)
@@ -102,7 +102,7 @@ class SqliteStore(SqliteGovernance, SqliteResponses, MessageWindow):
 
     async def migrate(self) -> None:
         """Create the tables and indexes, and add columns a database made earlier lacks."""
-        await self._worker.run(_migrate)
+        await self._worker.run(migrate)
 
     async def has_schema(self) -> bool:
         """True when every table exists."""
@@ -413,7 +413,8 @@ def _write_batch(
         if logs:
             db.executemany(
                 f"INSERT INTO ai_request_log ({', '.join(LOG_FIELDS)})"
-                f" VALUES ({', '.join('?' * len(LOG_FIELDS))}) ON CONFLICT (request_id) DO NOTHING",
+                f" VALUES ({', '.join('?' * len(LOG_FIELDS))})"
+                " ON CONFLICT (request_id, created_at) DO NOTHING",
                 logs,
             )
         for message_id, session_id, role, content, tokens, model, created_at in msgs:
@@ -436,13 +437,3 @@ def _write_batch(
                 " WHERE session_id = ?",
                 [(n, t, last, sid) for sid, (n, t, last) in grown.items()],
             )
-
-
-def _migrate(db: sqlite3.Connection) -> None:
-    """SCHEMA, then each of UPGRADES that the table does not have yet, then INDEXES."""
-    db.executescript(SCHEMA)
-    for table, column, definition in UPGRADES:
-        have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
-        if column not in have:
-            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
-    db.executescript(INDEXES)

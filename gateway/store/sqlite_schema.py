@@ -3,6 +3,7 @@ timestamps, money and JSON fields take in it, and the exact `decsum` aggregate (
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -63,7 +64,7 @@ CREATE INDEX IF NOT EXISTS ai_api_key_updated_at_idx ON ai_api_key (updated_at);
 CREATE INDEX IF NOT EXISTS ai_api_key_prefix_idx ON ai_api_key (key_prefix);
 CREATE INDEX IF NOT EXISTS ai_api_key_uid_idx ON ai_api_key (uid);
 CREATE TABLE IF NOT EXISTS ai_request_log (
-    id INTEGER PRIMARY KEY, request_id TEXT NOT NULL UNIQUE, uid TEXT NOT NULL, key_id TEXT,
+    id INTEGER PRIMARY KEY, request_id TEXT NOT NULL, uid TEXT NOT NULL, key_id TEXT,
     model TEXT NOT NULL, provider TEXT, upstream_model TEXT, stream INTEGER NOT NULL DEFAULT 0,
     status TEXT NOT NULL, status_code INTEGER NOT NULL,
     prompt_tokens INTEGER NOT NULL DEFAULT 0, completion_tokens INTEGER NOT NULL DEFAULT 0,
@@ -156,6 +157,8 @@ class DecimalSum:
 
 # Indexes on columns that UPGRADES may add, so created after them (the request-log search).
 INDEXES = """
+CREATE UNIQUE INDEX IF NOT EXISTS ai_request_log_request_idx
+    ON ai_request_log (request_id, created_at);
 CREATE INDEX IF NOT EXISTS ai_request_log_created_id_idx ON ai_request_log (created_at, id);
 CREATE INDEX IF NOT EXISTS ai_request_log_model_created_idx
     ON ai_request_log (model, created_at, id);
@@ -164,3 +167,55 @@ CREATE INDEX IF NOT EXISTS ai_request_log_endpoint_created_idx
 CREATE INDEX IF NOT EXISTS ai_request_log_failed_idx ON ai_request_log (created_at, id)
     WHERE status NOT IN ('ok', 'client_closed');
 """
+
+
+def key_log_on_request_and_time(db: sqlite3.Connection) -> None:
+    """A log made before: request_id alone was UNIQUE, so requests sharing a client's
+    X-Request-Id kept one row. Rebuild the table without that constraint (rows, columns and
+    indexes kept); INDEXES then keys it on (request_id, created_at), as in PostgreSQL, which still
+    makes writing the same row twice (a spill file replayed) a no-op."""
+    unique_alone = [
+        row
+        for row in db.execute("PRAGMA index_list(ai_request_log)")
+        if row[1].startswith("sqlite_autoindex_") and row[2]
+    ]
+    if not unique_alone:
+        return
+    (table_sql,) = db.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'ai_request_log'"
+    ).fetchone()
+    indexes = [
+        sql
+        for (sql,) in db.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'index'"
+            " AND tbl_name = 'ai_request_log' AND sql IS NOT NULL"
+        )
+    ]
+    columns = ", ".join(row[1] for row in db.execute("PRAGMA table_info(ai_request_log)"))
+    rebuilt = table_sql.replace("request_id TEXT NOT NULL UNIQUE", "request_id TEXT NOT NULL", 1)
+    rebuilt = rebuilt.replace("ai_request_log", "ai_request_log_rebuilt", 1)
+    steps = [
+        rebuilt,
+        f"INSERT INTO ai_request_log_rebuilt ({columns}) SELECT {columns} FROM ai_request_log",
+        "DROP TABLE ai_request_log",
+        "ALTER TABLE ai_request_log_rebuilt RENAME TO ai_request_log",
+        *indexes,
+    ]
+    try:  # one transaction: a crash midway leaves the old table as it was
+        db.executescript("BEGIN;\n" + ";\n".join(steps) + ";\nCOMMIT;")
+    except sqlite3.Error:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """SCHEMA, then each of UPGRADES that the table does not have yet, the request log keyed on
+    (request_id, created_at), then INDEXES."""
+    db.executescript(SCHEMA)
+    for table, column, definition in UPGRADES:
+        have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+    key_log_on_request_and_time(db)
+    db.executescript(INDEXES)

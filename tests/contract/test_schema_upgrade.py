@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -150,6 +150,11 @@ async def test_first_release_database_upgrades_in_place(kind: str, tmp_path: Pat
         )
         spent = await store.spend("tag", start, end, uid="olduser")
         assert [(s["group"], s["requests"]) for s in spent] == [("x", 1), (None, 1)]
+        # Two requests sharing a client's X-Request-Id are two rows (request_id alone was unique).
+        again = log_row("new-req", uid="olduser", created_at=start + timedelta(seconds=1))
+        await store.write_batch([again, again])
+        usage = await store.usage("olduser", date(2024, 5, 1))
+        assert sum(u["requests"] for u in usage) == 3
 
         upgraded_columns = await old.columns()
     async with raw_database(kind, tmp_path / "fresh.db") as fresh:

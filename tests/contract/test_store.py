@@ -125,6 +125,12 @@ async def test_write_batch_is_idempotent_and_counts_sessions_once(backend: Backe
     await store.write_batch([log_row("r3"), log_row("r3")])
     assert await store.count_request_logs() == 3
 
+    # Requests that share a client's X-Request-Id are each logged (they are not replays).
+    shared = [log_row("same", created_at=T0 + timedelta(microseconds=n)) for n in range(3)]
+    await store.write_batch(shared)
+    await store.write_batch(shared)
+    assert await store.count_request_logs() == 6
+
 
 async def test_messages_of_a_missing_session_are_dropped(backend: Backend) -> None:
     store = backend.store
