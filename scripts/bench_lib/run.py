@@ -55,6 +55,8 @@ from proc import (
     unpin,
     wait_port,
 )
+from soak_phase import soak_phase
+from soak_phase import text as soak_text
 from stack import (
     Gateway,
     admin_sql,
@@ -104,6 +106,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--tracing", action="store_true",
         help=f"also run {', '.join(THROUGHPUT)} with tracing off then on (OTLP to a local sink)",
+    )  # fmt: skip
+    p.add_argument(
+        "--soak", action="store_true",
+        help="also measure RSS with 100 unread streams and idle connections closed by the timeout",
     )  # fmt: skip
     p.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (config, logs)")
     args = p.parse_args(argv)
@@ -300,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
             results["workers"] = bench.workers_phase(config_path, results["scenarios"])
         if args.tracing:
             results["tracing"] = tracing_phase(bench, config_path)
+        if args.soak:
+            results["soak"] = soak_phase(bench, config_path)
         features["request_log_rows_in_postgres"] = asyncio.run(count_rows(db_url))
         features["budget_remaining_usd"] = budget_left
         results["features"] = features
@@ -310,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
         print(report.text(results))
         if "tracing" in results:
             print(tracing_text(results["tracing"]))
+        if "soak" in results:
+            print(soak_text(results["soak"]))
         print(
             f"\nfeatures: {features['request_log_lines']} request log lines "
             f"({features['usage_estimated']} with usage estimated), "
