@@ -31,8 +31,8 @@ from typing import Any
 import orjson
 
 from ...accounting.tokens import estimate_tokens, text_parts
-from ...errors import ProviderError
 from ...sse import SSEParser
+from ..chat_answer import first_choice
 
 _STOP_REASONS = {
     "stop": "end_turn",
@@ -112,16 +112,7 @@ def chat_to_message(
     ``input_tokens_estimate`` is used only when upstream sent no usage. Raises ProviderError
     when the body is not a chat completion.
     """
-    try:
-        obj = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise ProviderError("The upstream answer is not valid JSON.") from None
-    choices = obj.get("choices") if isinstance(obj, dict) else None
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise ProviderError("The upstream answer has no choices.")
-    choice = choices[0]
-    message = choice.get("message")
-    message = message if isinstance(message, dict) else {}
+    obj, choice, message = first_choice(body)
     content: list[dict[str, Any]] = []
     generated: list[str] = []
     if reasoning := _reasoning(message):

@@ -7,9 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
-from ...errors import ProviderError
+from ..chat_answer import first_choice
 from .tools import namespaced_names
 
 # finish_reason -> incomplete_details.reason; any other finish completes the response.
@@ -213,16 +211,7 @@ def chat_to_response(chat_body: bytes, ctx: ResponseContext) -> dict[str, Any]:
     Text becomes one message item, each tool call a function_call item after it. A ``length``
     finish gives status incomplete (reason max_output_tokens) and marks the last item incomplete.
     """
-    try:
-        chat = orjson.loads(chat_body)
-    except orjson.JSONDecodeError:
-        raise ProviderError("The provider's answer is not JSON.") from None
-    choices = chat.get("choices") if isinstance(chat, dict) else None
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise ProviderError("The provider's answer has no choices.")
-    choice = choices[0]
-    message = choice.get("message")
-    message = message if isinstance(message, dict) else {}
+    chat, choice, message = first_choice(chat_body)
     output: list[dict[str, Any]] = []
     content = message.get("content")
     if isinstance(content, str) and content:
