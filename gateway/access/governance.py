@@ -83,16 +83,25 @@ def scope_for(
     user_limits: Limits,
     override: QuotaOverride | None,
     team: Team | None,
+    *,
+    in_flight: bool = True,
 ) -> Scope:
     """The subjects and budgets of one request. The user's subject id is the bare uid (its
-    counters predate the other subjects); a key or team with no rpm/tpd is no subject."""
-    subjects = [Subject(principal.user, user_limits)]
-    if principal.rpm or principal.tpd:
-        subjects.append(
-            Subject(f"k:{principal.key_id}", Limits(principal.rpm or 0, principal.tpd or 0))
-        )
-    if team is not None and (team.rpm or team.tpd):
-        subjects.append(Subject(f"t:{team.id}", Limits(team.rpm or 0, team.tpd or 0)))
+    counters predate the other subjects); a key or team with no rpm, tpd or (when the request
+    is to hold a place `in_flight`) max_parallel_requests is no subject."""
+
+    def cap(value: int | None) -> int:
+        return (value or 0) if in_flight else 0
+
+    user_cap = cap(override.max_parallel_requests if override else None)
+    subjects = [Subject(principal.user, Limits(user_limits.rpm, user_limits.tpd, user_cap))]
+    key = Limits(principal.rpm or 0, principal.tpd or 0, cap(principal.max_parallel_requests))
+    if key.rpm or key.tpd or key.parallel:
+        subjects.append(Subject(f"k:{principal.key_id}", key))
+    if team is not None:
+        limits = Limits(team.rpm or 0, team.tpd or 0, cap(team.max_parallel_requests))
+        if limits.rpm or limits.tpd or limits.parallel:
+            subjects.append(Subject(f"t:{team.id}", limits))
     budgets = _budget(
         f"u:{principal.user}",
         override.max_budget_usd if override else None,

@@ -2,9 +2,10 @@
 No I/O; memory.py applies it in process, redis.py's Lua script mirrors `first_refusal`.
 
 Rules:
-- Subjects are checked in the order given, each by bucket.refusal (tpd, then rpm); then the
-  budgets in order, by budget.fits. The first refusal names the Decision's `refused_by` and
-  `refused_id`; any refusal consumes nothing anywhere.
+- Subjects are checked in the order given, each by bucket.refusal (tpd, then rpm) and then by
+  its cap on requests in flight (limits.parallel, counting the live places other requests
+  hold); then the budgets in order, by budget.fits. The first refusal names the Decision's
+  `refused_by` and `refused_id`; any refusal consumes nothing anywhere.
 - A request id admitted again replaces its earlier reservation on each budget: the check
   counts the live reservations without it.
 - Headers speak of the tightest subject: fewest whole requests left for the request fields,
@@ -24,15 +25,18 @@ from gateway.limits import bucket, budget
 from gateway.limits.base import Budget, BudgetUse, Decision, Limits, Subject
 
 BUDGET = "budget"
+PARALLEL = "parallel"
+PARALLEL_RETRY_S = 1.0  # a place in flight frees when some request ends: soon, but unknown
 
 
 @dataclass(frozen=True, slots=True)
 class SubjectState:
     """A subject as admission sees it: bucket tokens refilled to now (after the take when
-    admitted) and today's tokens used."""
+    admitted), today's tokens used, and the live places other requests hold in flight."""
 
     tokens: float
     used: int
+    in_flight: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +90,8 @@ def first_refusal(
     """The first refusal as (kind, index into subjects or budgets), or None to admit."""
     for i, (subject, state) in enumerate(zip(req.subjects, subjects, strict=True)):
         kind = bucket.refusal(subject.limits, state.tokens, state.used)
+        if kind is None and 0 < subject.limits.parallel <= state.in_flight:
+            kind = PARALLEL
         if kind is not None:
             return kind, i
     for j, (max_nanos, held) in enumerate(zip(req.max_nanos, budgets, strict=True)):
@@ -113,6 +119,8 @@ def decide_all(
         for s, st in zip(req.subjects, subjects, strict=True)
     ]
     waits = [d.retry_after_s for d in per_subject]
+    if refused is not None and refused[0] == PARALLEL:
+        waits.append(PARALLEL_RETRY_S)
     if refused is not None and refused[0] == BUDGET:
         j = refused[1]
         b, st = req.budgets[j], budgets[j]

@@ -18,6 +18,7 @@ class Limits:
 
     rpm: int  # requests per minute; 0 = unlimited
     tpd: int  # tokens per UTC day; 0 = unlimited
+    parallel: int = 0  # requests in flight at once (max_parallel_requests); 0 = unlimited
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +63,8 @@ class BudgetUse:
 @dataclass(frozen=True, slots=True)
 class Settlement:
     """A finished request: its reservation is replaced by `cost_usd` on every budget it held,
-    and `tokens` are charged to the day's counter of every subject. Settle each request once."""
+    `tokens` are charged to the day's counter of every subject, and its place among each
+    subject's requests in flight is given back. Settle each request once."""
 
     request_id: str
     subjects: tuple[str, ...]  # subject ids
@@ -82,7 +84,7 @@ class Decision:
     """
 
     allowed: bool
-    refused_by: str | None  # None, "rpm", "tpd" or "budget"
+    refused_by: str | None  # None, "rpm", "tpd", "parallel" or "budget"
     limits: Limits
     requests_remaining: int  # whole tokens left in the bucket after this admission
     requests_reset_s: float  # seconds until the bucket is full again
@@ -119,9 +121,10 @@ class RateLimiter(Protocol):
     ) -> Decision:
         """Atomically admit one request against every subject and budget, or refuse it.
 
-        Admitted: one bucket token is taken from each subject with an rpm, and `reserve_usd` is
-        reserved under `request_id` on every budget until settled or expired. Refused by any of
-        them: nothing is consumed anywhere.
+        Admitted: one bucket token is taken from each subject with an rpm, a place in flight
+        is held under `request_id` on each subject with a `parallel` cap, and `reserve_usd` is
+        reserved under `request_id` on every budget, until settled or expired. Refused by any
+        of them: nothing is consumed anywhere.
         """
         ...
 

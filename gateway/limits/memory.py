@@ -20,7 +20,8 @@ RESERVATION_TTL_S = 900.0
 
 
 class Reservations:
-    """One budget's live reservations: nano-USD by request id, each with its expiry."""
+    """One budget's live reservations: nano-USD by request id, each with its expiry (also a
+    subject's places in flight, one unit each)."""
 
     def __init__(self) -> None:
         self._amounts: dict[str, tuple[int, float]] = {}
@@ -70,6 +71,7 @@ class MemoryLimiter:
         # (budget id, period key) -> (spend in nanos, time the counter may be dropped)
         self._spend: dict[tuple[str, str], tuple[int, float]] = {}
         self._reservations: dict[str, Reservations] = {}
+        self._in_flight: dict[str, Reservations] = {}  # subject -> places held, 1 per request
         self._next_sweep = 0.0
 
     async def admit(self, user: str, limits: Limits, now: float) -> Decision:
@@ -113,6 +115,9 @@ class MemoryLimiter:
                     book.pop(settlement.request_id)
                 spent[b.id] = budget.from_nanos(self._charge(b, cost, now))
             for subject in settlement.subjects:
+                places = self._in_flight.get(subject)
+                if places is not None:
+                    places.pop(settlement.request_id)
                 if settlement.tokens:
                     counters[subject] = counters.get(subject, 0) + settlement.tokens
         return spent
@@ -150,12 +155,17 @@ class MemoryLimiter:
         self._days.clear()
         self._spend.clear()
         self._reservations.clear()
+        self._in_flight.clear()
 
     def _evaluate(self, req: Request, now: float, consume: bool) -> Decision:
         self._sweep(now)
         counters = self._day(bucket.day_key(now))
         subjects = [
-            SubjectState(self._tokens(s.id, s.limits.rpm, now), counters.get(s.id, 0))
+            SubjectState(
+                self._tokens(s.id, s.limits.rpm, now),
+                counters.get(s.id, 0),
+                self._others_in_flight(s, req.request_id, now),
+            )
             for s in req.subjects
         ]
         books = [self._reservations.get(b.id) for b in req.budgets]
@@ -179,7 +189,19 @@ class MemoryLimiter:
             for b in req.budgets:
                 book = self._reservations.setdefault(b.id, Reservations())
                 book.put(req.request_id, req.reserve, expires_at)
+            for s in req.subjects:
+                if s.limits.parallel > 0:
+                    places = self._in_flight.setdefault(s.id, Reservations())
+                    places.put(req.request_id, 1, expires_at)
         return admission.decide_all(req, subjects, budgets, refused, now)
+
+    def _others_in_flight(self, subject: Subject, request_id: str, now: float) -> int:
+        """The live places in flight other requests hold on a capped subject (0 uncapped)."""
+        places = self._in_flight.get(subject.id) if subject.limits.parallel > 0 else None
+        if places is None:
+            return 0
+        places.drop_expired(now)
+        return places.total - places.amount(request_id)
 
     def _tokens(self, subject: str, rpm: int, now: float) -> float:
         """The subject's bucket refilled to `now` (0 when rpm is unlimited)."""
@@ -229,10 +251,11 @@ class MemoryLimiter:
             del self._buckets[subject]
         for key in [k for k, (_, until) in self._spend.items() if until <= now]:
             del self._spend[key]
-        for budget_id, book in list(self._reservations.items()):
-            book.drop_expired(now)
-            if not book:
-                del self._reservations[budget_id]
+        for books in (self._reservations, self._in_flight):
+            for owner, book in list(books.items()):
+                book.drop_expired(now)
+                if not book:
+                    del books[owner]
 
 
 def _checked_cost(settlement: Settlement) -> int:

@@ -5,6 +5,8 @@ LimiterUnavailable.
 Keys (the `{id}` hash tag keeps a subject's and its budget's keys on one Cluster slot):
     {prefix}:{<subject>}:rpm              hash {tokens, ts}; expires once the bucket is full
     {prefix}:{<subject>}:tpd:YYYYMMDD     integer, tokens used that UTC day; expires after 2 days
+    {prefix}:{<subject>}:flight           sorted set request id by expiry: the places in flight
+                                          of a subject with a parallel cap (max_parallel_requests)
     {prefix}:{<budget>}:spend:<period>    integer nano-USD settled in the period (budget.py
                                           period_key); expires 2 days after the period, total never
     {prefix}:{<budget>}:resv              hash request id -> reserved nano-USD
@@ -158,6 +160,10 @@ class RedisLimiter:
     def tpd_key(self, subject: str, day: str) -> str:
         """The key of the subject's token counter for `day` ("YYYYMMDD")."""
         return f"{self._prefix}:{{{subject}}}:tpd:{day}"
+
+    def flight_key(self, subject: str) -> str:
+        """The key of the subject's places in flight (request id by expiry)."""
+        return f"{self._prefix}:{{{subject}}}:flight"
 
     def spend_key(self, budget_id: str, period_key: str) -> str:
         """The key of the budget's spend counter for one period (budget.period_key)."""
@@ -330,7 +336,7 @@ class RedisLimiter:
         subjects = [req.subjects[i] for i in g.subjects]
         keys: list[str] = []
         for s in subjects:
-            keys += [self.rpm_key(s.id), self.tpd_key(s.id, day)]
+            keys += [self.rpm_key(s.id), self.tpd_key(s.id, day), self.flight_key(s.id)]
         for j in g.budgets:
             b = req.budgets[j]
             keys.append(self.spend_key(b.id, budget.period_key(b.period, now)))
@@ -348,15 +354,16 @@ class RedisLimiter:
             math.ceil((self._reservation_ttl_s + RPM_GRACE_S) * 1000),
         ]
         for s in subjects:
-            args += [s.limits.rpm, s.limits.tpd]
+            args += [s.limits.rpm, s.limits.tpd, s.limits.parallel]
         args += [req.max_nanos[j] for j in g.budgets]
         with _translated():
             reply = await self._pipeline.evalsha(self._admit_sha, keys, args)
-        kind, at, tokens, used, spend, reserved, before, amounts, expiries = reply
+        kind, at, tokens, used, spend, reserved, before, amounts, expiries, flying = reply
         return _Reply(
             refused=(_text(kind), int(at) - 1) if _text(kind) else None,
             subjects=[
-                SubjectState(float(_text(t)), int(u)) for t, u in zip(tokens, used, strict=True)
+                SubjectState(float(_text(t)), int(u), int(f))
+                for t, u, f in zip(tokens, used, flying, strict=True)
             ],
             budgets=[BudgetState(int(s), int(r)) for s, r in zip(spend, reserved, strict=True)],
             before=[
@@ -372,7 +379,9 @@ class RedisLimiter:
         calls = []
         for g, reply in taken:
             subjects = [req.subjects[i] for i in g.subjects]
-            keys = [self.rpm_key(s.id) for s in subjects]
+            keys = []
+            for s in subjects:
+                keys += [self.rpm_key(s.id), self.flight_key(s.id)]
             for j in g.budgets:
                 keys += self.reservation_keys(req.budgets[j].id)
             args: list[Any] = [repr(float(now)), RPM_GRACE_S, len(subjects), len(g.budgets)]
@@ -402,7 +411,8 @@ class RedisLimiter:
                 ttl = budget.spend_ttl_s(b.period, now)
                 args.append("" if ttl is None else ttl)
                 order.append(b.id)
-            keys += [self.tpd_key(subject, day) for subject in s.subjects]
+            for subject in s.subjects:
+                keys += [self.tpd_key(subject, day), self.flight_key(subject)]
         return keys, args, order
 
 

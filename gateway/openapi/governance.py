@@ -93,8 +93,8 @@ PARALLEL_IN: Schema = {
     "type": ["integer", "null"],
     "minimum": 0,
     "maximum": PARALLEL_MAX,
-    "description": "Requests in flight at once, per gateway process (more get 429 "
-    "`parallel_requests_exceeded`); 0 or null: no cap.",
+    "description": "Requests in flight at once, across all gateway processes sharing the"
+    " limiter (more get 429 `parallel_requests_exceeded`); 0 or null: no cap.",
 }
 TEAM_REF: Schema = {
     "type": ["string", "null"],

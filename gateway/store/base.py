@@ -139,7 +139,7 @@ class ApiKey:
     budget_period: str | None = None  # daily | weekly | monthly | total
     team: str | None = None
     metadata: dict[str, Any] | None = None  # logged with each request
-    max_parallel_requests: int | None = None  # requests in flight at once, per process
+    max_parallel_requests: int | None = None  # requests in flight at once (shared by all instances)
 
 
 @dataclass(slots=True)

@@ -100,7 +100,6 @@ class Exchange:
         self.override = self.s.quotas.override_for(self.principal.user)
         self.team = self.s.teams.get(team_of(self.principal, self.override))
         self.targets: list[Target] = []
-        self.parallel: tuple[str, ...] = ()  # in-flight counts this request holds
         # The stream's end marker has reached the client: a hang-up after it ends nothing.
         self.delivered = False
         self.trace = request.get(TRACE, NO_TRACE)
@@ -124,10 +123,10 @@ class Exchange:
         o.route_prices = usable[0].prices if usable else None
         return usable
 
-    def _scope(self) -> Scope:
+    def _scope(self, in_flight: bool) -> Scope:
         user, principal = self.principal.user, self.principal
         limits = self.s.quotas.limits_for(user, principal.tier)
-        return scope_for(principal, limits, self.override, self.team)
+        return scope_for(principal, limits, self.override, self.team, in_flight=in_flight)
 
     def _reserve_usd(self, prompt_estimate: int, max_output: int | None, choices: int) -> Decimal:
         """The worst case over the planned deployments' prices (a fallback may cost more): all
@@ -164,9 +163,7 @@ class Exchange:
         answers of `max_output` tokens) against every budget that applies (one atomic step), or
         refuse it with 429. A request that `costs` nothing counts against the rpm only."""
         s, o = self.s, self.outcome
-        scope = self._scope()
-        if costs:
-            self._enter_parallel()
+        scope = self._scope(in_flight=costs)
         budgets = scope.budgets if costs else ()
         reserve = Decimal(0)
         if budgets:
@@ -189,6 +186,14 @@ class Exchange:
                 raise RateLimited(
                     "You have used your daily token quota.", code="daily_token_quota_exceeded"
                 )
+            if kind == "parallel":
+                error = RateLimited(
+                    f"Too many requests in flight at once ({decision.refused_id}):"
+                    " wait for one to finish.",
+                    code="parallel_requests_exceeded",
+                )
+                error.headers["Retry-After"] = "1"
+                raise error
             raise RateLimited(f"Rate limit reached: {decision.limits.rpm} requests per minute.")
         o.scope = scope  # from here on, the request is settled when it ends
 
@@ -332,35 +337,6 @@ class Exchange:
             relay.settle(o)
         return response
 
-    def _enter_parallel(self) -> None:
-        """Hold one of the in-flight places of the key, the user and the team that cap them
-        (max_parallel_requests; 0 or none is no cap), or refuse with 429."""
-        p, team, override = self.principal, self.team, self.override
-        caps = [
-            (f"k:{p.key_id}", p.max_parallel_requests),
-            (f"u:{p.user}", override.max_parallel_requests if override else None),
-            (f"t:{team.id}", team.max_parallel_requests) if team else ("", None),
-        ]
-        held = [(subject, cap) for subject, cap in caps if cap]
-        if not held:
-            return
-        full = self.s.in_flight.enter(held)
-        if full is not None:
-            self.s.metrics.rate_limited.labels("parallel").inc()
-            error = RateLimited(
-                f"Too many requests in flight at once ({full}): wait for one to finish.",
-                code="parallel_requests_exceeded",
-            )
-            error.headers["Retry-After"] = "1"
-            raise error
-        self.parallel = tuple(subject for subject, _ in held)
-
-    def leave(self) -> None:
-        """Give back the in-flight places the request held (when it has ended)."""
-        if self.parallel:
-            self.s.in_flight.leave(self.parallel)
-            self.parallel = ()
-
     async def peek_headers(self) -> dict[str, str]:
         """Rate-limit headers for a request refused before admission (it consumed nothing)."""
         s, user = self.s, self.principal.user
@@ -402,7 +378,6 @@ async def exchange(request: web.Request, endpoint: str) -> AsyncIterator[Exchang
         o.error = f"internal_error: {type(exc).__name__}"
         raise
     finally:
-        ex.leave()
         if ex.answer is not None:
             ex.answer.span.end()  # a stream that never reached the relay
         cost = ex.s.recorder.finish(o)

@@ -14,7 +14,6 @@ from ..access.teams import TeamCache
 from ..accounting.recorder import Recorder
 from ..config import Config
 from ..limits import RateLimiter
-from ..limits.parallel import InFlight
 from ..metrics import Metrics
 from ..proxy.affinity import MemoryAffinity, ResponseAffinity
 from ..proxy.upstream import Upstreams
@@ -43,7 +42,6 @@ class Services:
     redis: Any = None  # the Redis or RedisCluster client, unless redis.url is memory://
     affinity: ResponseAffinity = field(default_factory=MemoryAffinity)
     teams: TeamCache = field(default_factory=lambda: TeamCache(None))
-    in_flight: InFlight = field(default_factory=InFlight)  # max_parallel_requests, per process
     clock: Callable[[], float] = time.monotonic  # routing's `now` (cooldowns); tests replace it
     # Unix time for the limiter: rpm buckets, token days, budget periods and reservation expiry
     # at admission and at settlement. Replace it with use_wall_clock, never by assignment.

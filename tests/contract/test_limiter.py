@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from decimal import Decimal
 
 import pytest
 from redis.asyncio import Redis
 from redis.crc import key_slot
 
-from gateway.limits import Limits, MemoryLimiter, RateLimiter
+from gateway.limits import Limits, MemoryLimiter, RateLimiter, Settlement, Subject
 from gateway.limits.redis import RedisLimiter
 from tests.support.databases import REDIS_URL, delete_redis_keys
 from tests.support.redis_servers import cluster_limiter
@@ -213,3 +214,45 @@ async def test_redis_key_layout_uses_one_hash_tag_per_user() -> None:
     finally:
         await client.aclose()
         await delete_redis_keys([prefix])
+
+
+async def test_places_in_flight_are_capped_and_given_back_on_settlement(
+    limiter: RateLimiter,
+) -> None:
+    key = Subject("k:cap", Limits(rpm=100, tpd=0, parallel=2))
+    admitted = [await limiter.admit_all([key], (), Decimal(0), f"r{i}", NOW) for i in range(2)]
+    assert all(d.allowed for d in admitted)
+    refused = await limiter.admit_all([key], (), Decimal(0), "r2", NOW)
+    assert (refused.refused_by, refused.refused_id) == ("parallel", "k:cap")
+    assert refused.retry_after_s == 1.0
+    assert refused.requests_remaining == 98  # the refusal took no bucket token
+    again = await limiter.admit_all([key], (), Decimal(0), "r0", NOW)  # r0 holds its own place
+    assert again.allowed
+    await limiter.settle([Settlement("r0", ("k:cap",), (), Decimal(0), 0)], NOW)
+    assert (await limiter.admit_all([key], (), Decimal(0), "r3", NOW)).allowed
+
+
+async def test_concurrent_admissions_hold_exactly_the_cap(limiter: RateLimiter) -> None:
+    team = Subject("t:squad", Limits(rpm=0, tpd=0, parallel=5))
+    decisions = await asyncio.gather(
+        *(limiter.admit_all([team], (), Decimal(0), f"c{i}", NOW) for i in range(20))
+    )
+    assert sum(d.allowed for d in decisions) == 5
+
+
+async def test_a_place_whose_holder_never_settles_expires(limiter: RateLimiter) -> None:
+    user = Subject("lost", Limits(rpm=0, tpd=0, parallel=1))
+    assert (await limiter.admit_all([user], (), Decimal(0), "crashed", NOW)).allowed
+    assert not (await limiter.admit_all([user], (), Decimal(0), "next", NOW + 60)).allowed
+    assert (await limiter.admit_all([user], (), Decimal(0), "next", NOW + 901)).allowed
+
+
+async def test_a_refusal_by_one_cap_holds_no_place_under_the_others(limiter: RateLimiter) -> None:
+    """Key and team (in different Cluster slots): the team's cap refuses, and the key's place
+    taken on the way is given back."""
+    key = Subject("k:roomy", Limits(rpm=0, tpd=0, parallel=1))
+    team = Subject("t:full", Limits(rpm=0, tpd=0, parallel=1))
+    assert (await limiter.admit_all([team], (), Decimal(0), "other", NOW)).allowed
+    refused = await limiter.admit_all([key, team], (), Decimal(0), "mine", NOW)
+    assert (refused.refused_by, refused.refused_id) == ("parallel", "t:full")
+    assert (await limiter.admit_all([key], (), Decimal(0), "later", NOW)).allowed

@@ -14,7 +14,7 @@ import openai
 import orjson
 import pytest
 
-from tests.support.budgets import admin_ok, budget_config, gateways, new_key
+from tests.support.budgets import admin_ok, budget_config, gateways, new_key, until
 from tests.support.clients import bearer, sdk
 from tests.support.gateway import USER_KEY, base_config
 from tests.support.serve import ServeProcess
@@ -113,11 +113,12 @@ async def stream_open(http: aiohttp.ClientSession, url: str, key: str) -> aiohtt
     return resp
 
 
+@pytest.mark.parametrize("backend", ["memory", "redis"])
 @pytest.mark.parametrize("scope", ["key", "user", "team"])
 async def test_requests_in_flight_beyond_max_parallel_requests_are_429(
-    upstream, tmp_path, scope
+    upstream, tmp_path, scope, backend
 ) -> None:
-    config = budget_config(upstream.base_url, tmp_path, "memory")
+    config = budget_config(upstream.base_url, tmp_path, backend)
     config["providers"]["echo"]["chunk_delay_s"] = 0.3  # a stream stays in flight a while
     async with gateways() as start:
         gateway = await start(config)
@@ -145,3 +146,34 @@ async def test_requests_in_flight_beyond_max_parallel_requests_are_429(
             assert again.status == 200
             await again.read()
             again.release()
+
+
+async def test_two_gateways_on_one_redis_share_the_places_in_flight(upstream, tmp_path) -> None:
+    """Two instances on one Redis and one database: a key capped at 2 gets 2 streams in all,
+    not 2 on each; a place freed on one instance is free on the other."""
+    config = budget_config(upstream.base_url, tmp_path, "redis")
+    config["providers"]["echo"]["chunk_delay_s"] = 0.3
+    async with gateways() as start:
+        one, two = await start(config), await start(config)
+        key = await new_key(one, user="kai", max_parallel_requests=2)
+        async with aiohttp.ClientSession() as http:
+
+            async def two_knows_the_key() -> bool:
+                async with http.get(f"{two.url}/v1/models", headers=bearer(key)) as resp:
+                    return resp.status == 200
+
+            await until(two_knows_the_key)  # instance two reads new keys on its next poll
+            first = await stream_open(http, one.url, key)
+            second = await stream_open(http, two.url, key)
+            assert [first.status, second.status] == [200, 200]
+            for gateway in (one, two):
+                refused = await stream_open(http, gateway.url, key)
+                assert refused.status == 429
+                assert (await refused.json())["error"]["code"] == "parallel_requests_exceeded"
+            await first.read()  # its place (held through instance one) is given back
+            first.release()
+            again = await stream_open(http, two.url, key)
+            assert again.status == 200
+            for resp in (second, again):
+                await resp.read()
+                resp.release()
