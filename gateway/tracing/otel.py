@@ -136,13 +136,15 @@ class OtelAttempt(AttemptTrace):
         self._ended = True
         span = self.span
         status = self._status if status is None else status
-        if status is not None:
+        if error is None and status is not None and status >= 400:
+            error = str(status)
+        if status is not None and error is None:
             span.set_attribute("http.response.status_code", status)
-        if error is not None:
-            span.set_attribute("error.type", error)
-            span.set_status(Status(StatusCode.ERROR))
-        elif status is not None and status >= 400:
-            span.set_attribute("error.type", str(status))
+        elif error is not None:
+            attrs: Attributes = {"error.type": error}
+            if status is not None:
+                attrs["http.response.status_code"] = status
+            span.set_attributes(attrs)
             span.set_status(Status(StatusCode.ERROR))
         span.end()
 
@@ -227,14 +229,12 @@ class OtelTracer(Tracer):
         self, method: str, path: str, headers: Mapping[str, str], request_id: str
     ) -> RequestTrace:
         parent = _PROPAGATOR.extract(headers) if "traceparent" in headers else Context()
-        span = self.otel.start_span(
-            f"{method} {path}",
-            context=parent,
-            kind=SpanKind.SERVER,
-            attributes={"url.path": path},
-        )
+        span = self.otel.start_span(f"{method} {path}", context=parent, kind=SpanKind.SERVER)
         trace = OtelRequest(self, span)
-        trace.attrs["gateway.request_id"] = request_id  # known even if refused at the door
+        # Set with the rest at the end (one validation pass); the request id is known even if
+        # the request is refused at the door.
+        trace.attrs["url.path"] = path
+        trace.attrs["gateway.request_id"] = request_id
         return trace
 
     async def close(self) -> None:
