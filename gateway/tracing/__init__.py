@@ -51,6 +51,7 @@ class RequestTrace:
     __slots__ = ()
 
     capture_content = False
+    recording = False  # whether the request path should hand it what `stream_ended` reads
 
     def attempt(self, target: Target, call: Call, number: int) -> AttemptTrace:
         """A client span for attempt `number` (1-based) of `call` on `target`."""
@@ -61,6 +62,9 @@ class RequestTrace:
 
     def response(self, body: bytes) -> None:
         """A whole answer's body, or a stream's first chunk: its id, model, finish reasons."""
+
+    def stream_ended(self, tail: bytes) -> None:
+        """The last bytes a relayed stream sent the client: its finish reasons."""
 
     def outcome(self, o: Outcome, cost_usd: Decimal) -> None:
         """What the request came to: model, usage, cost (as billed), attempts, errors."""

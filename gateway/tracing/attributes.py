@@ -107,10 +107,14 @@ def response_attributes(body: bytes) -> Attributes:
         attrs["gen_ai.response.id"] = found.group(1).decode(errors="replace")
     if found := _MODEL.search(body):
         attrs["gen_ai.response.model"] = found.group(1).decode(errors="replace")
-    reasons = [m.decode() for m in _FINISH.findall(body)]
-    if reasons:
+    if reasons := finish_reasons(body):
         attrs["gen_ai.response.finish_reasons"] = reasons
     return attrs
+
+
+def finish_reasons(body: bytes) -> list[str]:
+    """Every finish_reason / stop_reason in an answer's bytes, in order (null ones left out)."""
+    return [m.decode() for m in _FINISH.findall(body)]
 
 
 def outcome_attributes(o: Outcome, cost_usd: Decimal) -> Attributes:

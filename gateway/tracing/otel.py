@@ -31,6 +31,7 @@ from . import AttemptTrace, OnFailure, RequestTrace, Tracer
 from .attributes import (
     Attributes,
     attempt_attributes,
+    finish_reasons,
     input_messages,
     outcome_attributes,
     output_messages,
@@ -183,6 +184,10 @@ class OtelRequest(RequestTrace):
     def response(self, body: bytes) -> None:
         if self.recording:
             self.attrs.update(response_attributes(body))
+
+    def stream_ended(self, tail: bytes) -> None:
+        if self.recording and (reasons := finish_reasons(tail)):
+            self.attrs["gen_ai.response.finish_reasons"] = reasons
 
     def outcome(self, o: Outcome, cost_usd: Decimal) -> None:
         if not self.recording:

@@ -48,6 +48,7 @@ from .respond import read_body
 from .services import Services
 
 MAX_RESERVE_USD = from_nanos(MAX_NANOS)  # what the limiters can count in one budget
+KEPT_WRITES = 3  # a stream's finish reasons are in its last events (then usage, then [DONE])
 STREAM_HEADERS = {
     "Content-Type": "text/event-stream",
     "Cache-Control": "no-cache",
@@ -293,9 +294,16 @@ class Exchange:
         )
         s.metrics.active_streams.inc()
 
+        last: list[bytes] = []  # the stream's last writes, for the trace's finish reasons
+        keep = self.trace.recording
+
         async def write(data: bytes) -> None:
             await response.write(data)
             self.delivered = self.delivered or relay.complete  # the end marker went out whole
+            if keep:
+                last.append(data)
+                if len(last) > KEPT_WRITES:
+                    del last[0]
 
         self.trace.response(answer.first_chunk)
         try:
@@ -332,6 +340,8 @@ class Exchange:
         finally:
             answer.reply.close()
             answer.span.end()
+            if last:
+                self.trace.stream_ended(b"".join(last))
             s.metrics.active_streams.dec()
             o.first_byte_at = relay.first_byte_at
             relay.settle(o)

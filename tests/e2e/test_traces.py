@@ -140,6 +140,7 @@ async def test_chat_json_spans_with_the_clients_parent(gateway, upstream, receiv
 async def test_chat_stream_has_a_first_byte_event_and_timing_in_its_headers(
     gateway, upstream, receiver
 ):
+    upstream.behaviour.split, upstream.behaviour.chunk_delay_s = 40, 0.005  # finish comes late
     body = {"model": "fake-model", "messages": [{"role": "user", "content": PROMPT}],
             "stream": True, "stream_options": {"include_usage": True}}  # fmt: skip
     status, headers, raw = await send(gateway, "/v1/chat/completions", body)
@@ -152,6 +153,7 @@ async def test_chat_stream_has_a_first_byte_event_and_timing_in_its_headers(
     assert "gateway.first_byte" in server.events
     assert server.attributes["gen_ai.usage.output_tokens"] == 3
     assert server.attributes["gen_ai.response.id"] == "chatcmpl-fake"
+    assert server.attributes["gen_ai.response.finish_reasons"] == ["stop"]  # from its last event
     [attempt] = attempts
     assert attempt.attributes["http.response.status_code"] == 200
     assert attempt.is_parent_in(upstream.received[-1].headers["traceparent"])
