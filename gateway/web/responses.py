@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -27,6 +28,7 @@ from ..proxy.dispatch import Answer
 from ..proxy.event_relay import PassthroughRelay, TranslatingRelay
 from ..routing import Target
 from ..store import StoredResponse, Team
+from ..tracing import NO_ATTEMPT, AttemptTrace
 from ..translate.responses import (
     ChatToResponsesStream,
     ResponseContext,
@@ -43,7 +45,7 @@ from ..validation import (
     require_stream,
     reserialisable,
 )
-from .keys import PRINCIPAL, REQUEST_ID, SERVICES
+from .keys import PRINCIPAL, REQUEST_ID, SERVICES, TRACE
 from .proxy import Exchange, exchange
 from .respond import json_response, query_choice, query_int
 
@@ -322,16 +324,43 @@ async def _forward_to_owner(
         path=path,
         query=query or {},
     )
-    reply = await upstream.send(call)
+    span = _attempt_span(request, remembered, upstream_model, call)
+    if span.headers:
+        call = replace(call, trace=span.headers)
     try:
-        body = await reply.read()
-    finally:
-        reply.close()
+        reply = await upstream.send(call)
+        try:
+            body = await reply.read()
+        finally:
+            reply.close()
+    except BaseException as exc:
+        span.end(None, type(exc).__name__)
+        raise
+    span.end(reply.status)
     if reply.status >= 500:
         raise ProviderError(f"The provider failed (HTTP {reply.status}).")
     response = web.Response(status=reply.status, body=body)
     response.headers["Content-Type"] = reply.content_type
     return response
+
+
+def _attempt_span(
+    request: web.Request, remembered: Remembered, upstream_model: str, call: Call
+) -> AttemptTrace:
+    """The client span of a call on a stored response, when the request is traced and its
+    model and provider are still configured."""
+    trace = request[TRACE]
+    if not trace.recording:
+        return NO_ATTEMPT
+    s = request.app[SERVICES]
+    provider = s.config.providers.get(remembered.deployment_id.partition("/")[0])
+    try:
+        model, _ = s.router.lookup(remembered.model)
+    except GatewayError:
+        return NO_ATTEMPT
+    if provider is None:
+        return NO_ATTEMPT
+    return trace.attempt(Target(model, provider, upstream_model), call, 1)
 
 
 async def get_response(request: web.Request) -> web.Response:

@@ -227,6 +227,23 @@ async def test_responses(gateway, upstream, receiver, stream):
     assert_no_secret([server, attempt], PROMPT)
 
 
+async def test_a_stored_response_read_upstream_is_an_attempt(gateway, upstream, receiver):
+    status, _, raw = await send(gateway, "/v1/responses", {"model": "fake-model", "input": "hi"})
+    assert status == 200
+    response_id = orjson.loads(raw)["id"]
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{gateway.url}/v1/responses/{response_id}", headers=bearer(USER_KEY)) as resp,
+    ):
+        assert resp.status == 200
+        headers = CIMultiDict(resp.headers)
+    server, [attempt] = await trace_of(gateway, receiver, headers)
+    assert_links(server, [attempt])
+    assert upstream.received[-1].method == "GET"
+    assert attempt.is_parent_in(upstream.received[-1].headers["traceparent"])
+    assert attempt.attributes["http.response.status_code"] == 200
+
+
 @pytest.mark.parametrize("stream", [False, True])
 async def test_the_anthropic_front_door(gateway, claude, receiver, stream):
     body = {"model": "claude-sonnet", "max_tokens": 64, "stream": stream,
