@@ -11,6 +11,8 @@ _NATIVE: Final[dict[str, frozenset[str]]] = {
     "azure": frozenset({"chat", "embeddings", "responses", "completions"}),
     "anthropic": frozenset({"chat", "messages", "count_tokens"}),
     "gemini": frozenset({"chat", "embeddings"}),
+    "bedrock": frozenset({"chat", "embeddings"}),
+    "vertex": frozenset({"chat"}),
     "echo": frozenset({"chat", "embeddings"}),
 }
 # Endpoints whose body an adapter relays as the client sent it (model rewritten): the provider,
@@ -35,6 +37,17 @@ def native(provider_type: str, endpoint: str) -> bool:
 def relayed(provider_type: str, endpoint: str) -> bool:
     """Whether the adapter of this type sends the client's body upstream as is."""
     return endpoint in _RELAYED.get(provider_type, frozenset())
+
+
+def relays_messages(provider_type: str, upstream_model: str) -> bool:
+    """Whether /v1/messages goes to this deployment as Anthropic's own body (relayed), rather
+    than bridged through chat: Anthropic, and Claude models on Bedrock and Vertex, which take
+    Anthropic's body (InvokeModel, rawPredict) and answer with Anthropic's events."""
+    if provider_type == "anthropic":
+        return True
+    if provider_type == "bedrock":
+        return "anthropic." in upstream_model or "anthropic/" in upstream_model
+    return provider_type == "vertex" and upstream_model.startswith("claude")
 
 
 def serves(provider_type: str, endpoint: str) -> bool:

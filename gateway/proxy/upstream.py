@@ -11,6 +11,7 @@ from ..adapters.base import Call, Reply, Upstream
 from ..adapters.echo import EchoUpstream
 from ..adapters.gemini import GeminiUpstream
 from ..adapters.openai import AzureUpstream, OpenAIUpstream
+from ..adapters.vertex import VertexUpstream
 from ..config import ProviderConfig
 
 __all__ = ["Call", "Reply", "Upstream", "Upstreams", "build_upstreams"]
@@ -20,6 +21,7 @@ ADAPTERS: dict[str, Callable[[ProviderConfig], Upstream]] = {
     "azure": AzureUpstream,
     "anthropic": AnthropicUpstream,
     "gemini": GeminiUpstream,
+    "vertex": VertexUpstream,
     "echo": EchoUpstream,
 }
 
