@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 
 from ..adapters.anthropic import AnthropicUpstream
 from ..adapters.base import Call, Reply, Upstream
+from ..adapters.bedrock import BedrockUpstream
 from ..adapters.echo import EchoUpstream
 from ..adapters.gemini import GeminiUpstream
 from ..adapters.openai import AzureUpstream, OpenAIUpstream
@@ -21,6 +22,7 @@ ADAPTERS: dict[str, Callable[[ProviderConfig], Upstream]] = {
     "azure": AzureUpstream,
     "anthropic": AnthropicUpstream,
     "gemini": GeminiUpstream,
+    "bedrock": BedrockUpstream,
     "vertex": VertexUpstream,
     "echo": EchoUpstream,
 }

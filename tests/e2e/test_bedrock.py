@@ -1,0 +1,409 @@
+"""AWS Bedrock (`type: bedrock`): the openai and anthropic SDKs talk to the gateway, the gateway
+talks to a fake bedrock-runtime that checks every SigV4 signature with botocore's signer and
+streams real event-stream frames split at awkward offsets."""
+
+from __future__ import annotations
+
+import base64
+import json
+import struct
+from decimal import Decimal
+
+import aiohttp
+import openai
+import pytest
+
+from gateway.config.catalog import catalog_prices
+from tests.support.clients import bearer, sdk
+from tests.support.fake_anthropic import Tool
+from tests.support.fake_bedrock import ACCESS_KEY, REGION, SECRET_KEY, FakeBedrock
+from tests.support.front_door import claude_sdk
+from tests.support.gateway import USER_KEY, base_config, start_gateway
+from tests.support.logrows import log_rows
+
+CLAUDE = "us.anthropic.claude-sonnet-4-20250514-v1:0"
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+PIXEL = (  # a 1x1 PNG
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJ"
+    "RU5ErkJggg=="
+)
+
+
+@pytest.fixture
+async def bedrock():
+    fake = await FakeBedrock().start()
+    yield fake
+    await fake.close()
+
+
+def bedrock_config(bedrock: FakeBedrock, upstream_url: str, tmp_path, **provider) -> dict:
+    config = base_config(upstream_url, tmp_path)
+    config["providers"]["aws"] = {
+        "type": "bedrock",
+        "region": REGION,
+        "access_key_id": ACCESS_KEY,
+        "secret_access_key": SECRET_KEY,
+        "base_url": bedrock.base_url,
+        **provider,
+    }
+    config["models"]["claude-bedrock"] = {"provider": "aws", "model": CLAUDE}  # catalog prices
+    config["models"]["llama"] = {"provider": "aws", "model": "meta.llama3-70b-instruct-v1:0"}
+    config["models"]["titan"] = {"provider": "aws", "model": "amazon.titan-embed-text-v2:0"}
+    config["models"]["cohere"] = {
+        "provider": "aws",
+        "model": "cohere.embed-english-v3",
+        "input_price": 0.1,
+    }
+    return config
+
+
+@pytest.fixture
+async def gateway(bedrock, upstream, tmp_path):
+    running = await start_gateway(bedrock_config(bedrock, upstream.base_url, tmp_path))
+    yield running
+    await running.close()
+
+
+async def test_converse_stream_relayed_as_chunks(gateway, bedrock):
+    bedrock.split = 13  # frames cut mid-prelude, mid-header and mid-payload
+    async with sdk(gateway) as client:
+        stream = await client.chat.completions.create(
+            model="claude-bedrock",
+            messages=[
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "Say hello"},
+            ],
+            max_tokens=64,
+            temperature=0.3,
+            stop=["END"],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        chunks = [chunk async for chunk in stream]
+    print("\nBedrock ConverseStream through the openai SDK:")
+    for chunk in chunks:
+        print(chunk.model_dump_json(exclude_none=True))
+    assert chunks[0].choices[0].delta.role == "assistant"
+    text = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    assert text == ["Hello", " from", " Bedrock"]  # one chunk per Converse delta
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert {c.id for c in chunks} == {chunks[0].id} and chunks[0].model == "claude-bedrock"
+    usage = chunks[-1].usage
+    assert (usage.prompt_tokens, usage.completion_tokens) == (31, 7)  # 20 + 8 read + 3 written
+    assert usage.prompt_tokens_details.cached_tokens == 8
+    [sent] = bedrock.received
+    assert sent.action == "converse-stream" and sent.model == CLAUDE
+    assert sent.raw_path == "/model/us.anthropic.claude-sonnet-4-20250514-v1%3A0/converse-stream"
+    assert sent.body == {
+        "messages": [{"role": "user", "content": [{"text": "Say hello"}]}],
+        "system": [{"text": "Be brief."}],
+        "inferenceConfig": {"maxTokens": 64, "temperature": 0.3, "stopSequences": ["END"]},
+    }
+    [row] = await log_rows(gateway)
+    assert (row["provider"], row["upstream_model"], row["status"]) == ("aws", CLAUDE, "ok")
+    assert (row["prompt_tokens"], row["cached_tokens"], row["cache_write_tokens"]) == (31, 8, 3)
+    prices = catalog_prices("bedrock", bedrock.base_url, CLAUDE)
+    assert prices is not None and prices.source.startswith("catalog")
+    expected = (
+        20 * prices.input.base
+        + 8 * prices.cached_input.base
+        + 3 * prices.cache_write.base
+        + 7 * prices.output.base
+    ) / Decimal(10**6)
+    assert Decimal(str(row["cost_usd"])) == expected and expected > 0
+
+
+async def test_tools_images_and_tool_results_map_to_converse(gateway, bedrock):
+    bedrock.converse.pieces = []
+    bedrock.converse.tool = Tool()
+    async with sdk(gateway) as client:
+        answer = await client.chat.completions.create(
+            model="llama",
+            messages=[
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "What is this, and the weather?"},
+                        {
+                            "type": "image_url",
+                            "image_url": {"url": f"data:image/png;base64,{PIXEL}"},
+                        },
+                    ],
+                },
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'},
+                        }
+                    ],
+                },
+                {"role": "tool", "tool_call_id": "call_1", "content": "Snow"},
+            ],
+            tools=[WEATHER],
+            tool_choice={"type": "function", "function": {"name": "get_weather"}},
+        )
+    [call] = answer.choices[0].message.tool_calls
+    assert (call.id, call.function.name) == ("toolu_01FakeWeather", "get_weather")
+    assert json.loads(call.function.arguments) == {"city": "Paris", "days": 3}
+    assert answer.choices[0].finish_reason == "tool_calls"
+    [sent] = bedrock.received
+    assert sent.action == "converse"
+    assert sent.body["messages"] == [
+        {
+            "role": "user",
+            "content": [
+                {"text": "What is this, and the weather?"},
+                {"image": {"format": "png", "source": {"bytes": PIXEL}}},
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": [
+                {
+                    "toolUse": {
+                        "toolUseId": "call_1",
+                        "name": "get_weather",
+                        "input": {"city": "Oslo"},
+                    }
+                }
+            ],
+        },
+        {
+            "role": "user",
+            "content": [{"toolResult": {"toolUseId": "call_1", "content": [{"text": "Snow"}]}}],
+        },
+    ]
+    assert sent.body["toolConfig"] == {
+        "tools": [
+            {
+                "toolSpec": {
+                    "name": "get_weather",
+                    "description": "Weather in a city",
+                    "inputSchema": {"json": WEATHER["function"]["parameters"]},
+                }
+            }
+        ],
+        "toolChoice": {"tool": {"name": "get_weather"}},
+    }
+
+
+async def test_tool_call_stream(gateway, bedrock):
+    bedrock.converse.pieces = ["Checking."]
+    bedrock.converse.tool = Tool()
+    bedrock.split = 7
+    async with sdk(gateway) as client:
+        stream = await client.chat.completions.create(
+            model="llama",
+            messages=[{"role": "user", "content": "Weather in Paris?"}],
+            tools=[WEATHER],
+            stream=True,
+        )
+        chunks = [c async for c in stream]
+    calls = [tc for c in chunks if c.choices for tc in c.choices[0].delta.tool_calls or []]
+    assert calls[0].id == "toolu_01FakeWeather" and calls[0].function.name == "get_weather"
+    arguments = "".join(tc.function.arguments or "" for tc in calls)
+    assert json.loads(arguments) == {"city": "Paris", "days": 3}
+    assert chunks[-1].choices[0].finish_reason == "tool_calls"
+    assert bedrock.received[0].body["toolConfig"]["tools"][0]["toolSpec"]["name"] == "get_weather"
+
+
+async def test_reasoning_content_json_and_stream(gateway, bedrock):
+    bedrock.converse.reasoning = ["Let me ", "think."]
+    async with sdk(gateway) as client:
+        answer = await client.chat.completions.create(
+            model="claude-bedrock",
+            messages=[{"role": "user", "content": "hi"}],
+            extra_body={"thinking": {"type": "enabled", "budget_tokens": 1024}},
+        )
+        stream = await client.chat.completions.create(
+            model="claude-bedrock", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        chunks = [c async for c in stream]
+    assert answer.choices[0].message.reasoning_content == "Let me think."
+    assert answer.choices[0].message.content == "Hello from Bedrock"
+    reasoning = [
+        c.choices[0].delta.reasoning_content
+        for c in chunks
+        if c.choices and getattr(c.choices[0].delta, "reasoning_content", None)
+    ]
+    assert reasoning == ["Let me ", "think."]
+    extra = bedrock.received[0].body["additionalModelRequestFields"]
+    assert extra == {"thinking": {"type": "enabled", "budget_tokens": 1024}}
+
+
+async def test_an_exception_mid_stream_is_one_stream_error_event(gateway, bedrock):
+    bedrock.converse.exception_after = 3
+    body = {"model": "llama", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{gateway.url}/v1/chat/completions", json=body, headers=bearer(USER_KEY)
+        ) as resp,
+    ):
+        raw = await resp.read()
+    events = [line[6:] for line in raw.decode().split("\n") if line.startswith("data: ")]
+    assert json.loads(events[1])["choices"][0]["delta"]["content"] == "Hello"
+    error = json.loads(events[-1])["error"]
+    assert error["code"] == "stream_error" and "Too many tokens" in error["message"]
+    [row] = await log_rows(gateway)
+    assert row["status"] == "upstream_error"
+
+
+async def test_throttling_is_retried_then_a_429(gateway, bedrock):
+    bedrock.status = 429
+    async with sdk(gateway) as client:
+        with pytest.raises(openai.RateLimitError) as caught:
+            await client.chat.completions.create(
+                model="llama", messages=[{"role": "user", "content": "hi"}]
+            )
+    assert "ThrottlingException" in caught.value.message
+    assert caught.value.response.headers["Retry-After"] == "1"
+    assert len(bedrock.received) > 1
+
+
+async def test_a_server_error_is_retried(gateway, bedrock):
+    bedrock.status, bedrock.fail_times = 503, 1
+    async with sdk(gateway) as client:
+        answer = await client.chat.completions.create(
+            model="llama", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert answer.choices[0].message.content == "Hello from Bedrock"
+    [row] = await log_rows(gateway)
+    assert (row["status"], row["attempts"]) == ("ok", 2)
+
+
+async def test_a_refused_signature_keeps_bedrocks_status(bedrock, upstream, tmp_path):
+    config = bedrock_config(bedrock, upstream.base_url, tmp_path, secret_access_key="wrong")
+    running = await start_gateway(config)
+    try:
+        async with sdk(running) as client:
+            with pytest.raises(openai.PermissionDeniedError) as caught:
+                await client.chat.completions.create(
+                    model="llama", messages=[{"role": "user", "content": "hi"}]
+                )
+    finally:
+        await running.close()
+    assert "signature" in caught.value.message
+    assert bedrock.refused == ["the signature does not match"]
+
+
+async def test_credentials_from_the_aws_environment(bedrock, upstream, tmp_path, monkeypatch):
+    bedrock.session_token = "FwoGZXIvYXdzEFakeSessionToken"
+    config = bedrock_config(bedrock, upstream.base_url, tmp_path)
+    del config["providers"]["aws"]["access_key_id"], config["providers"]["aws"]["secret_access_key"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", bedrock.session_token)
+    running = await start_gateway(config)
+    try:
+        async with sdk(running) as client:
+            answer = await client.chat.completions.create(
+                model="llama", messages=[{"role": "user", "content": "hi"}]
+            )
+    finally:
+        await running.close()
+    assert answer.choices[0].message.content == "Hello from Bedrock"
+    assert bedrock.refused == []
+    assert bedrock.received[0].headers["X-Amz-Security-Token"] == bedrock.session_token
+
+
+async def test_anthropic_front_door_to_bedrock_claude_through_invoke(gateway, bedrock):
+    bedrock.split = 11
+    async with claude_sdk(gateway) as client:
+        message = await client.messages.create(
+            model="claude-bedrock",
+            max_tokens=100,
+            messages=[{"role": "user", "content": "Say hello"}],
+        )
+        async with client.messages.stream(
+            model="claude-bedrock",
+            max_tokens=100,
+            messages=[{"role": "user", "content": "Say hello"}],
+            extra_headers={"anthropic-beta": "interleaved-thinking-2025-05-14"},
+        ) as stream:
+            pieces = [text async for text in stream.text_stream]
+            final = await stream.get_final_message()
+    assert message.content[0].text == "Hello from Claude"
+    assert pieces == ["Hello", " from", " Claude"]
+    assert final.usage.cache_read_input_tokens == 10 and final.stop_reason == "end_turn"
+    first, second = bedrock.received
+    assert (first.action, second.action) == ("invoke", "invoke-with-response-stream")
+    for sent in (first, second):
+        assert sent.body["anthropic_version"] == "bedrock-2023-05-31"
+        assert "model" not in sent.body and "stream" not in sent.body
+    assert second.body["anthropic_beta"] == ["interleaved-thinking-2025-05-14"]
+    rows = await log_rows(gateway)
+    assert [(r["endpoint"], r["prompt_tokens"], r["completion_tokens"]) for r in rows] == [
+        ("messages", 39, 12),
+        ("messages", 39, 12),
+    ]
+
+
+async def test_anthropic_front_door_to_a_non_claude_model_is_bridged(gateway, bedrock):
+    async with claude_sdk(gateway) as client:
+        message = await client.messages.create(
+            model="llama", max_tokens=100, messages=[{"role": "user", "content": "hi"}]
+        )
+    assert message.content[0].text == "Hello from Bedrock"
+    assert bedrock.received[0].action == "converse"
+
+
+async def test_responses_bridge_on_bedrock(gateway, bedrock):
+    async with sdk(gateway) as client:
+        response = await client.responses.create(model="llama", input="Say hello")
+    assert response.output_text == "Hello from Bedrock"
+    assert response.usage.input_tokens == 31
+
+
+async def test_titan_embeddings_one_call_per_input(gateway, bedrock):
+    async with sdk(gateway) as client:
+        result = await client.embeddings.create(
+            model="titan", input=["one two", "three"], dimensions=3
+        )
+        packed = await client.embeddings.create(
+            model="titan", input="one two", dimensions=3, encoding_format="base64"
+        )
+    # (the SDK asks for base64 and decodes float32: hence approx)
+    assert [d.embedding for d in result.data] == [
+        pytest.approx([0.07, 0.08, 0.09]),
+        pytest.approx([0.05, 0.06, 0.07]),
+    ]
+    assert result.usage.prompt_tokens == 3  # Titan's inputTextTokenCount, summed
+    calls = [r.body for r in bedrock.received]
+    assert calls[:2] == [
+        {"inputText": "one two", "dimensions": 3},
+        {"inputText": "three", "dimensions": 3},
+    ] or calls[:2] == [
+        {"inputText": "three", "dimensions": 3},
+        {"inputText": "one two", "dimensions": 3},
+    ]
+    assert {r.action for r in bedrock.received} == {"invoke"}
+    raw = base64.b64decode(packed.data[0].embedding)
+    assert list(struct.unpack("<3f", raw)) == pytest.approx([0.07, 0.08, 0.09])
+
+
+async def test_cohere_embeddings_in_one_call(gateway, bedrock):
+    async with sdk(gateway) as client:
+        result = await client.embeddings.create(model="cohere", input=["a", "bb"])
+    assert [len(d.embedding) for d in result.data] == [4, 4]
+    [sent] = bedrock.received
+    assert sent.body == {"texts": ["a", "bb"], "input_type": "search_document"}
+
+
+async def test_a_chat_model_refuses_embeddings(gateway, bedrock):
+    async with sdk(gateway) as client:
+        with pytest.raises(openai.BadRequestError) as caught:
+            await client.embeddings.create(model="llama", input="hi")
+    assert caught.value.body["code"] == "model_not_supported"
+    assert bedrock.received == []
