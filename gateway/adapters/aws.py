@@ -12,7 +12,7 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..config import ProviderConfig
@@ -39,7 +39,7 @@ class AwsSigner:
             return Credentials(p.access_key_id, p.secret_access_key, p.session_token or None)
         import botocore.session
 
-        found = botocore.session.Session().get_credentials()
+        found = _guarded(p.name, botocore.session.Session().get_credentials)
         if found is None:
             raise ProviderError(
                 f"Provider `{p.name}` found no AWS credentials (none in its config, the"
@@ -59,9 +59,10 @@ class AwsSigner:
                 raise
         credentials = self._credentials
         refresh_needed = getattr(credentials, "refresh_needed", None)
+        name = self.provider.name
         if refresh_needed is not None and refresh_needed():
-            return await asyncio.to_thread(credentials.get_frozen_credentials)
-        return credentials.get_frozen_credentials()
+            return await asyncio.to_thread(_guarded, name, credentials.get_frozen_credentials)
+        return _guarded(name, credentials.get_frozen_credentials)
 
     async def sign(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes
@@ -74,6 +75,19 @@ class AwsSigner:
         request = AWSRequest(method=method, url=url, data=body, headers=dict(headers))
         SigV4Auth(credentials, SERVICE, self.provider.region).add_auth(request)
         return dict(request.headers.items())
+
+
+def _guarded(provider: str, find: Callable[[], Any]) -> Any:
+    """`find()`, with botocore's failures (a bad profile, an expired SSO session, a metadata
+    service that does not answer) as the provider's failure: 502, retried, cooled down."""
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        return find()
+    except (BotoCoreError, OSError, ValueError) as exc:
+        raise ProviderError(
+            f"Provider `{provider}` could not get AWS credentials: {type(exc).__name__}."
+        ) from exc
 
 
 class EventStreamDecoder:

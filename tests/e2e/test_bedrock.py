@@ -407,3 +407,45 @@ async def test_a_chat_model_refuses_embeddings(gateway, bedrock):
             await client.embeddings.create(model="llama", input="hi")
     assert caught.value.body["code"] == "model_not_supported"
     assert bedrock.received == []
+
+
+async def test_credentials_the_aws_chain_cannot_find_are_a_502(
+    bedrock, upstream, tmp_path, monkeypatch
+):
+    config = bedrock_config(bedrock, upstream.base_url, tmp_path)
+    del config["providers"]["aws"]["access_key_id"], config["providers"]["aws"]["secret_access_key"]
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_PROFILE", "missing")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    running = await start_gateway(config)
+    try:
+        async with sdk(running) as client:
+            with pytest.raises(openai.APIStatusError) as caught:
+                await client.chat.completions.create(
+                    model="llama", messages=[{"role": "user", "content": "hi"}]
+                )
+    finally:
+        await running.close()
+    assert caught.value.status_code == 502
+    assert "could not get AWS credentials" in caught.value.message
+    assert bedrock.received == []
+
+
+async def test_structured_output_through_the_forced_tool(gateway, bedrock):
+    bedrock.converse.pieces = []
+    bedrock.converse.tool = Tool(name="json_answer", fragments=['{"ok": ', "true}"])
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}}
+    async with sdk(gateway) as client:
+        answer = await client.chat.completions.create(
+            model="claude-bedrock",
+            messages=[{"role": "user", "content": "ok?"}],
+            response_format={"type": "json_schema", "json_schema": {"name": "a", "schema": schema}},
+        )
+    assert json.loads(answer.choices[0].message.content) == {"ok": True}
+    assert answer.choices[0].finish_reason == "stop"
+    config = bedrock.received[0].body["toolConfig"]
+    assert config["toolChoice"] == {"tool": {"name": "json_answer"}}
+    assert config["tools"][0]["toolSpec"]["inputSchema"] == {"json": schema}
