@@ -68,6 +68,7 @@ class BedrockUpstream:
         headers = {
             "Content-Type": "application/json",
             "Accept": EVENT_STREAM if call.stream else "application/json",
+            "Accept-Encoding": "identity",  # answers are read as they come, never decompressed
             **self.provider.headers,
             "X-Request-Id": call.request_id,
             **call.trace,

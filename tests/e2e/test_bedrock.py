@@ -449,3 +449,31 @@ async def test_structured_output_through_the_forced_tool(gateway, bedrock):
     config = bedrock.received[0].body["toolConfig"]
     assert config["toolChoice"] == {"tool": {"name": "json_answer"}}
     assert config["tools"][0]["toolSpec"]["inputSchema"] == {"json": schema}
+
+
+async def test_a_failing_bedrock_deployment_cools_down_and_its_peer_serves(
+    bedrock, upstream, tmp_path
+):
+    bedrock.status = 500
+    config = bedrock_config(bedrock, upstream.base_url, tmp_path)
+    config["routing"].update(cooldown_failures=2, cooldown_s=30, max_attempts=2)
+    config["models"]["mixed"] = {
+        "provider": "aws",
+        "model": "meta.llama3-70b-instruct-v1:0",
+        "fallbacks": ["fake-model"],
+    }
+    running = await start_gateway(config)
+    try:
+        async with sdk(running) as client:
+            for _ in range(4):
+                answer = await client.chat.completions.create(
+                    model="mixed", messages=[{"role": "user", "content": "hi"}]
+                )
+                assert answer.choices[0].message.content  # the peer answered
+        async with aiohttp.ClientSession() as http, http.get(f"{running.url}/metrics") as resp:
+            metrics = await resp.text()
+    finally:
+        await running.close()
+    # Two failures put Bedrock in cooldown: later requests went to the peer without trying it.
+    assert len(bedrock.received) == 2
+    assert 'gateway_upstream_errors_total{provider="aws",reason="http_500"} 2.0' in metrics
