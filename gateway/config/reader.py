@@ -133,6 +133,11 @@ def _cloud(where: str, p: ProviderSection) -> str:
         for key in keys:
             if p.type != kind and getattr(p, key) is not None:
                 raise _Invalid(f"{where}.{key}", f"only a provider of type {kind} takes a {key}")
+    if p.type in _TYPE_KEYS and p.api_key is not None:
+        raise _Invalid(
+            f"{where}.api_key",
+            f"a provider of type {p.type} takes no api_key: it signs with the cloud's credentials",
+        )
     if p.type == "bedrock":
         if not p.region:
             raise _Invalid(f"{where}.region", "is required for a provider of type bedrock")

@@ -580,6 +580,11 @@ def test_a_provider_without_api_key_is_not_configured_except_echo(kind, configur
             "providers.p.region: only a provider of type bedrock takes a region",
         ),
         (
+            {"type": "vertex", "project": "p", "location": "l", "api_key": "k"},
+            "providers.p.api_key: a provider of type vertex takes no api_key: it signs with the"
+            " cloud's credentials",
+        ),
+        (
             {"type": "bedrock", "region": "eu-west-1", "project": "p"},
             "providers.p.project: only a provider of type vertex takes a project",
         ),
