@@ -16,12 +16,11 @@ import pytest
 from gateway.config.catalog import catalog_prices
 from tests.support.clients import bearer, sdk
 from tests.support.fake_anthropic import Tool
-from tests.support.fake_bedrock import ACCESS_KEY, REGION, SECRET_KEY, FakeBedrock
+from tests.support.fake_bedrock import ACCESS_KEY, CLAUDE, SECRET_KEY, FakeBedrock, bedrock_config
 from tests.support.front_door import claude_sdk
-from tests.support.gateway import USER_KEY, base_config, start_gateway
+from tests.support.gateway import USER_KEY, start_gateway
 from tests.support.logrows import log_rows
 
-CLAUDE = "us.anthropic.claude-sonnet-4-20250514-v1:0"
 WEATHER = {
     "type": "function",
     "function": {
@@ -41,27 +40,6 @@ async def bedrock():
     fake = await FakeBedrock().start()
     yield fake
     await fake.close()
-
-
-def bedrock_config(bedrock: FakeBedrock, upstream_url: str, tmp_path, **provider) -> dict:
-    config = base_config(upstream_url, tmp_path)
-    config["providers"]["aws"] = {
-        "type": "bedrock",
-        "region": REGION,
-        "access_key_id": ACCESS_KEY,
-        "secret_access_key": SECRET_KEY,
-        "base_url": bedrock.base_url,
-        **provider,
-    }
-    config["models"]["claude-bedrock"] = {"provider": "aws", "model": CLAUDE}  # catalog prices
-    config["models"]["llama"] = {"provider": "aws", "model": "meta.llama3-70b-instruct-v1:0"}
-    config["models"]["titan"] = {"provider": "aws", "model": "amazon.titan-embed-text-v2:0"}
-    config["models"]["cohere"] = {
-        "provider": "aws",
-        "model": "cohere.embed-english-v3",
-        "input_price": 0.1,
-    }
-    return config
 
 
 @pytest.fixture

@@ -9,11 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_bedrock import bedrock_config
-from tests.e2e.test_vertex import vertex_config
 from tests.support.claude_code import ClaudeCodeUnavailable, install_claude_code, run_claude
-from tests.support.fake_bedrock import FakeBedrock
-from tests.support.fake_vertex import FakeVertex
+from tests.support.fake_bedrock import FakeBedrock, bedrock_config
+from tests.support.fake_vertex import FakeVertex, vertex_config
 from tests.support.gateway import USER_KEY, start_gateway
 from tests.support.logrows import log_rows
 

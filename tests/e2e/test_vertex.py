@@ -13,9 +13,16 @@ import pytest
 
 from tests.support.clients import sdk
 from tests.support.fake_anthropic import Tool
-from tests.support.fake_vertex import CLAUDE_VERSION, CLIENT_EMAIL, LOCATION, PROJECT, FakeVertex
+from tests.support.fake_vertex import (
+    CLAUDE_VERSION,
+    CLIENT_EMAIL,
+    LOCATION,
+    PROJECT,
+    FakeVertex,
+    vertex_config,
+)
 from tests.support.front_door import claude_sdk
-from tests.support.gateway import base_config, start_gateway
+from tests.support.gateway import start_gateway
 from tests.support.logrows import log_rows
 
 WEATHER = {
@@ -34,22 +41,6 @@ async def vertex():
     fake = await FakeVertex().start()
     yield fake
     await fake.close()
-
-
-def vertex_config(vertex: FakeVertex, upstream_url: str, tmp_path, **provider) -> dict:
-    config = base_config(upstream_url, tmp_path)
-    config["providers"]["gcp"] = {
-        "type": "vertex",
-        "project": PROJECT,
-        "location": LOCATION,
-        "base_url": vertex.base_url,
-        "credentials_file": str(vertex.service_account_file(tmp_path)),
-        **provider,
-    }
-    # No prices: Claude and Gemini on Vertex are priced from the catalog.
-    config["models"]["gemini-flash"] = {"provider": "gcp", "model": "gemini-2.5-flash"}
-    config["models"]["claude-vertex"] = {"provider": "gcp", "model": "claude-sonnet-4-5@20250929"}
-    return config
 
 
 @pytest.fixture

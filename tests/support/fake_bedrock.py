@@ -25,10 +25,12 @@ from botocore.credentials import ReadOnlyCredentials
 from multidict import CIMultiDict
 
 from tests.support.fake_anthropic import Script, Tool, message, stream_events
+from tests.support.gateway import base_config
 
 ACCESS_KEY = "AKIDEXAMPLEGATEWAY"
 SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 REGION = "us-west-2"
+CLAUDE = "us.anthropic.claude-sonnet-4-20250514-v1:0"  # a cross-region inference profile
 Json = dict[str, Any]
 
 # What Bedrock names each error status in x-amzn-ErrorType (its API reference).
@@ -333,3 +335,26 @@ def _error(status: int, text: str) -> web.Response:
             "x-amzn-ErrorType": f"{kind}:http://internal.amazon.com/coral/com.amazon.bedrock/"
         },
     )
+
+
+def bedrock_config(bedrock: FakeBedrock, upstream_url: str, tmp_path, **provider) -> dict:
+    """A test config with provider `aws` on the fake and its models (Claude, Llama, Titan,
+    Cohere)."""
+    config = base_config(upstream_url, tmp_path)
+    config["providers"]["aws"] = {
+        "type": "bedrock",
+        "region": REGION,
+        "access_key_id": ACCESS_KEY,
+        "secret_access_key": SECRET_KEY,
+        "base_url": bedrock.base_url,
+        **provider,
+    }
+    config["models"]["claude-bedrock"] = {"provider": "aws", "model": CLAUDE}  # catalog prices
+    config["models"]["llama"] = {"provider": "aws", "model": "meta.llama3-70b-instruct-v1:0"}
+    config["models"]["titan"] = {"provider": "aws", "model": "amazon.titan-embed-text-v2:0"}
+    config["models"]["cohere"] = {
+        "provider": "aws",
+        "model": "cohere.embed-english-v3",
+        "input_price": 0.1,
+    }
+    return config

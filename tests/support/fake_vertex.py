@@ -20,6 +20,7 @@ from multidict import CIMultiDict
 
 from tests.support.fake_anthropic import Script, forced, message, stream_bytes
 from tests.support.fake_gemini import GOOD_KEY, FakeGemini, google_error
+from tests.support.gateway import base_config
 
 PROJECT = "acme-prod"
 LOCATION = "us-east5"
@@ -228,3 +229,21 @@ def _claude_error(status: int, text: str) -> web.Response:
     if status >= 500:
         error["error"]["type"] = "api_error"
     return web.Response(status=status, body=orjson.dumps(error), content_type="application/json")
+
+
+def vertex_config(vertex: FakeVertex, upstream_url: str, tmp_path, **provider) -> dict:
+    """A test config with provider `gcp` on the fake (its service-account file in `tmp_path`)
+    and a Gemini and a Claude model, priced by the catalog."""
+    config = base_config(upstream_url, tmp_path)
+    config["providers"]["gcp"] = {
+        "type": "vertex",
+        "project": PROJECT,
+        "location": LOCATION,
+        "base_url": vertex.base_url,
+        "credentials_file": str(vertex.service_account_file(tmp_path)),
+        **provider,
+    }
+    # No prices: Claude and Gemini on Vertex are priced from the catalog.
+    config["models"]["gemini-flash"] = {"provider": "gcp", "model": "gemini-2.5-flash"}
+    config["models"]["claude-vertex"] = {"provider": "gcp", "model": "claude-sonnet-4-5@20250929"}
+    return config
