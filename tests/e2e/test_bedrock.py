@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import struct
+import sys
 from decimal import Decimal
 
 import aiohttp
@@ -455,3 +456,46 @@ async def test_a_failing_bedrock_deployment_cools_down_and_its_peer_serves(
     # Two failures put Bedrock in cooldown: later requests went to the peer without trying it.
     assert len(bedrock.received) == 2
     assert 'gateway_upstream_errors_total{provider="aws",reason="http_500"} 2.0' in metrics
+
+
+async def test_expiring_credentials_are_refreshed_in_a_thread(
+    bedrock, upstream, tmp_path, monkeypatch
+):
+    # A profile whose credential_process hands out temporary keys that expire in 5 minutes:
+    # inside botocore's refresh window, so every request refreshes them (off the event loop).
+    bedrock.session_token = "FwoGZXIvYXdzEProcessToken"
+    runs = tmp_path / "runs"
+    script = tmp_path / "credentials.py"
+    script.write_text(
+        "import datetime, json, pathlib, sys\n"
+        f"pathlib.Path({str(runs)!r}).open('a').write('run\\n')\n"
+        "soon = datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=5)\n"
+        "print(json.dumps({'Version': 1, 'AccessKeyId': sys.argv[1],"
+        " 'SecretAccessKey': sys.argv[2], 'SessionToken': sys.argv[3],"
+        " 'Expiration': soon.strftime('%Y-%m-%dT%H:%M:%SZ')}))\n"
+    )
+    (tmp_path / "aws-config").write_text(
+        "[profile gw]\n"
+        f"credential_process = {sys.executable} {script} {ACCESS_KEY} {SECRET_KEY}"
+        f" {bedrock.session_token}\n"
+    )
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_PROFILE", "gw")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    config = bedrock_config(bedrock, upstream.base_url, tmp_path)
+    del config["providers"]["aws"]["access_key_id"], config["providers"]["aws"]["secret_access_key"]
+    running = await start_gateway(config)
+    try:
+        async with sdk(running) as client:
+            for _ in range(2):
+                answer = await client.chat.completions.create(
+                    model="llama", messages=[{"role": "user", "content": "hi"}]
+                )
+                assert answer.choices[0].message.content == "Hello from Bedrock"
+    finally:
+        await running.close()
+    assert bedrock.refused == []
+    assert len(runs.read_text().split()) >= 3  # found once, then refreshed for each request

@@ -53,8 +53,13 @@ def test_cache_control_becomes_cache_points_and_none_leaves_the_choice_out():
         "tool_choice": {"type": "none"},
         "metadata": {"user_id": "u1"},
     }
+    body["messages"][0]["content"][0]["cache_control"] = {"type": "ephemeral", "ttl": "1h"}
     converse = anthropic_to_converse(body)
     assert converse["system"] == [{"text": "Long rules"}, {"cachePoint": {"type": "default"}}]
+    assert converse["messages"][0]["content"] == [
+        {"text": "hi"},
+        {"cachePoint": {"type": "default", "ttl": "1h"}},
+    ]
     assert converse["toolConfig"] == {
         "tools": [{"toolSpec": {"name": "f", "inputSchema": {"json": {"type": "object"}}}}]
     }
@@ -190,3 +195,20 @@ def test_invoke_stream_compacts_an_event_with_newlines():
     pretty = base64.b64encode(b'{\n  "type": "ping"\n}').decode()
     out = InvokeStream().message("event", "chunk", orjson.dumps({"bytes": pretty}))
     assert out == b'event: ping\ndata: {"type":"ping"}\n\n'
+
+
+def test_one_hour_cache_writes_come_from_cache_details():
+    answer = {
+        "output": {"message": {"role": "assistant", "content": [{"text": "ok"}]}},
+        "stopReason": "end_turn",
+        "usage": {
+            "inputTokens": 5,
+            "outputTokens": 2,
+            "cacheWriteInputTokens": 100,
+            "cacheDetails": [{"ttl": "1h", "inputTokens": 60}, {"ttl": "5m", "inputTokens": 40}],
+        },
+    }
+    chat = orjson.loads(converse_to_chat(orjson.dumps(answer), "pub", "chatcmpl-1", 7, None))
+    details = chat["usage"]["prompt_tokens_details"]
+    assert (details["cache_write_tokens"], details["cache_write_1h_tokens"]) == (100, 60)
+    assert chat["usage"]["prompt_tokens"] == 105

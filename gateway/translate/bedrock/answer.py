@@ -43,14 +43,27 @@ def stop_reason(value: object) -> str | None:
 
 
 def anthropic_usage(usage: object) -> Json:
-    """Converse's usage as Anthropic's: `inputTokens` excludes the cache, like `input_tokens`."""
+    """Converse's usage as Anthropic's: `inputTokens` excludes the cache, like `input_tokens`;
+    `cacheDetails` (writes by TTL) gives the one-hour writes, as `cache_creation` does."""
     counts = usage if isinstance(usage, dict) else {}
-    return {
+    out: Json = {
         "input_tokens": counts.get("inputTokens", 0),
         "output_tokens": counts.get("outputTokens", 0),
         "cache_read_input_tokens": counts.get("cacheReadInputTokens", 0),
         "cache_creation_input_tokens": counts.get("cacheWriteInputTokens", 0),
     }
+    details = counts.get("cacheDetails")
+    if isinstance(details, list):
+        one_hour = sum(
+            d["inputTokens"]
+            for d in details
+            if isinstance(d, dict)
+            and d.get("ttl") == "1h"
+            and isinstance(d.get("inputTokens"), int)
+        )
+        if one_hour:
+            out["cache_creation"] = {"ephemeral_1h_input_tokens": one_hour}
+    return out
 
 
 def converse_to_message(answer: Json, message_id: str) -> Json:

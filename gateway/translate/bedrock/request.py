@@ -15,7 +15,6 @@ Json = dict[str, Any]
 IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/gif": "gif", "image/webp": "webp"}
 # Model-specific fields Converse takes in additionalModelRequestFields (Claude's thinking, top_k).
 _ADDITIONAL = ("thinking", "top_k")
-_CACHE_POINT: Json = {"cachePoint": {"type": "default"}}
 
 
 def chat_to_converse(payload: Json, upstream_model: str, default_max_tokens: int | None) -> Json:
@@ -53,12 +52,20 @@ def anthropic_to_converse(body: Json) -> Json:
     return out
 
 
+def _cache_point(cache_control: object) -> Json:
+    """Converse's cachePoint for Anthropic's cache_control (its `ttl`, 5m or 1h, kept)."""
+    point: Json = {"type": "default"}
+    if isinstance(cache_control, dict) and isinstance(cache_control.get("ttl"), str):
+        point["ttl"] = cache_control["ttl"]
+    return {"cachePoint": point}
+
+
 def _blocks(blocks: list[Json], where: str) -> list[Json]:
     out: list[Json] = []
     for block in blocks:
         out.append(_block(block, where))
         if block.get("cache_control") is not None:
-            out.append(dict(_CACHE_POINT))
+            out.append(_cache_point(block["cache_control"]))
     return out
 
 
@@ -115,7 +122,7 @@ def _tool_config(tools: list[Json], choice: Json | None) -> Json:
             spec["description"] = tool["description"]
         specs.append({"toolSpec": spec})
         if tool.get("cache_control") is not None:
-            specs.append(dict(_CACHE_POINT))
+            specs.append(_cache_point(tool["cache_control"]))
     config: Json = {"tools": specs}
     kind = choice.get("type") if isinstance(choice, dict) else None
     if kind == "auto":
