@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..config import ProviderConfig
-from ..errors import ProviderError
+from ..errors import GatewayError, ProviderError, UpstreamRejected
 from ..translate.bedrock import EventTranslator
 
 SERVICE = "bedrock"  # the SigV4 signing name of bedrock-runtime
@@ -90,16 +90,45 @@ def _guarded(provider: str, find: Callable[[], Any]) -> Any:
         ) from exc
 
 
+# The HTTP status each stream exception stands for (Bedrock's API reference).
+EXCEPTION_STATUS = {
+    "throttlingException": 429,
+    "validationException": 400,
+    "modelStreamErrorException": 424,
+    "internalServerException": 500,
+    "serviceUnavailableException": 503,
+}
+
+
+def stream_exception(
+    kind: str, payload: bytes, error: Callable[[int, bytes], bytes]
+) -> GatewayError:
+    """An exception message that came before anything was written, as the failure the attempt
+    loop retries (429, 5xx) or gives the client with its status (other 4xx), `error` making the
+    body in the client's shape."""
+    status = EXCEPTION_STATUS.get(kind, 500)
+    if status >= 500 or status == 424:
+        return ProviderError(f"The provider's stream failed before its first event: {kind}.")
+    rejected = UpstreamRejected(status, error(status, payload), "application/json")
+    if status == 429:
+        rejected.headers["Retry-After"] = "1"
+    return rejected
+
+
 class EventStreamDecoder:
     """A StreamTranslator over Bedrock's binary event stream: frames are decoded by botocore's
-    EventStreamBuffer as bytes arrive (split anywhere) and each message handed to `events`."""
+    EventStreamBuffer as bytes arrive (split anywhere) and each message handed to `events`.
+    An exception message before any output (Bedrock throttling a stream at its start) raises
+    stream_exception's error, so the attempt is retried or refused like an HTTP error."""
 
-    def __init__(self, events: EventTranslator):
+    def __init__(self, events: EventTranslator, error: Callable[[int, bytes], bytes]):
         from botocore.eventstream import EventStreamBuffer
 
         self._buffer = EventStreamBuffer()
         self._events = events
+        self._error = error
         self._broken = False
+        self._started = False  # something was written
 
     def feed(self, raw: bytes) -> bytes:
         from botocore.eventstream import ParserError
@@ -112,11 +141,17 @@ class EventStreamDecoder:
             for message in self._buffer:
                 headers = message.headers
                 kind = str(headers.get(":message-type", ""))
-                name = headers.get(":event-type") or headers.get(":exception-type") or ""
-                out.append(self._events.message(kind, str(name), bytes(message.payload)))
+                name = str(headers.get(":event-type") or headers.get(":exception-type") or "")
+                if kind == "exception" and not self._started and not out:
+                    self._broken = True
+                    raise stream_exception(name, bytes(message.payload), self._error)
+                piece = self._events.message(kind, name, bytes(message.payload))
+                if piece:
+                    out.append(piece)
         except ParserError:  # a bad CRC or length: nothing after it can be trusted
             self._broken = True
             out.append(self._events.broken())
+        self._started = self._started or bool(out)
         return b"".join(out)
 
     def close(self) -> bytes:

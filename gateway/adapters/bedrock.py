@@ -100,7 +100,9 @@ class BedrockUpstream:
             reply,
             body=lambda raw: tr.converse_to_chat(raw, public, chunk_id, created, output),
             error=tr.error_to_openai,
-            stream=EventStreamDecoder(tr.ConverseStream(public, chunk_id, created, output))
+            stream=EventStreamDecoder(
+                tr.ConverseStream(public, chunk_id, created, output), tr.error_to_openai
+            )
             if call.stream
             else None,
         )
@@ -115,7 +117,7 @@ class BedrockUpstream:
             reply,
             body=unchanged,
             error=_anthropic_error,
-            stream=EventStreamDecoder(tr.InvokeStream()) if call.stream else None,
+            stream=EventStreamDecoder(tr.InvokeStream(), _anthropic_error) if call.stream else None,
         )
 
     async def close(self) -> None:

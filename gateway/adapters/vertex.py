@@ -45,9 +45,10 @@ class VertexUpstream:
         self.provider = provider
         self.http = HttpClient(provider)
         self.token = GoogleToken(provider.name, provider.credentials_file)
+        # project and location are plain names (config.reader checks them)
         self.root = (
-            f"{provider.base_url}/v1/projects/{path_segment(provider.project)}"
-            f"/locations/{path_segment(provider.location)}/publishers"
+            f"{provider.base_url}/v1/projects/{provider.project}"
+            f"/locations/{provider.location}/publishers"
         )
 
     async def _headers(self, call: Call) -> dict[str, str]:

@@ -120,6 +120,8 @@ class _Invalid(Exception):
         super().__init__(f"{path}: {reason}")
 
 
+# A region, project or location goes into a host name or a URL path as it is.
+_CLOUD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # The keys only one provider type takes.
 _TYPE_KEYS = {
     "bedrock": ("region", "access_key_id", "secret_access_key", "session_token"),
@@ -138,6 +140,12 @@ def _cloud(where: str, p: ProviderSection) -> str:
             f"{where}.api_key",
             f"a provider of type {p.type} takes no api_key: it signs with the cloud's credentials",
         )
+    for key in ("region", "project", "location"):
+        value = getattr(p, key)
+        if value and not _CLOUD_NAME.fullmatch(value):
+            raise _Invalid(
+                f"{where}.{key}", f"must be a plain name (letters, digits, - . _), got {value!r}"
+            )
     if p.type == "bedrock":
         if not p.region:
             raise _Invalid(f"{where}.region", "is required for a provider of type bedrock")

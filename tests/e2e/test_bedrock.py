@@ -11,6 +11,7 @@ import sys
 from decimal import Decimal
 
 import aiohttp
+import anthropic
 import openai
 import pytest
 
@@ -499,3 +500,33 @@ async def test_expiring_credentials_are_refreshed_in_a_thread(
         await running.close()
     assert bedrock.refused == []
     assert len(runs.read_text().split()) >= 3  # found once, then refreshed for each request
+
+
+async def test_a_stream_throttled_before_its_first_event_is_retried(gateway, bedrock):
+    bedrock.stream_throttles = 1
+    async with sdk(gateway) as client:
+        stream = await client.chat.completions.create(
+            model="llama", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+    assert text == "Hello from Bedrock"
+    assert len(bedrock.received) == 2
+    [row] = await log_rows(gateway)
+    assert (row["status"], row["attempts"]) == ("ok", 2)
+
+
+async def test_a_stream_throttled_every_time_is_a_429_on_both_front_doors(gateway, bedrock):
+    bedrock.stream_throttles = 100
+    async with sdk(gateway) as client:
+        with pytest.raises(openai.RateLimitError) as caught:
+            await client.chat.completions.create(
+                model="llama", messages=[{"role": "user", "content": "hi"}], stream=True
+            )
+    assert caught.value.body["message"] == "Slow down"
+    async with claude_sdk(gateway) as client:
+        with pytest.raises(anthropic.RateLimitError) as refused:
+            async with client.messages.stream(
+                model="claude-bedrock", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+            ) as stream:
+                await stream.get_final_message()
+    assert refused.value.body["error"] == {"type": "rate_limit_error", "message": "Slow down"}

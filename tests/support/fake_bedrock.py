@@ -239,6 +239,7 @@ class FakeBedrock:
         self.fail_times = 0  # answer `status` this many times, then succeed (0: always)
         self.split = 0  # >0: write streams in pieces of this many bytes
         self.embedding_dims = 4
+        self.stream_throttles = 0  # the next N streams are only a throttlingException message
         self.received: list[BedrockReceived] = []
         self.refused: list[str] = []
         self.server: TestServer | None = None
@@ -278,6 +279,9 @@ class FakeBedrock:
             return _error(self.status, f"scripted {ERROR_TYPES.get(self.status, 'error')}")
         if action == "converse":
             return web.json_response(converse_answer(self.converse))
+        if action.endswith("stream") and self.stream_throttles > 0:
+            self.stream_throttles -= 1
+            return await self._stream(request, [exception("throttlingException", "Slow down")])
         if action == "converse-stream":
             return await self._stream(request, converse_events(self.converse))
         if "titan-embed" in model:

@@ -571,6 +571,10 @@ def test_a_provider_without_api_key_is_not_configured_except_echo(kind, configur
         ),
         ({"type": "bedrock"}, "providers.p.region: is required for a provider of type bedrock"),
         (
+            {"type": "vertex", "project": "acme/../x", "location": "us-east5"},
+            "providers.p.project: must be a plain name (letters, digits, - . _), got 'acme/../x'",
+        ),
+        (
             {"type": "bedrock", "region": "us-east-1", "access_key_id": "AKIA"},
             "providers.p.secret_access_key: give access_key_id and secret_access_key together"
             " (or neither, for AWS's chain)",

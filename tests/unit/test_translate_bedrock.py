@@ -11,13 +11,14 @@ import orjson
 import pytest
 
 from gateway.adapters.aws import EventStreamDecoder
-from gateway.errors import InvalidRequest
+from gateway.errors import InvalidRequest, ProviderError, UpstreamRejected
 from gateway.translate.bedrock import (
     ConverseStream,
     InvokeStream,
     anthropic_to_converse,
     chat_to_converse,
     converse_to_chat,
+    error_to_openai,
 )
 from tests.support.fake_anthropic import Script, Tool
 from tests.support.fake_bedrock import (
@@ -38,7 +39,7 @@ def _data(out: bytes) -> list[dict]:
 
 
 def _converse(raw: bytes, step: int) -> bytes:
-    decoder = EventStreamDecoder(ConverseStream("m", "chatcmpl-1", 1))
+    decoder = EventStreamDecoder(ConverseStream("m", "chatcmpl-1", 1), error_to_openai)
     out = b"".join(decoder.feed(raw[i : i + step]) for i in range(0, len(raw), step))
     return out + decoder.close()
 
@@ -135,7 +136,7 @@ def test_converse_stream_is_the_same_in_every_split():
 
 def test_each_message_is_written_as_soon_as_its_frame_is_whole():
     frames = converse_events(ConverseScript())
-    decoder = EventStreamDecoder(ConverseStream("m", "c", 1))
+    decoder = EventStreamDecoder(ConverseStream("m", "c", 1), error_to_openai)
     assert decoder.feed(frames[0][:-1]) == b""  # a frame short of its CRC: nothing yet
     assert _data(decoder.feed(frames[0][-1:] + frames[1]))[-1]["choices"][0]["delta"] == {
         "content": "Hello"
@@ -158,7 +159,7 @@ def test_a_corrupt_frame_ends_the_stream_with_an_error():
     frames = converse_events(ConverseScript())
     bad = bytearray(frames[1])
     bad[-1] ^= 0xFF  # its message CRC
-    decoder = EventStreamDecoder(ConverseStream("m", "c", 1))
+    decoder = EventStreamDecoder(ConverseStream("m", "c", 1), error_to_openai)
     out = decoder.feed(frames[0] + bytes(bad) + frames[2])
     assert _data(out)[-1]["error"]["code"] == "stream_error"
     assert decoder.feed(frames[3]) == b"" and decoder.close() == b""
@@ -172,7 +173,7 @@ def test_a_stream_cut_before_its_metadata_ends_with_an_error():
 
 def test_invoke_stream_writes_anthropics_events_as_sse():
     raw = b"".join(invoke_events("claude", Script()))
-    decoder = EventStreamDecoder(InvokeStream())
+    decoder = EventStreamDecoder(InvokeStream(), error_to_openai)
     out = b"".join(decoder.feed(raw[i : i + 3]) for i in range(0, len(raw), 3))
     blocks = out.decode().split("\n\n")
     assert blocks[0].startswith("event: message_start\ndata: {")
@@ -212,3 +213,16 @@ def test_one_hour_cache_writes_come_from_cache_details():
     details = chat["usage"]["prompt_tokens_details"]
     assert (details["cache_write_tokens"], details["cache_write_1h_tokens"]) == (100, 60)
     assert chat["usage"]["prompt_tokens"] == 105
+
+
+def test_an_exception_before_any_output_is_the_attempts_failure():
+    throttled = exception("throttlingException", "Too many requests")
+    decoder = EventStreamDecoder(ConverseStream("m", "c", 1), error_to_openai)
+    with pytest.raises(UpstreamRejected) as caught:
+        decoder.feed(throttled[:10])
+        decoder.feed(throttled[10:])
+    assert caught.value.status == 429 and caught.value.headers["Retry-After"] == "1"
+    assert orjson.loads(caught.value.raw_body)["error"]["message"] == "Too many requests"
+    failed = EventStreamDecoder(ConverseStream("m", "c", 1), error_to_openai)
+    with pytest.raises(ProviderError):
+        failed.feed(exception("internalServerException", "oops"))
