@@ -58,6 +58,12 @@ class GoogleToken:
         token, _ = await asyncio.shield(self._refreshing)
         return token
 
+    def forget(self, token: str) -> None:
+        """Drop `token` (Vertex refused it: revoked, or its account changed), so the next
+        request gets a new one; a newer token already in use is kept."""
+        if self._token == token:
+            self._token = ""
+
     def _refreshed(self, task: asyncio.Future[tuple[str, float]]) -> None:
         self._refreshing = None
         if not task.cancelled() and task.exception() is None:

@@ -51,9 +51,9 @@ class VertexUpstream:
             f"/locations/{provider.location}/publishers"
         )
 
-    async def _headers(self, call: Call) -> dict[str, str]:
+    def _headers(self, call: Call, bearer: str) -> dict[str, str]:
         return {
-            "Authorization": f"Bearer {await self.token.token()}",
+            "Authorization": f"Bearer {bearer}",
             "Content-Type": "application/json",
             "Accept-Encoding": "identity",
             **self.provider.headers,
@@ -65,16 +65,22 @@ class VertexUpstream:
         if call.payload is None or call.endpoint not in ("chat", "messages"):
             raise not_supported(self.provider.type, call.endpoint)
         model = path_segment(call.upstream_model)
-        if is_claude(call.upstream_model):
-            return await self._claude(call, f"{self.root}/anthropic/models/{model}")
-        if call.endpoint != "chat":
+        claude_model = is_claude(call.upstream_model)
+        if not claude_model and call.endpoint != "chat":
             raise not_supported(self.provider.type, call.endpoint)
-        return await self._gemini(call, f"{self.root}/google/models/{model}")
+        bearer = await self.token.token()
+        headers = self._headers(call, bearer)
+        if claude_model:
+            reply = await self._claude(call, f"{self.root}/anthropic/models/{model}", headers)
+        else:
+            reply = await self._gemini(call, f"{self.root}/google/models/{model}", headers)
+        if reply.status == 401:  # the token was refused: the next request gets a new one
+            self.token.forget(bearer)
+        return reply
 
-    async def _claude(self, call: Call, base: str) -> TranslatedReply:
+    async def _claude(self, call: Call, base: str, headers: dict[str, str]) -> TranslatedReply:
         assert call.payload is not None
         url = f"{base}:streamRawPredict" if call.stream else f"{base}:rawPredict"
-        headers = await self._headers(call)
         if call.endpoint == "messages":  # the front door: Anthropic's body and answer, relayed
             if "anthropic-beta" in call.headers:
                 headers["anthropic-beta"] = call.headers["anthropic-beta"]
@@ -108,14 +114,14 @@ class VertexUpstream:
             else None,
         )
 
-    async def _gemini(self, call: Call, base: str) -> TranslatedReply:
+    async def _gemini(self, call: Call, base: str, headers: dict[str, str]) -> TranslatedReply:
         assert call.payload is not None
         body = gemini.chat_to_gemini(call.payload, call.default_max_tokens)
         if call.stream:
             url, query = f"{base}:streamGenerateContent", {"alt": "sse"}
         else:
             url, query = f"{base}:generateContent", {}
-        reply = await self.http.request("POST", url, await self._headers(call), body, query)
+        reply = await self.http.request("POST", url, headers, body, query)
         created, chunk_id, public = (
             int(time.time()),
             f"chatcmpl-{call.request_id}",

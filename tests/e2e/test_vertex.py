@@ -259,3 +259,21 @@ async def test_a_server_error_is_retried(gateway, vertex):
     assert answer.choices[0].message.content == "Hello from Claude"
     [row] = await log_rows(gateway)
     assert (row["status"], row["attempts"]) == ("ok", 2)
+
+
+async def test_a_refused_token_is_replaced_for_the_next_request(gateway, vertex):
+    async with sdk(gateway) as client:
+        await client.chat.completions.create(
+            model="gemini-flash", messages=[{"role": "user", "content": "hi"}]
+        )
+        vertex.revoked.add("ya29.fake-1")
+        with pytest.raises(openai.AuthenticationError) as caught:
+            await client.chat.completions.create(
+                model="gemini-flash", messages=[{"role": "user", "content": "hi"}]
+            )
+        answer = await client.chat.completions.create(
+            model="gemini-flash", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert "invalid authentication credentials" in caught.value.message
+    assert answer.choices[0].message.content == "Hello from Gemini"
+    assert vertex.issued == ["ya29.fake-1", "ya29.fake-2"]

@@ -62,6 +62,7 @@ class FakeVertex:
         self.claude: list[ClaudeReceived] = []
         self.streamed: list[bytes] = []
         self.issued: list[str] = []  # access tokens, in order
+        self.revoked: set[str] = set()  # tokens refused from now on
         self.assertions: list[dict[str, Any]] = []  # the verified JWT claims of each token call
         self.expires_in = 3600
         self.refused: list[str] = []  # why requests were refused (bad token, bad assertion)
@@ -166,7 +167,7 @@ class FakeVertex:
         ):
             return _google(404, "NOT_FOUND", "Publisher model not found in this project.")
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme != "Bearer" or token not in self.issued:
+        if scheme != "Bearer" or token not in self.issued or token in self.revoked:
             self.refused.append(f"bearer {token!r}")
             return _google(
                 401,
