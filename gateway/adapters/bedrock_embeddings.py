@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from ..accounting.tokens import estimate_tokens
+from ..errors import InvalidRequest, clip
 from ..translate import bedrock as tr
 from ..translate.bedrock import embeddings as emb
-from .base import Call, not_supported
+from .base import Call
 from .http import HttpReply
 from .translated import TranslatedReply, unchanged
 
@@ -46,7 +47,12 @@ async def embed(upstream: BedrockUpstream, call: Call) -> TranslatedReply | Made
     assert call.payload is not None
     family = emb.embedding_family(call.upstream_model)
     if family is None:
-        raise not_supported(f"{upstream.provider.type} ({call.upstream_model})", "embeddings")
+        raise InvalidRequest(
+            f"The Bedrock model `{clip(call.upstream_model)}` is not a Titan or Cohere embedding"
+            " model: the embeddings endpoint cannot use it.",
+            param="model",
+            code="model_not_supported",
+        )
     items = emb.texts(call.payload)
     fmt = str(call.payload.get("encoding_format") or "float")
     if family == "cohere":

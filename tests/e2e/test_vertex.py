@@ -277,3 +277,11 @@ async def test_a_refused_token_is_replaced_for_the_next_request(gateway, vertex)
     assert "invalid authentication credentials" in caught.value.message
     assert answer.choices[0].message.content == "Hello from Gemini"
     assert vertex.issued == ["ya29.fake-1", "ya29.fake-2"]
+
+
+async def test_embeddings_are_not_served_by_vertex(gateway, vertex):
+    async with sdk(gateway) as client:
+        with pytest.raises(openai.BadRequestError) as caught:
+            await client.embeddings.create(model="gemini-flash", input="hi")
+    assert caught.value.body["code"] == "model_not_supported"
+    assert vertex.gemini.received == [] and vertex.issued == []
