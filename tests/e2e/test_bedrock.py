@@ -530,3 +530,16 @@ async def test_a_stream_throttled_every_time_is_a_429_on_both_front_doors(gatewa
             ) as stream:
                 await stream.get_final_message()
     assert refused.value.body["error"] == {"type": "rate_limit_error", "message": "Slow down"}
+
+
+async def test_models_list_what_each_bedrock_model_serves(gateway, bedrock):
+    async with sdk(gateway) as client:
+        listed = {m.id: m.model_extra["capabilities"] async for m in client.models.list()}
+        with pytest.raises(openai.BadRequestError) as caught:
+            await client.chat.completions.create(
+                model="titan", messages=[{"role": "user", "content": "hi"}]
+            )
+    assert listed["titan"] == listed["cohere"] == ["embeddings"]
+    assert listed["llama"] == listed["claude-bedrock"] == ["chat", "responses"]
+    assert caught.value.body["code"] == "model_not_supported"
+    assert bedrock.received == []
