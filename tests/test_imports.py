@@ -67,6 +67,20 @@ def test_pure_module_loads_no_io_library(module: str) -> None:
     assert done.stdout.strip() == "", f"{module} pulls in {done.stdout.strip()}"
 
 
+# The clouds' libraries load only when a bedrock or vertex provider makes its first request.
+CLOUD_LIBRARIES = ("botocore", "google.auth", "google.oauth2")
+
+
+@pytest.mark.parametrize("module", ["gateway.web.app", "gateway.serve.cli", *PURE])
+def test_cloud_libraries_load_only_when_used(module: str) -> None:
+    probe = (
+        f"import sys, {module}; print(','.join(m for m in {CLOUD_LIBRARIES!r} if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "", f"{module} pulls in {done.stdout.strip()}"
+
+
 # Bottom to top. "gateway" stands for the top-level modules (errors, logs, metrics, sse, routing,
 # validation, redis_clients): the foundations every package may use.
 LAYERS = [

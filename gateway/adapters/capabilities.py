@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from typing import Final
 
+from ..translate.bedrock.embeddings import embedding_family
+
 # Endpoints an adapter answers itself (relayed or translated in the adapter).
 _NATIVE: Final[dict[str, frozenset[str]]] = {
     "openai": frozenset({"chat", "embeddings", "responses", "completions"}),
     "azure": frozenset({"chat", "embeddings", "responses", "completions"}),
     "anthropic": frozenset({"chat", "messages", "count_tokens"}),
     "gemini": frozenset({"chat", "embeddings"}),
+    "bedrock": frozenset({"chat", "embeddings"}),
+    "vertex": frozenset({"chat"}),
     "echo": frozenset({"chat", "embeddings"}),
 }
 # Endpoints whose body an adapter relays as the client sent it (model rewritten): the provider,
@@ -37,13 +41,31 @@ def relayed(provider_type: str, endpoint: str) -> bool:
     return endpoint in _RELAYED.get(provider_type, frozenset())
 
 
-def serves(provider_type: str, endpoint: str) -> bool:
-    """Whether a deployment of this type can serve the endpoint at all."""
+def relays_messages(provider_type: str, upstream_model: str) -> bool:
+    """Whether /v1/messages goes to this deployment as Anthropic's own body (relayed), rather
+    than bridged through chat: Anthropic, and Claude models on Bedrock and Vertex, which take
+    Anthropic's body (InvokeModel, rawPredict) and answer with Anthropic's events."""
+    if provider_type == "anthropic":
+        return True
+    if provider_type == "bedrock":
+        return "anthropic." in upstream_model or "anthropic/" in upstream_model
+    return provider_type == "vertex" and upstream_model.startswith("claude")
+
+
+def serves(provider_type: str, endpoint: str, upstream_model: str = "") -> bool:
+    """Whether a deployment of this type (serving `upstream_model`, when known) can serve the
+    endpoint at all. Bedrock's embedding models (Titan, Cohere) serve embeddings only, and its
+    other models everything but embeddings."""
+    if provider_type == "bedrock" and upstream_model:
+        embedder = embedding_family(upstream_model) is not None
+        if embedder != (endpoint == "embeddings"):
+            return False
     return native(provider_type, endpoint) or (
         endpoint in _BRIDGED and native(provider_type, "chat")
     )
 
 
-def listed_capabilities(provider_types: set[str]) -> list[str]:
-    """The capabilities of a model whose deployments have these provider types."""
-    return [c for c in LISTED if any(serves(t, c) for t in provider_types)]
+def listed_capabilities(deployments: set[tuple[str, str]]) -> list[str]:
+    """The capabilities of a model whose deployments are these (provider type, upstream model)
+    pairs (the upstream model "" when a wildcard route leaves it to the request)."""
+    return [c for c in LISTED if any(serves(t, c, m) for t, m in deployments)]

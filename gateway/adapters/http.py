@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+from yarl import URL
 
 from ..config import ProviderConfig
 from ..errors import GatewayError, ProviderError, ProviderTimeout
@@ -81,13 +82,16 @@ class HttpClient:
     async def request(
         self,
         method: str,
-        url: str,
+        url: str | URL,
         headers: Mapping[str, str],
         payload: dict[str, Any] | None = None,
         params: Mapping[str, str] | None = None,
+        data: bytes | None = None,
     ) -> HttpReply:
-        """Send; returns once the status has arrived."""
-        data = orjson.dumps(payload) if payload is not None else None
+        """Send `payload` as JSON (or `data`, bytes already made, as a signed body must be);
+        returns once the status has arrived. A URL given as yarl's URL goes out as it is."""
+        if payload is not None:
+            data = orjson.dumps(payload)
         try:
             response = await self._client().request(
                 method, url, data=data, headers=headers, params=params or None

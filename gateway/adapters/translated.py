@@ -59,3 +59,18 @@ class TranslatedReply:
 
     def close(self) -> None:
         self._inner.close()
+
+
+class Passthrough:
+    """The stream translator of an answer relayed as upstream wrote it (only errors translated)."""
+
+    def feed(self, raw: bytes) -> bytes:
+        return raw
+
+    def close(self) -> bytes:
+        return b""
+
+
+def unchanged(raw: bytes) -> bytes:
+    """The body translator of an answer relayed as upstream wrote it."""
+    return raw

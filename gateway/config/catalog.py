@@ -17,6 +17,8 @@ CATALOG_PROVIDERS = {
     "azure": "azure",
     "anthropic": "anthropic",
     "gemini": "google",
+    "bedrock": "aws",  # the catalog knows Bedrock's model ids (anthropic.claude-..., amazon....)
+    "vertex": "google",  # and Vertex's (gemini-..., claude-...@date)
 }
 
 

@@ -120,10 +120,57 @@ class _Invalid(Exception):
         super().__init__(f"{path}: {reason}")
 
 
+# A region, project or location goes into a host name or a URL path as it is.
+_CLOUD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# The keys only one provider type takes.
+_TYPE_KEYS = {
+    "bedrock": ("region", "access_key_id", "secret_access_key", "session_token"),
+    "vertex": ("project", "location", "credentials_file"),
+}
+
+
+def _cloud(where: str, p: ProviderSection) -> str:
+    """Check a provider's cloud keys; the default base_url of a bedrock or vertex provider."""
+    for kind, keys in _TYPE_KEYS.items():
+        for key in keys:
+            if p.type != kind and getattr(p, key) is not None:
+                raise _Invalid(f"{where}.{key}", f"only a provider of type {kind} takes a {key}")
+    if p.type in _TYPE_KEYS and p.api_key is not None:
+        raise _Invalid(
+            f"{where}.api_key",
+            f"a provider of type {p.type} takes no api_key: it signs with the cloud's credentials",
+        )
+    for key in ("region", "project", "location"):
+        value = getattr(p, key)
+        if value and not _CLOUD_NAME.fullmatch(value):
+            raise _Invalid(
+                f"{where}.{key}", f"must be a plain name (letters, digits, - . _), got {value!r}"
+            )
+    if p.type == "bedrock":
+        if not p.region:
+            raise _Invalid(f"{where}.region", "is required for a provider of type bedrock")
+        if bool(p.access_key_id) != bool(p.secret_access_key):
+            raise _Invalid(
+                f"{where}.secret_access_key",
+                "give access_key_id and secret_access_key together (or neither, for AWS's chain)",
+            )
+        return f"https://bedrock-runtime.{p.region}.amazonaws.com"
+    if p.type == "vertex":
+        for key in ("project", "location"):
+            if not getattr(p, key):
+                raise _Invalid(f"{where}.{key}", "is required for a provider of type vertex")
+        if p.location == "global":
+            return "https://aiplatform.googleapis.com"
+        return f"https://{p.location}-aiplatform.googleapis.com"
+    return DEFAULT_BASE_URLS.get(p.type, "")
+
+
 def _provider(name: str, p: ProviderSection) -> ProviderConfig:
-    """A provider; anthropic and gemini have a default base_url, azure needs an api_version."""
+    """A provider; anthropic, gemini and the clouds have a default base_url, azure needs an
+    api_version, bedrock a region, vertex a project and a location."""
     where = f"providers.{name}"
-    base_url = p.base_url or DEFAULT_BASE_URLS.get(p.type, "")  # "" too: `${X_BASE_URL:-}`
+    default = _cloud(where, p)
+    base_url = p.base_url or default  # "" too: `${X_BASE_URL:-}`
     if p.type != "echo" and not base_url.startswith(("http://", "https://")):
         raise _Invalid(
             f"{where}.base_url", f"must be an http(s) URL for a provider of type {p.type}"

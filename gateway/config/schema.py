@@ -184,6 +184,13 @@ class ProviderSection(Section):
     read_timeout_s: Seconds | None = None
     chunk_delay_s: Seconds | None = None
     responses: Annotated[Text, _one_of(RESPONSES_MODES)] | None = None
+    region: Text | None = None
+    access_key_id: Text | None = None
+    secret_access_key: Text | None = None
+    session_token: Text | None = None
+    project: Text | None = None
+    location: Text | None = None
+    credentials_file: Text | None = None
 
 
 class LongContextSection(Section):

@@ -63,8 +63,11 @@ class AuthConfig:
 
 # `openai` is any OpenAI-compatible API, relayed byte for byte; `azure` the same body on Azure's
 # URL and header; `anthropic` and `gemini` are translated to and from their native APIs; `echo` is
-# built in and needs no network.
-PROVIDER_TYPES = ("openai", "azure", "anthropic", "gemini", "echo")
+# built in and needs no network; `bedrock` (AWS) and `vertex` (Google Cloud) reach Claude, Gemini
+# and the clouds' other models with the clouds' own credentials.
+PROVIDER_TYPES = ("openai", "azure", "anthropic", "gemini", "bedrock", "vertex", "echo")
+# The cloud types sign requests with credentials their own libraries find (none in config is fine).
+CLOUD_TYPES = ("bedrock", "vertex")
 DEFAULT_BASE_URLS = {
     "anthropic": "https://api.anthropic.com",
     "gemini": "https://generativelanguage.googleapis.com/v1beta",
@@ -86,11 +89,22 @@ class ProviderConfig:
     # /v1/responses: "relay" (openai/azure speak it) or "bridge" (through chat completions, for a
     # chat-only server); "" is the type's default. A model's own `responses` wins.
     responses: str = ""
+    # bedrock: the region, and credentials (absent: AWS's environment and profile chain)
+    region: str = ""
+    access_key_id: str = ""
+    secret_access_key: str = ""
+    session_token: str = ""
+    # vertex: the project and location, and a service-account JSON file (absent: Google's
+    # application default credentials)
+    project: str = ""
+    location: str = ""
+    credentials_file: str = ""
 
     @property
     def configured(self) -> bool:
-        """A provider without an api_key cannot serve requests; echo needs none."""
-        return self.type == "echo" or bool(self.api_key)
+        """A provider without an api_key cannot serve requests; echo needs none, and the cloud
+        types find their credentials themselves."""
+        return self.type in ("echo", *CLOUD_TYPES) or bool(self.api_key)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,9 +8,11 @@ from collections.abc import Callable, Mapping
 
 from ..adapters.anthropic import AnthropicUpstream
 from ..adapters.base import Call, Reply, Upstream
+from ..adapters.bedrock import BedrockUpstream
 from ..adapters.echo import EchoUpstream
 from ..adapters.gemini import GeminiUpstream
 from ..adapters.openai import AzureUpstream, OpenAIUpstream
+from ..adapters.vertex import VertexUpstream
 from ..config import ProviderConfig
 
 __all__ = ["Call", "Reply", "Upstream", "Upstreams", "build_upstreams"]
@@ -20,6 +22,8 @@ ADAPTERS: dict[str, Callable[[ProviderConfig], Upstream]] = {
     "azure": AzureUpstream,
     "anthropic": AnthropicUpstream,
     "gemini": GeminiUpstream,
+    "bedrock": BedrockUpstream,
+    "vertex": VertexUpstream,
     "echo": EchoUpstream,
 }
 

@@ -34,6 +34,8 @@ PROVIDERS = {
     "azure": "azure.ai.openai",
     "anthropic": "anthropic",
     "gemini": "gcp.gemini",
+    "bedrock": "aws.bedrock",
+    "vertex": "gcp.vertex_ai",
     "echo": "gateway.echo",
 }
 

@@ -12,6 +12,7 @@ from aiohttp import web
 from ..access.governance import check_model
 from ..accounting.tokens import Usage, estimate_tokens, usage_from_body
 from ..adapters.base import Call
+from ..adapters.capabilities import relays_messages
 from ..errors import GatewayError, InvalidRequest, UpstreamRejected
 from ..proxy.dispatch import Answer, DispatchFailed, dispatch
 from ..proxy.event_relay import PassthroughRelay, TranslatingRelay
@@ -45,6 +46,11 @@ def _forwarded(request: web.Request) -> dict[str, str]:
 
 
 def _relayed(target: Target) -> bool:
+    return relays_messages(target.provider.type, target.upstream_model)
+
+
+def _counted(target: Target) -> bool:
+    """count_tokens asks Anthropic's own endpoint; the clouds' Claude models are estimated."""
     return target.provider.type == "anthropic"
 
 
@@ -141,7 +147,7 @@ async def count_tokens(request: web.Request) -> web.Response:
     except GatewayError as error:
         error.headers.update(ex.headers or {})
         raise
-    targets = [t for t in router.plan(model, s.clock()) if _relayed(t)]
+    targets = [t for t in router.plan(model, s.clock()) if _counted(t)]
     if targets:
 
         def call_for(target: Target) -> Call:

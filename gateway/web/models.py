@@ -19,8 +19,8 @@ from .services import Services
 
 
 def _model_object(router: Router, model: ModelConfig, created: int) -> dict[str, Any]:
-    types = {
-        router.providers[d.provider].type
+    deployments = {
+        (router.providers[d.provider].type, d.model)
         for d in model.deployments
         if d.provider in router.providers
     }
@@ -30,7 +30,7 @@ def _model_object(router: Router, model: ModelConfig, created: int) -> dict[str,
         "created": created,
         "owned_by": model.deployments[0].provider,
         "available": router.available(model),
-        "capabilities": listed_capabilities(types),
+        "capabilities": listed_capabilities(deployments),
     }
 
 

@@ -117,7 +117,7 @@ class Exchange:
         o.route_model = self.router.lookup(model)[0]
         check_model(model, self.principal, self.team)
         targets = self.router.plan(model, self.s.clock())
-        usable = [t for t in targets if serves(t.provider.type, o.endpoint)]
+        usable = [t for t in targets if serves(t.provider.type, o.endpoint, t.upstream_model)]
         if targets and not usable:
             raise not_supported(targets[0].provider.type, o.endpoint)
         self.targets = usable

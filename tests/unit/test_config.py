@@ -560,13 +560,63 @@ def test_a_provider_without_api_key_is_not_configured_except_echo(kind, configur
             "providers.p.base_url: must be an http(s) URL for a provider of type gemini",
         ),
         (
-            {"type": "vertex"},
-            "providers.p.type: must be one of openai, azure, anthropic, gemini, echo, got 'vertex'",
+            {"type": "watsonx"},
+            "providers.p.type: must be one of openai, azure, anthropic, gemini, bedrock, vertex,"
+            " echo, got 'watsonx'",
+        ),
+        ({"type": "vertex"}, "providers.p.project: is required for a provider of type vertex"),
+        (
+            {"type": "vertex", "project": "p"},
+            "providers.p.location: is required for a provider of type vertex",
+        ),
+        ({"type": "bedrock"}, "providers.p.region: is required for a provider of type bedrock"),
+        (
+            {"type": "vertex", "project": "acme/../x", "location": "us-east5"},
+            "providers.p.project: must be a plain name (letters, digits, - . _), got 'acme/../x'",
+        ),
+        (
+            {"type": "bedrock", "region": "us-east-1", "access_key_id": "AKIA"},
+            "providers.p.secret_access_key: give access_key_id and secret_access_key together"
+            " (or neither, for AWS's chain)",
+        ),
+        (
+            {"type": "gemini", "api_key": "k", "region": "us-east-1"},
+            "providers.p.region: only a provider of type bedrock takes a region",
+        ),
+        (
+            {"type": "vertex", "project": "p", "location": "l", "api_key": "k"},
+            "providers.p.api_key: a provider of type vertex takes no api_key: it signs with the"
+            " cloud's credentials",
+        ),
+        (
+            {"type": "bedrock", "region": "eu-west-1", "project": "p"},
+            "providers.p.project: only a provider of type vertex takes a project",
         ),
     ],
 )
 def test_provider_type_rules(provider, expected):
     assert error({"providers": {"p": provider}}) == f"f.yaml: {expected}"
+
+
+def test_cloud_providers_default_base_urls():
+    config = parse(
+        {
+            "providers": {
+                "aws": {"type": "bedrock", "region": "eu-west-3"},
+                "gcp": {"type": "vertex", "project": "acme", "location": "us-east5"},
+                "world": {"type": "vertex", "project": "acme", "location": "global"},
+            }
+        },
+        "f.yaml",
+        {},
+    )
+    urls = {name: p.base_url for name, p in config.providers.items()}
+    assert urls == {
+        "aws": "https://bedrock-runtime.eu-west-3.amazonaws.com",
+        "gcp": "https://us-east5-aiplatform.googleapis.com",
+        "world": "https://aiplatform.googleapis.com",
+    }
+    assert all(p.configured for p in config.providers.values())  # credentials: the clouds' chains
 
 
 @pytest.mark.parametrize(

@@ -39,6 +39,13 @@ def anthropic_to_chat(
         answer = orjson.loads(body)
     except orjson.JSONDecodeError:
         answer = None
+    return message_to_chat(answer, public_model, created, output_tool)
+
+
+def message_to_chat(
+    answer: object, public_model: str, created: int, output_tool: str | None = None
+) -> bytes:
+    """anthropic_to_chat of an answer already parsed (or built, as from Bedrock's Converse)."""
     if not isinstance(answer, dict) or not isinstance(answer.get("content"), list):
         raise ProviderError("The provider's answer could not be read.")
     texts: list[str] = []

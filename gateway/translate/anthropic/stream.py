@@ -91,6 +91,13 @@ class AnthropicStream:
         self._done = True
         return _error_event("The provider's stream ended early.", "server_error")
 
+    def feed_event(self, event: Json) -> bytes:
+        """One Messages API event already parsed (or built from another provider's event, as
+        Bedrock's ConverseStream is); the OpenAI SSE events it makes, or b""."""
+        if self._done:
+            return b""
+        return b"".join(self._on_event(event))
+
     def _on_data(self, data: bytes) -> list[bytes]:
         try:
             event = orjson.loads(data)
@@ -99,6 +106,9 @@ class AnthropicStream:
         if not isinstance(event, dict):
             self._done = True
             return [_error_event("The provider sent an unreadable stream event.", "server_error")]
+        return self._on_event(event)
+
+    def _on_event(self, event: Json) -> list[bytes]:
         kind = event.get("type")
         if kind == "message_start":
             message = event.get("message")
