@@ -72,7 +72,7 @@ def test_pure_module_loads_no_io_library(module: str) -> None:
 LAYERS = [
     ["gateway.config"],
     ["gateway"],
-    ["gateway.store", "gateway.limits"],
+    ["gateway.store", "gateway.limits", "gateway.cache"],
     ["gateway.access"],
     ["gateway.accounting"],
     ["gateway.translate"],

@@ -215,6 +215,15 @@ class DeploymentSection(PricedSection):
     weight: Positive | None = None
 
 
+class CacheSection(Section):
+    ttl_s: Annotated[float, BeforeValidator(_number), Field(gt=0.0)] | None = None
+    max_entry_bytes: Positive | None = None
+
+
+# `cache: false` turns it off, `cache: true` (or `{}`) is on with the defaults.
+CacheSetting = CacheSection | Annotated[bool, BeforeValidator(_flag)]
+
+
 class ModelSection(DeploymentSection):
     """A public model: one deployment written inline, or a `deployments` list."""
 
@@ -224,6 +233,7 @@ class ModelSection(DeploymentSection):
     display_name: Text | None = None
     responses: Annotated[Text, _one_of(RESPONSES_MODES)] | None = None
     hosted_tools: Annotated[Text, _one_of(HOSTED_TOOL_MODES)] | None = None
+    cache: CacheSetting | None = None
 
 
 class TierSection(Section):
@@ -281,3 +291,4 @@ class ConfigFile(Section):
     logging: LoggingSection = Field(default_factory=LoggingSection)
     pricing: PricingSection = Field(default_factory=PricingSection)
     telemetry: TelemetrySection = Field(default_factory=TelemetrySection)
+    cache: CacheSetting | None = None

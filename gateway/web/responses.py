@@ -198,6 +198,9 @@ async def create_response(request: web.Request) -> web.StreamResponse:
             plan.chat_payload()  # bad input is refused before admission, whoever serves it
         if previous is not None:
             targets = await _route_follow_up(ex, plan, targets, previous)
+        entry = await ex.cached(body, stream)
+        if entry is not None:
+            return await ex.answer_cached(entry, stream)
         await ex.admit(_prompt_estimate(body), max_output)
         answer = await ex.forward(targets, plan.call)
         if answer.call.endpoint == "responses":
