@@ -189,13 +189,14 @@ def _prices(p: PricedSection) -> Prices | None:
     )
 
 
-def _cache(setting: CacheSection | bool | None, default: CacheConfig | None) -> CacheConfig | None:
-    """A `cache:` setting: off (false), the defaults (true), its own values; unset: `default`."""
+def _cache(setting: CacheSection | None, default: CacheConfig | None) -> CacheConfig | None:
+    """A `cache:` setting: off (false), on (true), or its own values over `default`'s (the top
+    `cache:`); unset: `default`."""
     if setting is None:
         return default
-    if isinstance(setting, bool):
-        return CacheConfig() if setting else None
-    return CacheConfig(**setting.given())
+    if setting.enabled is False:
+        return None
+    return replace(default or CacheConfig(), **setting.given("ttl_s", "max_entry_bytes"))
 
 
 def _model(
