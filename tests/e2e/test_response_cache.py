@@ -298,15 +298,18 @@ async def test_an_entry_over_max_entry_bytes_is_not_kept(cache_config, upstream)
 async def test_a_hit_costs_nothing_and_uses_no_daily_tokens(gateway, upstream):
     key = await new_key(gateway, user="dora", max_budget_usd="5", budget_period="daily")
     async with sdk(gateway, key) as client:
-        await chat(client)
-        rows = await rows_when(gateway, 1)
+        for stream in (False, True):
+            assert (await chat(client, stream))[0] == "miss"
+        await rows_when(gateway, 2)
         before = await usage(gateway, key)
-        for stream in (False, False):
+        for stream in (False, True):
             assert (await chat(client, stream))[0] == "hit"
-        rows = await rows_when(gateway, 3)
+        rows = await rows_when(gateway, 4)
         after = await usage(gateway, key)
-    miss, *hits = rows
-    assert Decimal(miss["cost_usd"]) == FAKE_COST and not miss["cache_hit"]
+    misses, hits = rows[:2], rows[2:]
+    for miss in misses:
+        assert (miss["prompt_tokens"], miss["completion_tokens"]) == (11, 3)
+        assert Decimal(miss["cost_usd"]) == FAKE_COST and not miss["cache_hit"]
     for hit in hits:
         assert hit["cache_hit"] and hit["status"] == "ok"
         assert (hit["prompt_tokens"], hit["completion_tokens"], Decimal(hit["cost_usd"])) == (
@@ -315,21 +318,24 @@ async def test_a_hit_costs_nothing_and_uses_no_daily_tokens(gateway, upstream):
             0,
         )
         assert (hit["cache_saved_tokens"], Decimal(hit["cache_saved_usd"])) == (14, FAKE_COST)
-    assert before["tokens"]["used"] == after["tokens"]["used"] == 14
+    assert before["tokens"]["used"] == after["tokens"]["used"] == 2 * 14
     spent = {b["scope"]: Decimal(b["spend_usd"]) for b in after["budgets"]}
-    assert spent == {"key": FAKE_COST, "user": FAKE_COST} or spent == {"key": FAKE_COST}
+    assert spent == {"key": 2 * FAKE_COST}
     model_row = next(r for r in after["by_model"] if r["model"] == "fake-model")
-    assert (model_row["requests"], model_row["cache_hits"], model_row["cache_saved_tokens"]) == (
-        3,
-        2,
-        28,
-    )
+    counts = ("requests", "prompt_tokens", "cache_hits", "cache_saved_tokens")
+    assert [model_row[c] for c in counts] == [4, 2 * 11, 2, 2 * 14]
     assert Decimal(model_row["cache_saved_usd"]) == 2 * FAKE_COST
-    assert Decimal(model_row["cost_usd"]) == FAKE_COST
+    assert Decimal(model_row["cost_usd"]) == 2 * FAKE_COST
+    spend = await admin_ok(gateway, "GET", "/admin/spend?group_by=model")
+    by_model = next(r for r in spend["data"] if r["group"] == "fake-model")
+    assert (by_model["cache_hits"], by_model["cache_saved_tokens"]) == (2, 2 * 14)
+    assert Decimal(by_model["cache_saved_usd"]) == 2 * FAKE_COST
     async with aiohttp.ClientSession() as http:
         text = await prom.fetch(http, gateway)
     assert prom.value(text, "gateway_cache_requests_total", result="hit") == 2
-    assert prom.value(text, "gateway_cache_requests_total", result="miss") == 1
+    assert prom.value(text, "gateway_cache_requests_total", result="miss") == 2
+    assert prom.value(text, "gateway_tokens_total", model="fake-model", provider="fake",
+                      kind="prompt") == 2 * 11  # fmt: skip
 
 
 async def test_hits_still_count_against_the_rpm(cache_config, upstream):
