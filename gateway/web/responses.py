@@ -332,6 +332,8 @@ async def _forward_to_owner(
         reply.close()
     if reply.status >= 500:
         raise ProviderError(f"The provider failed (HTTP {reply.status}).")
+    if reply.status == 404:  # deleted upstream: our own 404, as documented (code not_found)
+        raise _not_found(response_id)
     response = web.Response(status=reply.status, body=body)
     response.headers["Content-Type"] = reply.content_type
     return response
