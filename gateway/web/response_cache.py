@@ -66,7 +66,7 @@ async def consult(
         value = await s.cache.get(key)
         entry = None if value is None else Entry.decode(value)
         if entry is not None and entry.age_s(s.wall_clock()) < config.ttl_s:
-            _result(ex, "hit")
+            ex.cache_result = "hit"  # counted once admitted (answer_hit)
             return entry
     ex.cache_slot = Slot(key, config)
     _result(ex, "refresh" if mode is Mode.REFRESH else "miss")
@@ -85,6 +85,7 @@ async def answer_hit(
     logged as a cache hit with the tokens it saved. `wants_usage` (chat and legacy completions
     streams): whether the client asked for the usage event; None replays the events as stored."""
     await ex.admit(costs=False)
+    ex.s.metrics.cache_requests.labels("hit").inc()
     o = ex.outcome
     o.cache_hit = True
     o.usage = _usage(entry.usage)
@@ -92,7 +93,6 @@ async def answer_hit(
     if not stream:
         response = web.Response(status=entry.status, body=entry.body, headers=headers)
         response.headers["Content-Type"] = entry.content_type
-        o.first_byte_at = time.perf_counter()
         return response
     body = entry.body if wants_usage is None else _chat_events(entry, wants_usage)
     streamed = web.StreamResponse(status=200, headers={**STREAM_HEADERS, **headers})

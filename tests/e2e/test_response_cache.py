@@ -340,11 +340,17 @@ async def test_a_hit_costs_nothing_and_uses_no_daily_tokens(gateway, upstream):
 
 async def test_hits_still_count_against_the_rpm(cache_config, upstream):
     cache_config["quota"]["tiers"]["pro"]["rpm"] = 2
-    async with gateways() as start, sdk(await start(cache_config)) as client:
-        assert (await chat(client))[0] == "miss"
-        assert (await chat(client))[0] == "hit"
-        with pytest.raises(openai.RateLimitError):
-            await chat(client)
+    async with gateways() as start:
+        gateway = await start(cache_config)
+        async with sdk(gateway) as client:
+            assert (await chat(client))[0] == "miss"
+            assert (await chat(client))[0] == "hit"
+            with pytest.raises(openai.RateLimitError) as refused:
+                await chat(client)
+        async with aiohttp.ClientSession() as http:
+            text = await prom.fetch(http, gateway)
+    assert refused.value.response.headers["x-gateway-cache"] == "hit"  # it would have been
+    assert prom.value(text, "gateway_cache_requests_total", result="hit") == 1  # not answered
 
 
 async def test_two_gateways_share_entries_through_redis(upstream, tmp_path):
