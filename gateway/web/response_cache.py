@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -115,8 +116,10 @@ def _usage(counts: tuple[int, ...]) -> Usage:
 def _chat_events(entry: Entry, wants_usage: bool) -> bytes:
     """A stored chat (or completions) stream as this client asked for it: its usage-only event
     dropped, or the gateway's own added when upstream sent none, exactly as the relay does."""
-    relay = StreamRelay(drop_usage_event=not wants_usage, add_usage=wants_usage)
-    relay.prompt_estimate = entry.usage[0] if entry.usage else 0
+    prompt = entry.usage[0] if entry.usage else 0
+    relay = StreamRelay(
+        drop_usage_event=not wants_usage, prompt_estimate=prompt, add_usage=wants_usage
+    )
     return relay.outgoing(entry.body) + relay.tail()
 
 
@@ -130,7 +133,7 @@ async def keep(ex: Exchange, status: int, content_type: str, body: bytes, usage:
     await ex.s.cache.put(slot.key, entry.encode(), slot.config.ttl_s)
 
 
-async def keep_stream(ex: Exchange, settle: Any) -> None:
+async def keep_stream(ex: Exchange, settle: Callable[[Outcome], None]) -> None:
     """Store a stream that reached its end marker, unless it carried an error: `settle` is the
     relay's settle, run on a scratch Outcome to learn the stream's usage and status."""
     slot = ex.cache_slot
