@@ -160,6 +160,10 @@ ALTER TABLE ai_request_log ADD COLUMN IF NOT EXISTS cached_tokens INTEGER NOT NU
 ALTER TABLE ai_request_log ADD COLUMN IF NOT EXISTS cache_write_tokens INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE ai_request_log ADD COLUMN IF NOT EXISTS reasoning_tokens INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE ai_request_log ADD COLUMN IF NOT EXISTS cache_savings_usd NUMERIC(20, 9) NOT NULL DEFAULT 0;
+-- Response cache (SPEC 16): a hit is logged with no tokens and no cost; these say what it saved.
+ALTER TABLE ai_request_log ADD COLUMN IF NOT EXISTS cache_hit BOOLEAN NOT NULL DEFAULT false;
+ALTER TABLE ai_request_log ADD COLUMN IF NOT EXISTS cache_saved_tokens INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE ai_request_log ADD COLUMN IF NOT EXISTS cache_saved_usd NUMERIC(20, 9) NOT NULL DEFAULT 0;
 
 -- Teams: limits and a budget over the sum of their members' traffic. Deleting one marks it
 -- `deleted` (bumping updated_at) so that polling instances see the deletion.

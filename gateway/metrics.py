@@ -91,6 +91,18 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.cache_requests = Counter(
+            "gateway_cache_requests_total",
+            "Requests to a model with a response cache, by what the cache did: hit, miss,"
+            " bypass (not cacheable, or the client said so) or refresh.",
+            ["result"],
+            registry=r,
+        )
+        self.cache_errors = Counter(
+            "gateway_cache_errors_total",
+            "Response cache calls that failed (Redis away): those requests went upstream.",
+            registry=r,
+        )
         self.limiter_degraded = Gauge(
             "gateway_limiter_degraded",
             "1 while Redis is unreachable and limits are per process.",

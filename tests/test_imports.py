@@ -86,7 +86,7 @@ def test_cloud_libraries_load_only_when_used(module: str) -> None:
 LAYERS = [
     ["gateway.config"],
     ["gateway"],
-    ["gateway.store", "gateway.limits"],
+    ["gateway.store", "gateway.limits", "gateway.cache"],
     ["gateway.access"],
     ["gateway.accounting"],
     ["gateway.translate"],

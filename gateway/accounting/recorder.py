@@ -80,6 +80,12 @@ class Outcome:
     scope: Scope | None = None  # set once admitted: the request is then settled when it ends
     team: str | None = None
     tags: tuple[str, ...] = ()
+    cache_hit: bool = False  # answered from the response cache: `usage` is what it saved
+
+    @property
+    def billed(self) -> Usage | None:
+        """The usage the request is charged for: none for a cache hit."""
+        return None if self.cache_hit else self.usage
 
     @property
     def prices(self) -> Prices | None:
@@ -88,11 +94,11 @@ class Outcome:
 
     @property
     def cost(self) -> Decimal:
-        return cost_usd(self.prices, self.usage)
+        return cost_usd(self.prices, self.billed)
 
     def cache_savings(self, cost: Decimal) -> Decimal:
         """The cost had every input token been fresh input, less `cost` (the actual one)."""
-        usage = self.usage
+        usage = self.billed
         if usage is None or not (usage.cached_tokens or usage.cache_write_tokens):
             return Decimal(0)
         plain = Usage(usage.prompt_tokens, usage.completion_tokens)
@@ -101,7 +107,8 @@ class Outcome:
 
 def log_row(o: Outcome, ended: float, cost: Decimal) -> RequestLogRow:
     """The request-log row of an ended request (`ended` on the perf_counter clock)."""
-    usage = o.usage or Usage()
+    usage = o.billed or Usage()
+    saved = o.usage if o.cache_hit and o.usage is not None else Usage()
     target = o.target
     return RequestLogRow(
         request_id=o.request_id,
@@ -131,6 +138,9 @@ def log_row(o: Outcome, ended: float, cost: Decimal) -> RequestLogRow:
         cache_write_tokens=usage.cache_write_tokens,
         reasoning_tokens=usage.reasoning_tokens,
         cache_savings_usd=o.cache_savings(cost),
+        cache_hit=o.cache_hit,
+        cache_saved_tokens=saved.total,
+        cache_saved_usd=cost_usd(o.prices, saved) if o.cache_hit else Decimal(0),
     )
 
 
@@ -178,6 +188,7 @@ def log_fields(row: RequestLogRow, o: Outcome, with_content: bool) -> dict[str, 
         "cache_write_tokens": row.cache_write_tokens,
         "reasoning_tokens": row.reasoning_tokens,
         "usage_estimated": row.usage_estimated,
+        "cache_hit": row.cache_hit,
         "latency_ms": row.latency_ms,
         "ttft_ms": row.ttft_ms,
         "attempts": row.attempts,
@@ -227,7 +238,7 @@ class Recorder:
         except Exception:
             log.exception("recording request %s failed", o.request_id)
         finally:
-            if o.scope is not None:
+            if o.scope is not None and not o.cache_hit:  # a hit reserved nothing, owes nothing
                 usage = o.usage or Usage()
                 tokens = usage.prompt_tokens + usage.completion_tokens
                 scope = o.scope

@@ -22,6 +22,7 @@ from pydantic_core import ErrorDetails
 
 from .schema import (
     AuthSection,
+    CacheSection,
     ConfigFile,
     DeploymentSection,
     ModelSection,
@@ -33,6 +34,7 @@ from .types import (
     DEFAULT_BASE_URLS,
     RESPONSES_NATIVE,
     AuthConfig,
+    CacheConfig,
     Config,
     ConfigError,
     DatabaseConfig,
@@ -234,7 +236,22 @@ def _prices(p: PricedSection) -> Prices | None:
     )
 
 
-def _model(name: str, m: ModelSection, providers: Mapping[str, ProviderConfig]) -> ModelConfig:
+def _cache(setting: CacheSection | None, default: CacheConfig | None) -> CacheConfig | None:
+    """A `cache:` setting: off (false), on (true), or its own values over `default`'s (the top
+    `cache:`); unset: `default`."""
+    if setting is None:
+        return default
+    if setting.enabled is False:
+        return None
+    return replace(default or CacheConfig(), **setting.given("ttl_s", "max_entry_bytes"))
+
+
+def _model(
+    name: str,
+    m: ModelSection,
+    providers: Mapping[str, ProviderConfig],
+    cache: CacheConfig | None = None,
+) -> ModelConfig:
     where = f"models.{name}"
     entries: list[tuple[str, DeploymentSection]] = [(where, m)]
     if m.deployments is not None:
@@ -254,6 +271,7 @@ def _model(name: str, m: ModelSection, providers: Mapping[str, ProviderConfig]) 
         deployments=tuple(_deployment(path, d, providers, name) for path, d in entries),
         fallbacks=tuple(m.fallbacks),
         prices=_prices(m),
+        cache=_cache(m.cache, cache),
         **m.given(
             "input_price",
             "output_price",
@@ -309,7 +327,8 @@ def _auth(a: AuthSection, tiers: Mapping[str, TierLimits]) -> AuthConfig:
 
 def _build(file: ConfigFile, source: str) -> Config:
     providers = {name: _provider(name, p) for name, p in file.providers.items()}
-    models = {name: _model(name, m, providers) for name, m in file.models.items()}
+    cache = _cache(file.cache, None)
+    models = {name: _model(name, m, providers, cache) for name, m in file.models.items()}
     _check_fallbacks(models)
     quota = _quota(file.quota)
     return Config(
@@ -325,6 +344,7 @@ def _build(file: ConfigFile, source: str) -> Config:
         logging=LoggingConfig(**file.logging.given()),
         pricing=PricingConfig(**file.pricing.given()),
         telemetry=TelemetryConfig(**file.telemetry.given()),
+        cache=cache,
         source=source,
     )
 

@@ -222,6 +222,21 @@ class DeploymentSection(PricedSection):
     weight: Positive | None = None
 
 
+class CacheSection(Section):
+    """The response cache: `cache: false` is `{enabled: false}`, `cache: true` is `{}`."""
+
+    enabled: Flag | None = None
+    ttl_s: Annotated[float, BeforeValidator(_number), Field(gt=0.0)] | None = None
+    max_entry_bytes: Positive | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flag_is_enabled(cls, data: Any) -> Any:
+        if isinstance(data, bool | str) and data != "":
+            return {"enabled": _flag(data)}
+        return data
+
+
 class ModelSection(DeploymentSection):
     """A public model: one deployment written inline, or a `deployments` list."""
 
@@ -231,6 +246,7 @@ class ModelSection(DeploymentSection):
     display_name: Text | None = None
     responses: Annotated[Text, _one_of(RESPONSES_MODES)] | None = None
     hosted_tools: Annotated[Text, _one_of(HOSTED_TOOL_MODES)] | None = None
+    cache: CacheSection | None = None
 
 
 class TierSection(Section):
@@ -288,3 +304,4 @@ class ConfigFile(Section):
     logging: LoggingSection = Field(default_factory=LoggingSection)
     pricing: PricingSection = Field(default_factory=PricingSection)
     telemetry: TelemetrySection = Field(default_factory=TelemetrySection)
+    cache: CacheSection | None = None

@@ -148,6 +148,15 @@ FREE = Prices(source="free: echo")  # the built-in echo provider costs nothing
 
 
 @dataclass(frozen=True, slots=True)
+class CacheConfig:
+    """The response cache of a model (SPEC 16): answers kept `ttl_s` seconds, none larger than
+    `max_entry_bytes`."""
+
+    ttl_s: float = 3600.0
+    max_entry_bytes: int = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
 class Deployment:
     provider: str
     model: str
@@ -167,6 +176,7 @@ class ModelConfig:
     prices: Prices | None = None  # None: the entry gives no price (the catalog may)
     responses: str | None = None  # "relay" | "bridge"; None: the provider's choice
     hosted_tools: str = "drop"  # on a bridge: "drop" (named in a header) | "reject" (400)
+    cache: CacheConfig | None = None  # the response cache; None: off (the top `cache:` or none)
 
     @property
     def is_wildcard(self) -> bool:
@@ -254,6 +264,7 @@ class Config:
     logging: LoggingConfig
     pricing: PricingConfig = PricingConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
+    cache: CacheConfig | None = None  # the models' default response cache; None: off
     source: str = "<memory>"
 
 

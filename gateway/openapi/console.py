@@ -196,6 +196,15 @@ def console_schemas() -> dict[str, Schema]:
                 "description": "USD the prompt cache saved (all input at the input price, less"
                 " cost_usd); negative when cache writes cost more than reads saved.",
             },
+            "cache_hit": {
+                "type": "boolean",
+                "description": "Answered by the gateway's response cache: no tokens, no cost.",
+            },
+            "cache_saved_tokens": {**INT, "description": "A cache hit's tokens, not used."},
+            "cache_saved_usd": {
+                "type": "string",
+                "description": "What a cache hit would have cost.",
+            },
             "latency_ms": INT,
             "ttft_ms": nint,
             "attempts": INT,

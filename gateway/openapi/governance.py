@@ -240,7 +240,8 @@ def governance_schemas(tier: Schema) -> dict[str, Schema]:
                        "or UTC day (YYYY-MM-DD); null: none (no key, team or tag)."},
              "requests": INT, "prompt_tokens": INT, "completion_tokens": INT,
              "cached_tokens": INT, "cache_write_tokens": INT, "reasoning_tokens": INT,
-             "cost_usd": COST, "cache_savings_usd": SIGNED_COST}
+             "cost_usd": COST, "cache_savings_usd": SIGNED_COST, "cache_hits": INT,
+             "cache_saved_tokens": INT, "cache_saved_usd": COST}
         ),
     }  # fmt: skip
 

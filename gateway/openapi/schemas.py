@@ -214,6 +214,13 @@ def _sessions() -> dict[str, Schema]:
                 "cache_write_tokens": INT,
                 "reasoning_tokens": INT,
                 "cache_savings_usd": {"type": "string", "pattern": r"^-?\d+(\.\d+)?$"},
+                "cache_hits": {**INT, "description": "Requests answered by the response cache."},
+                "cache_saved_tokens": {**INT, "description": "Tokens those hits did not use."},
+                "cache_saved_usd": {
+                    "type": "string",
+                    "pattern": r"^-?\d+(\.\d+)?$",
+                    "description": "What those hits would have cost, USD.",
+                },
                 "cost_usd": {
                     "type": "string",
                     "pattern": r"^-?\d+(\.\d+)?$",

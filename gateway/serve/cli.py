@@ -77,6 +77,9 @@ def routing_table(config: Config) -> list[str]:
         line = f"{model.name:<28} -> {deployments}"
         if model.fallbacks:
             line += f"  fallbacks: {', '.join(model.fallbacks)}"
+        if model.cache is not None:
+            c = model.cache
+            line += f"  cache: ttl {c.ttl_s:g}s, entries up to {c.max_entry_bytes} bytes"
         lines.append(line)
     for model, d, prices in deployment_prices(config):
         lines.append(f"  price per 1M {model.name} {d.provider}: {describe_prices(prices)}")

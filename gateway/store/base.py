@@ -77,6 +77,10 @@ class RequestLogRow:
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
     cache_savings_usd: Decimal = Decimal(0)  # the cost at the plain input price, less cost_usd
+    # Response cache (SPEC 16): a hit's tokens and cost are 0; what it saved is here.
+    cache_hit: bool = False
+    cache_saved_tokens: int = 0
+    cache_saved_usd: Decimal = Decimal(0)
 
 
 @dataclass(slots=True)

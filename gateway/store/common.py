@@ -43,7 +43,7 @@ QUOTA_COLS = ", ".join(QUOTA_FIELDS)
 TEAM_COLS = ", ".join(TEAM_FIELDS)
 TIME_COLUMNS = frozenset({"created_at", "updated_at", "last_used_at", "expires_at"})
 PRICE_COLUMNS = frozenset({"input_price", "output_price"})
-MONEY_COLUMNS = frozenset({"cost_usd", "max_budget_usd", "cache_savings_usd"})
+MONEY_COLUMNS = frozenset({"cost_usd", "max_budget_usd", "cache_savings_usd", "cache_saved_usd"})
 # Record fields stored as JSON text: models (a list, read back as a tuple) and key metadata.
 JSON_COLUMNS = frozenset({"models", "metadata"})
 
@@ -276,16 +276,24 @@ TOKEN_COLUMNS = (
     "cached_tokens",
     "cache_write_tokens",
     "reasoning_tokens",
+    "cache_saved_tokens",  # of the response cache's hits, which charge no tokens
 )
+MONEY_SUMS = ("cost_usd", "cache_savings_usd", "cache_saved_usd")
 
 
 def token_sums(total: str) -> str:
-    """`total(r.c) AS c, ...` for every token column, with the backend's null-safe sum."""
-    return ", ".join(f"{total}(r.{c}) AS {c}" for c in TOKEN_COLUMNS)
+    """`total(r.c) AS c, ...` for every token column, with the backend's null-safe sum, and the
+    number of response cache hits (`cache_hits`)."""
+    hits = f"{total}(CASE WHEN r.cache_hit THEN 1 ELSE 0 END) AS cache_hits"
+    return ", ".join([*(f"{total}(r.{c}) AS {c}" for c in TOKEN_COLUMNS), hits])
 
 
 def _tokens(r: Row) -> dict[str, int]:
-    return {c: int(r[c] or 0) for c in TOKEN_COLUMNS}
+    return {c: int(r[c] or 0) for c in (*TOKEN_COLUMNS, "cache_hits")}
+
+
+def _money(r: Row) -> dict[str, Decimal]:
+    return {c: Decimal(r[c]) for c in MONEY_SUMS}
 
 
 def usage_totals(rows: Sequence[Row]) -> list[dict[str, Any]]:
@@ -297,17 +305,16 @@ def usage_totals(rows: Sequence[Row]) -> list[dict[str, Any]]:
             "model": r["model"],
             "requests": int(r["requests"]),
             **_tokens(r),
-            "cost_usd": Decimal(r["cost_usd"]),
-            "cache_savings_usd": Decimal(r["cache_savings_usd"]),
+            **_money(r),
         }
         for r in rows
     ]
 
 
 def money_sums(money: str) -> str:
-    """`cost_usd` and `cache_savings_usd` summed with `money`, the backend's exact sum of a
-    column (a template with `{}` for it)."""
-    return ", ".join(money.format(f"r.{c}") + f" AS {c}" for c in ("cost_usd", "cache_savings_usd"))
+    """The MONEY_SUMS columns summed with `money`, the backend's exact sum of a column (a
+    template with `{}` for it)."""
+    return ", ".join(money.format(f"r.{c}") + f" AS {c}" for c in MONEY_SUMS)
 
 
 def spend_sql(group: str, join: str, money: str, start: str, end: str, uid: str | None) -> str:
@@ -334,8 +341,8 @@ def spend_totals(rows: Sequence[Row]) -> list[dict[str, Any]]:
             "group": group,
             "requests": int(r["requests"]),
             **_tokens(r),
+            **_money(r),
             "cost_usd": cost,
-            "cache_savings_usd": Decimal(r["cache_savings_usd"]),
         }
         for group, cost, r in groups
     ]

@@ -89,4 +89,6 @@ def log_row(row: Row, parse_time: Callable[[Any], datetime]) -> RequestLogRow:
     values["usage_estimated"] = bool(values["usage_estimated"])
     values["cost_usd"] = Decimal(values["cost_usd"])
     values["cache_savings_usd"] = Decimal(values["cache_savings_usd"])
+    values["cache_hit"] = bool(values["cache_hit"])
+    values["cache_saved_usd"] = Decimal(values["cache_saved_usd"])
     return RequestLogRow(**values)

@@ -36,7 +36,7 @@ def decode_item(line: bytes) -> WriteItem:
     fields: dict[str, Any] = obj["v"]
     fields["created_at"] = datetime.fromisoformat(fields["created_at"])
     if obj["k"] == "log":
-        for money in ("cost_usd", "cache_savings_usd"):  # an older line has no savings
+        for money in ("cost_usd", "cache_savings_usd", "cache_saved_usd"):  # older lines lack some
             if money in fields:
                 fields[money] = Decimal(str(fields[money]))
         return RequestLogRow(**fields)

@@ -112,6 +112,10 @@ UPGRADES = (
     ("ai_request_log", "cache_write_tokens", "INTEGER NOT NULL DEFAULT 0"),
     ("ai_request_log", "reasoning_tokens", "INTEGER NOT NULL DEFAULT 0"),
     ("ai_request_log", "cache_savings_usd", "TEXT NOT NULL DEFAULT '0'"),
+    # Response cache (SPEC 16): hits, and the tokens and cost each one saved.
+    ("ai_request_log", "cache_hit", "INTEGER NOT NULL DEFAULT 0"),
+    ("ai_request_log", "cache_saved_tokens", "INTEGER NOT NULL DEFAULT 0"),
+    ("ai_request_log", "cache_saved_usd", "TEXT NOT NULL DEFAULT '0'"),
     ("ai_api_key", "max_parallel_requests", "INTEGER"),
     ("ai_user_quota", "max_parallel_requests", "INTEGER"),
     ("ai_team", "max_parallel_requests", "INTEGER"),

@@ -15,6 +15,7 @@ from ..access.governance_fields import RPM_MAX, TPD_MAX
 from ..errors import InvalidApiKey, InvalidRequest, NotFound
 from ..store import QuotaOverride
 from ..store.base import SPEND_GROUPS
+from ..store.common import MONEY_SUMS
 from . import admin_keys, admin_teams
 from .keys import SERVICES
 from .respond import json_object, json_response, query_choice, reject_unknown
@@ -132,6 +133,9 @@ def usage_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "reasoning_tokens": r["reasoning_tokens"],
             "cost_usd": f"{r['cost_usd']:f}",  # fixed point: "0.000000000", never "0E-9"
             "cache_savings_usd": f"{r['cache_savings_usd']:f}",
+            "cache_hits": r["cache_hits"],
+            "cache_saved_tokens": r["cache_saved_tokens"],
+            "cache_saved_usd": f"{r['cache_saved_usd']:f}",
         }
         for r in rows
     ]
@@ -175,10 +179,7 @@ async def get_spend(request: web.Request) -> web.Response:
         rows = await s.store.spend(
             group_by, start, _midnight_after(last), request.query.get("user") or None
         )
-    data = [
-        {**r, "cost_usd": f"{r['cost_usd']:f}", "cache_savings_usd": f"{r['cache_savings_usd']:f}"}
-        for r in rows
-    ]
+    data = [{**r, **{c: f"{r[c]:f}" for c in MONEY_SUMS}} for r in rows]
     return json_response(
         {"object": "list", "group_by": group_by, "from": first.isoformat(),
          "to": last.isoformat(), "data": data}

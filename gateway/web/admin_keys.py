@@ -116,10 +116,10 @@ async def patch_key(request: web.Request) -> web.Response:
     changes = await _scopes(s, payload)
     if "name" in payload:
         changes["name"] = optional_str(payload, "name", NAME_MAX) or ""
+    current = await s.store.get_key(key_id)
+    if current is None or current.status != "active":  # a revoked key is gone (DELETE)
+        raise NotFound(f"No active key found with id `{clip(key_id)}`.", param="key")
     if changes.keys() & {"max_budget_usd", "budget_period"}:  # the other one as stored
-        current = await s.store.get_key(key_id)
-        if current is None:
-            raise NotFound(f"No key found with id `{clip(key_id)}`.", param="key")
         fields.check_changed_budget(
             changes.get("max_budget_usd", current.max_budget_usd),
             changes.get("budget_period", current.budget_period),

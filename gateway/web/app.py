@@ -16,6 +16,7 @@ from ..access.polling import maintain_forever
 from ..access.quotas import QuotaResolver
 from ..access.teams import TeamCache
 from ..accounting.recorder import Recorder
+from ..cache import GuardedCache, MemoryCache, RedisCache, ResponseCache
 from ..config import Config
 from ..config.redis_url import parse_redis_url
 from ..limits import FallbackLimiter, MemoryLimiter, RateLimiter
@@ -145,7 +146,16 @@ async def build_services(config: Config, metrics: Metrics) -> Services:
             if redis_client is None
             else RedisAffinity(redis_client, config.redis.prefix)
         ),
+        cache=_response_cache(config, redis_client, metrics),
     )
+
+
+def _response_cache(config: Config, redis: RedisClient | None, metrics: Metrics) -> ResponseCache:
+    """The response cache's entries: in this process, or in Redis (skipped while it fails).
+    Built whether or not a model has `cache:` (a reload may turn it on); idle costs nothing."""
+    if redis is None:
+        return MemoryCache()
+    return GuardedCache(RedisCache(redis), config.redis.fallback_retry_s, metrics.cache_errors.inc)
 
 
 async def close_services(s: Services) -> None:

@@ -43,6 +43,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         targets = ex.plan(chat.model, chat.stream)
         if not all(relayed(t.provider.type, "chat") for t in targets):
             check_roles(chat.messages)  # a translation must understand every message
+        entry = await ex.cached(chat.payload, chat.stream)
+        if entry is not None:
+            return await ex.answer_cached(entry, chat.stream, chat.client_wants_usage)
         messages = await _messages_with_history(ex.s, chat, ex.principal.user)
         prompt_estimate = estimate_chat_prompt(chat.payload, messages)
         await ex.admit(prompt_estimate, chat.max_output, chat.choices)

@@ -88,6 +88,9 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
         payload = await ex.read_json()
         model = _validate_embeddings(payload)
         targets = ex.plan(model)
+        entry = await ex.cached(payload)
+        if entry is not None:
+            return await ex.answer_cached(entry)
         await ex.admit(_input_estimate(payload.get("input")), 0)
         answer = await ex.forward(targets, lambda target: ex.call(target, payload))
         usage, _ = usage_from_body(answer.body)
@@ -118,6 +121,9 @@ async def completions(request: web.Request) -> web.StreamResponse:
         payload = await ex.read_json()
         model, stream = _validate_completions(payload)
         targets = ex.plan(model, stream)
+        entry = await ex.cached(payload, stream)
+        if entry is not None:
+            return await ex.answer_cached(entry, stream, client_wants_usage(payload))
         asked = optional_positive_int(payload, "max_tokens")
         choices = max(optional_positive_int(payload, f, MAX_CHOICES) or 1 for f in ("n", "best_of"))
         await ex.admit(

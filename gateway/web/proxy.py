@@ -26,6 +26,7 @@ from ..accounting.recorder import Outcome
 from ..accounting.tokens import Usage, estimate_tokens, usage_from_body
 from ..adapters.base import Call, not_supported
 from ..adapters.capabilities import serves
+from ..cache import Entry
 from ..errors import (
     GatewayError,
     InvalidRequest,
@@ -42,18 +43,14 @@ from ..proxy.relay import StreamRelay
 from ..routing import Router, Target
 from ..tracing import NO_TRACE
 from ..validation import parse_json_object
+from . import response_cache
 from .keys import PRINCIPAL, REQUEST_ID, SERVICES, TRACE, UPSTREAM_S
 from .ratelimit_headers import ratelimit_headers
-from .respond import read_body
+from .respond import STREAM_HEADERS, read_body
 from .services import Services
 
 MAX_RESERVE_USD = from_nanos(MAX_NANOS)  # what the limiters can count in one budget
 KEPT_WRITES = 3  # a stream's finish reasons are in its last events (then usage, then [DONE])
-STREAM_HEADERS = {
-    "Content-Type": "text/event-stream",
-    "Cache-Control": "no-cache",
-    "X-Accel-Buffering": "no",
-}
 
 
 class Relay(Protocol):
@@ -105,6 +102,9 @@ class Exchange:
         self.delivered = False
         self.trace = request.get(TRACE, NO_TRACE)
         self.answer: Answer | None = None
+        self.cache_result: str | None = None  # hit | miss | bypass | refresh; None: cache off
+        self.cache_slot: response_cache.Slot | None = None  # where this answer is to be kept
+        self.kept: tuple[int, str, bytes] | None = None  # a JSON answer for the slot
 
     async def read_json(self) -> dict[str, Any]:
         """The body as a JSON object; an oversized one is refused (and logged as `rejected`)."""
@@ -123,6 +123,26 @@ class Exchange:
         self.targets = usable
         o.route_prices = usable[0].prices if usable else None
         return usable
+
+    async def cached(self, body: dict[str, Any], stream: bool = False) -> Entry | None:
+        """The response cache's answer to `body` (after plan(): the model's entry says whether
+        it has a cache), or None: go upstream (a miss is then kept once answered)."""
+        model = self.outcome.route_model
+        if model is None or model.cache is None:
+            return None
+        return await response_cache.consult(self, model.cache, body, stream)
+
+    async def answer_cached(
+        self, entry: Entry, stream: bool = False, wants_usage: bool | None = None
+    ) -> web.StreamResponse:
+        """Answer a cache hit (see response_cache.answer_hit)."""
+        return await response_cache.answer_hit(self, entry, stream, wants_usage)
+
+    async def keep_answer(self) -> None:
+        """Keep the JSON answer of a miss or a refresh in the response cache."""
+        if self.kept is not None and self.outcome.usage is not None:
+            status, content_type, body = self.kept
+            await response_cache.keep(self, status, content_type, body, self.outcome.usage)
 
     def _scope(self, in_flight: bool) -> Scope:
         user, principal = self.principal.user, self.principal
@@ -175,6 +195,8 @@ class Exchange:
             scope.subjects, budgets, reserve, o.reservation_id, s.wall_clock()
         )
         self.headers = ratelimit_headers(decision)
+        if self.cache_result is not None:
+            self.headers[response_cache.HEADER] = self.cache_result
         if not decision.allowed:
             kind = decision.refused_by or "rpm"
             s.metrics.rate_limited.labels(kind).inc()
@@ -263,7 +285,7 @@ class Exchange:
                 add_usage=wants_usage,
                 need_text=need_text or self.s.recorder.log_content or self.trace.capture_content,
             )
-            return await self.relay(answer, relay)
+            return await self.relay(answer, relay, keep_upstream=True)
         usage, text = usage_from_body(answer.body)
         self.outcome.answer = text
         if usage is None:
@@ -273,6 +295,8 @@ class Exchange:
     def respond(self, status: int, body: bytes, content_type: str, usage: Usage) -> web.Response:
         """A whole answer; its usage is what the request is billed."""
         self.outcome.usage = usage
+        if self.cache_slot is not None:
+            self.kept = (status, content_type, body)
         self.trace.response(body)
         response = web.Response(status=status, body=body, headers=self.headers)
         response.headers["Content-Type"] = content_type
@@ -283,12 +307,22 @@ class Exchange:
         answer: Answer,
         relay: Relay,
         finish: Callable[[], Awaitable[None]] | None = None,
+        keep_upstream: bool = False,
     ) -> web.StreamResponse:
         """Relay a stream that has begun; failures after this point are in-stream events.
         `finish` runs once the whole stream is written but before its end reaches the client,
         so a client that has read the answer to its end can follow up on it at once (and also
-        when the client hangs up after the end marker, before upstream has closed)."""
+        when the client hangs up after the end marker, before upstream has closed).
+        A miss of the response cache keeps the stream once whole: the bytes written to the
+        client, or with `keep_upstream` those read from upstream (the chat relay drops or adds
+        the usage event as each client asks, so the entry keeps upstream's)."""
         s, o = self.s, self.outcome
+        slot = self.cache_slot
+        first, rest = answer.first_chunk, answer.rest
+        assert rest is not None
+        if slot is not None and keep_upstream:
+            slot.add(first)
+            rest = _taped(rest, slot)
         response = web.StreamResponse(
             status=200, headers={**STREAM_HEADERS, **(self.headers or {})}
         )
@@ -305,14 +339,22 @@ class Exchange:
                 if len(last) > KEPT_WRITES:
                     del last[0]
 
+        if slot is not None and not keep_upstream:
+            write_on = write
+
+            async def write(data: bytes) -> None:
+                slot.add(data)
+                await write_on(data)
+
         self.trace.response(answer.first_chunk)
         try:
             await response.prepare(self.request)
-            assert answer.rest is not None
-            await relay.run(answer.first_chunk, answer.rest, write)
+            await relay.run(first, rest, write)
             if finish is not None:
                 finishing, finish = finish, None
                 await finishing()
+            if slot is not None and relay.complete:  # kept before the client sees the end
+                await response_cache.keep_stream(self, relay.settle)
             await response.write_eof()
         except GatewayError as error:
             if not relay.complete:  # upstream failed mid-answer: tell the client, then close
@@ -360,6 +402,13 @@ class Exchange:
 _UPSTREAM_FAILURES = (UpstreamRejected, ProviderError, ProviderTimeout)
 
 
+async def _taped(rest: AsyncIterator[bytes], slot: response_cache.Slot) -> AsyncIterator[bytes]:
+    """Upstream's chunks, each also gathered into the cache slot."""
+    async for chunk in rest:
+        slot.add(chunk)
+        yield chunk
+
+
 @asynccontextmanager
 async def exchange(request: web.Request, endpoint: str) -> AsyncIterator[Exchange]:
     """An Exchange whose ending (ok, refused, failed upstream, client gone, bug) is recorded."""
@@ -369,6 +418,8 @@ async def exchange(request: web.Request, endpoint: str) -> AsyncIterator[Exchang
     try:
         o.tags = parse_tags(request.headers.get("X-Gateway-Tags"))
         yield ex
+        if ex.kept is not None:  # before the answer goes out: the next request may hit it
+            await ex.keep_answer()
     except GatewayError as error:
         upstream = o.target is not None and isinstance(error, _UPSTREAM_FAILURES)
         o.status = "upstream_error" if upstream else "rejected"

@@ -14,6 +14,12 @@ from ..errors import InvalidRequest, RequestTimeout
 from ..validation import parse_json_object
 from .keys import SERVICES
 
+STREAM_HEADERS = {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",
+}
+
 
 def json_response(payload: object, status: int = 200) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(payload), content_type="application/json")

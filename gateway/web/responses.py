@@ -200,6 +200,9 @@ async def create_response(request: web.Request) -> web.StreamResponse:
             plan.chat_payload()  # bad input is refused before admission, whoever serves it
         if previous is not None:
             targets = await _route_follow_up(ex, plan, targets, previous)
+        entry = await ex.cached(body, stream)
+        if entry is not None:
+            return await ex.answer_cached(entry, stream)
         await ex.admit(_prompt_estimate(body), max_output)
         answer = await ex.forward(targets, plan.call)
         if answer.call.endpoint == "responses":
@@ -339,6 +342,8 @@ async def _forward_to_owner(
     span.end(reply.status)
     if reply.status >= 500:
         raise ProviderError(f"The provider failed (HTTP {reply.status}).")
+    if reply.status == 404:  # deleted upstream: our own 404, as documented (code not_found)
+        raise _not_found(response_id)
     response = web.Response(status=reply.status, body=body)
     response.headers["Content-Type"] = reply.content_type
     return response

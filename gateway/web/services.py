@@ -12,6 +12,7 @@ from ..access.auth import Authenticator, CachedKeys
 from ..access.quotas import QuotaResolver
 from ..access.teams import TeamCache
 from ..accounting.recorder import Recorder
+from ..cache import MemoryCache, ResponseCache
 from ..config import Config
 from ..limits import RateLimiter
 from ..metrics import Metrics
@@ -42,6 +43,7 @@ class Services:
     redis: Any = None  # the Redis or RedisCluster client, unless redis.url is memory://
     affinity: ResponseAffinity = field(default_factory=MemoryAffinity)
     teams: TeamCache = field(default_factory=lambda: TeamCache(None))
+    cache: ResponseCache = field(default_factory=MemoryCache)  # the response cache's entries
     clock: Callable[[], float] = time.monotonic  # routing's `now` (cooldowns); tests replace it
     # Unix time for the limiter: rpm buckets, token days, budget periods and reservation expiry
     # at admission and at settlement. Replace it with use_wall_clock, never by assignment.

@@ -47,6 +47,11 @@ def _chat(model: str) -> dict[str, Any]:
     }
 
 
+def _chat_cached(model: str) -> dict[str, Any]:
+    """The chat request at temperature 0: one the response cache may answer (--cache)."""
+    return {**_chat(model), "temperature": 0}
+
+
 def _embeddings(model: str) -> dict[str, Any]:
     return {"model": model, "input": PROMPT}
 
@@ -66,6 +71,8 @@ def _messages(model: str) -> dict[str, Any]:
 
 _PAYLOADS = {
     "chat": _chat,
+    "chat_cached": _chat_cached,
+    "chat_refresh": _chat_cached,
     "embeddings": _embeddings,
     "responses": _responses,
     "messages": _messages,
@@ -75,6 +82,15 @@ ENDPOINTS = {
     e.name: e
     for e in (
         Endpoint("chat", "/v1/chat/completions", b"data: [DONE]\n\n"),
+        # The response cache (--cache): every request a hit once the first is kept, or every
+        # request sent upstream again and kept anew (a miss's whole cost).
+        Endpoint("chat_cached", "/v1/chat/completions", b"data: [DONE]\n\n"),
+        Endpoint(
+            "chat_refresh",
+            "/v1/chat/completions",
+            b"data: [DONE]\n\n",
+            extra_headers=(("x-gateway-cache", "refresh"),),
+        ),
         Endpoint("embeddings", "/v1/embeddings", b""),
         Endpoint("responses", "/v1/responses", b"event: response.completed\n"),
         # The Anthropic SDK's way: x-api-key and an anthropic-version header.

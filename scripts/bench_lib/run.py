@@ -39,6 +39,8 @@ from typing import Any
 
 import orjson
 import report
+from cache_phase import cache_phase
+from cache_phase import text as cache_text
 from load import SETTLE_S, Result, Target, measure, run_load, run_loadgen
 from plan import THROUGHPUT, Scenario, scenarios, warm_variant
 from proc import (
@@ -110,6 +112,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--soak", action="store_true",
         help="also measure RSS with 100 unread streams and idle connections closed by the timeout",
+    )  # fmt: skip
+    p.add_argument(
+        "--cache", action="store_true",
+        help=f"also run {', '.join(THROUGHPUT)} on the floor relay, then with the response cache"
+        " off, every request a miss, every request a hit",
     )  # fmt: skip
     p.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (config, logs)")
     args = p.parse_args(argv)
@@ -308,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
             results["tracing"] = tracing_phase(bench, config_path)
         if args.soak:
             results["soak"] = soak_phase(bench, config_path)
+        if args.cache:
+            results["cache"] = cache_phase(bench, config_path)
         features["request_log_rows_in_postgres"] = asyncio.run(count_rows(db_url))
         features["budget_remaining_usd"] = budget_left
         results["features"] = features
@@ -320,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
             print(tracing_text(results["tracing"]))
         if "soak" in results:
             print(soak_text(results["soak"]))
+        if "cache" in results:
+            print(cache_text(results["cache"]))
         print(
             f"\nfeatures: {features['request_log_lines']} request log lines "
             f"({features['usage_estimated']} with usage estimated), "

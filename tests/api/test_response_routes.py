@@ -41,4 +41,5 @@ async def test_a_relayed_response_is_read_from_its_deployment(gateway, upstream)
     assert status == 200 and deleted == {"id": created["id"], "object": "response.deleted",
                                          "deleted": True}  # fmt: skip
     status, error = await send(gateway, "GET", path)
-    assert status == 404 and error["error"]["message"]  # the deployment's own 404, passed through
+    # The deployment's 404, in the gateway's documented shape.
+    assert status == 404 and error["error"]["code"] == "not_found" and error["error"]["message"]

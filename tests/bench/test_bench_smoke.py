@@ -79,3 +79,23 @@ def test_bench_quick_run_completes_every_scenario_and_two_workers_with_no_errors
     assert features["usage_estimated"] == 0, "the gateway read the mock's usage on every API"
     assert float(features["budget_remaining_usd"]) > 0, "USD budgets were on"
     assert results["targets"], "the targets are evaluated"
+
+
+def test_bench_cache_phase_measures_floor_off_miss_and_hit(tmp_path: Path) -> None:
+    out = tmp_path / "bench-results.json"
+    done = subprocess.run(
+        [str(ROOT / "scripts" / "bench"), "--quick", "--scenarios", ",".join(WORKER_SCENARIOS),
+         "--cache", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    cache = json.loads(out.read_text())["cache"]
+    assert set(cache["scenarios"]) == WORKER_SCENARIOS
+    for name, entry in cache["scenarios"].items():
+        for run in ("floor", "off", "miss", "hit"):
+            assert entry[run]["errors"] == 0 and entry[run]["rps"] > 0, (name, run, entry[run])
+        assert entry["hit_vs_off"] is not None
+    counts = cache["cache_requests"]
+    assert counts["hit"] > 0 and counts["refresh"] > 0, counts  # the hits were hits
+    assert "response cache" in done.stdout

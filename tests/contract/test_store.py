@@ -40,6 +40,9 @@ NO_PARTS = {
     "cache_write_tokens": 0,
     "reasoning_tokens": 0,
     "cache_savings_usd": Decimal(0),
+    "cache_hits": 0,
+    "cache_saved_tokens": 0,
+    "cache_saved_usd": Decimal(0),
 }
 
 
@@ -389,6 +392,16 @@ async def test_usage_aggregates_one_utc_day_exactly(store: Store) -> None:
             status="upstream_error",
             status_code=502,
         ),
+        log_row(  # a response cache hit: no tokens, no cost, what it saved
+            "b3",
+            model="other",
+            cost_usd=Decimal(0),
+            prompt_tokens=0,
+            completion_tokens=0,
+            cache_hit=True,
+            cache_saved_tokens=14,
+            cache_saved_usd=Decimal("0.000021"),
+        ),
         log_row("c1", uid="u2", cost_usd=Decimal("0.5")),
         log_row("before", created_at=midnight - timedelta(microseconds=1)),
         log_row("after", created_at=midnight + timedelta(days=1)),
@@ -407,13 +420,16 @@ async def test_usage_aggregates_one_utc_day_exactly(store: Store) -> None:
         {
             "uid": "u1",
             "model": "other",
-            "requests": 2,
+            "requests": 3,
             "prompt_tokens": 4,
             "completion_tokens": 6,
             "cached_tokens": 1,
             "cache_write_tokens": 2,
             "reasoning_tokens": 3,
             "cache_savings_usd": Decimal("0.25"),
+            "cache_hits": 1,
+            "cache_saved_tokens": 14,
+            "cache_saved_usd": Decimal("0.000021"),
             "cost_usd": Decimal("12345.123456790"),
         },
     ]

@@ -203,6 +203,7 @@ async def test_spend_groups_the_request_log(gateway):
         "group": None, "requests": 2, "prompt_tokens": 20, "completion_tokens": 4,
         "cached_tokens": 0, "cache_write_tokens": 0, "reasoning_tokens": 0,
         "cost_usd": "2.500000000", "cache_savings_usd": "0.000000000",
+        "cache_hits": 0, "cache_saved_tokens": 0, "cache_saved_usd": "0.000000000",
     }  # fmt: skip
     tagged = (await admin(gateway, "GET", "/admin/spend?group_by=tag"))[1]
     assert groups(tagged) == [

@@ -116,3 +116,19 @@ def test_bad_routing_section_is_one_line_and_exit_2(tmp_path, routing, where):
     done = check(tmp_path, PROVIDERS + f"routing: {routing}\n")
     assert done.returncode == 2 and len(done.stderr.splitlines()) == 1
     assert f": {where}: " in done.stderr
+
+
+def test_check_config_shows_each_models_response_cache(tmp_path):
+    text = GOOD + "cache: {ttl_s: 600}\n"
+    text = text.replace(
+        "flash: {provider: gemini, model: gemini-2.5-flash}",
+        "flash: {provider: gemini, model: gemini-2.5-flash, cache: false}",
+    )
+    mini = "gpt-4o-mini: {provider: openai, model: gpt-4o-mini"
+    text = text.replace(mini + "}", mini + ", cache: {ttl_s: 30}}")
+    done = check(tmp_path, text)
+    assert done.returncode == 0, done.stderr
+    table = {line.split()[0]: line for line in done.stdout.splitlines()[1:]}
+    assert table["claude"].endswith("cache: ttl 600s, entries up to 1048576 bytes")
+    assert table["gpt-4o-mini"].endswith("cache: ttl 30s, entries up to 1048576 bytes")
+    assert "cache" not in table["flash"]

@@ -341,6 +341,9 @@ async def test_usage_endpoint_after_known_traffic(backend, upstream, tmp_path, g
         "cache_write_tokens": 0,
         "reasoning_tokens": 0,
         "cache_savings_usd": "0.000000000",
+        "cache_hits": 0,
+        "cache_saved_tokens": 0,
+        "cache_saved_usd": "0.000000000",
         "cost_usd": by_model["fake-model"]["cost_usd"],
     }
     # input 1.5, output 2.0 USD per million tokens.

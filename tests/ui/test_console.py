@@ -49,12 +49,18 @@ async def test_overview_numbers_equal_spend_for_the_same_ranges(tab: Tab, consol
         cost = sum((Decimal(r["cost_usd"]) for r in spend["data"]), Decimal(0))
         saved = sum((Decimal(r["cache_savings_usd"]) for r in spend["data"]), Decimal(0))
         errors = sum(r["requests"] for r in failed["data"])
+        hits = sum(r["cache_hits"] for r in spend["data"])
+        hit_saved = sum((Decimal(r["cache_saved_usd"]) for r in spend["data"]), Decimal(0))
         shown = f'[data-testid=totals] td[data-range="{name}"]'
         assert await cell(tab, f'{shown}[data-metric="requests"]') == f"{requests:,}"
         assert await cell(tab, f'{shown}[data-metric="tokens"]') == f"{tokens:,}"
         assert Decimal((await cell(tab, f'{shown}[data-metric="cost"]')).lstrip("$")) == cost
         assert Decimal((await cell(tab, f'{shown}[data-metric="saved"]')).lstrip("$")) == saved
         assert await cell(tab, f'{shown}[data-metric="errors"]') == f"{errors:,}"
+        rate = await cell(tab, f'{shown}[data-metric="cache_hit_rate"]')
+        assert rate == f"{100 * hits / requests:.1f}%"
+        shown_saved = await cell(tab, f'{shown}[data-metric="cache_saved"]')
+        assert Decimal(shown_saved.lstrip("$")) == hit_saved
         assert requests == 5 and errors == 2 and cost > 0  # the seed, all of it today
     assert await tab.page.locator(".uplot canvas").count() >= 4  # the four daily charts
     await tab.shot("admin-overview")

@@ -4,7 +4,7 @@
 import { api } from "./api.js";
 import { chip, details, h, section, table } from "./dom.js";
 import { barChart } from "./charts.js";
-import { fmtInt, fmtTime, fmtUSD } from "./format.js";
+import { fmtInt, fmtPct, fmtTime, fmtUSD } from "./format.js";
 import { scopesText } from "./view-keys.js";
 
 const limitText = (v) => (v === null || v === undefined ? "unlimited" : fmtInt(v));
@@ -45,6 +45,8 @@ export async function renderUsage(el) {
     { label: "Prompt tokens", num: true, value: (r) => fmtInt(r.prompt_tokens) },
     { label: "Completion tokens", num: true, value: (r) => fmtInt(r.completion_tokens) },
     { label: "Cost", num: true, value: (r) => fmtUSD(r.cost_usd) },
+    { label: "Cache hit rate", num: true, value: (r) => fmtPct(r.cache_hits || 0, r.requests) },
+    { label: "Saved by the response cache", num: true, value: (r) => fmtUSD(r.cache_saved_usd || "0") },
   ], rows, { empty: "No requests today.", testid: "my-models" }));
   el.append(byModel);
   if (rows.length) {

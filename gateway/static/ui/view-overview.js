@@ -17,8 +17,10 @@ function totals(rows) {
     tokens: t.tokens + r.prompt_tokens + r.completion_tokens,
     cost: t.cost + r.cost,
     saved: t.saved + r.saved,
+    hits: t.hits + r.hits,
+    hitSaved: t.hitSaved + r.hitSaved,
     errors: t.errors + r.errors,
-  }), { requests: 0, tokens: 0, cost: 0n, saved: 0n, errors: 0 });
+  }), { requests: 0, tokens: 0, cost: 0n, saved: 0n, hits: 0, hitSaved: 0n, errors: 0 });
 }
 
 function topTable(title, label, rows) {
@@ -54,6 +56,8 @@ export async function render(el) {
       cached_tokens: r.cached_tokens || 0,
       cost: nano(r.cost_usd),
       saved: nano(r.cache_savings_usd || "0"),
+      hits: r.cache_hits || 0,
+      hitSaved: nano(r.cache_saved_usd || "0"),
       errors: failed.get(day) || 0,
     };
   });
@@ -67,12 +71,15 @@ export async function render(el) {
       cell("tokens", fmtInt(t.tokens)),
       cell("cost", `$${usdText(t.cost)}`),
       cell("saved", `$${usdText(t.saved)}`),
+      cell("cache_hit_rate", fmtPct(t.hits, t.requests)),
+      cell("cache_saved", `$${usdText(t.hitSaved)}`),
       cell("errors", fmtInt(t.errors)),
       cell("error_rate", fmtPct(t.errors, t.requests)));
   });
   el.append(section("Totals",
     h("div", { class: "table-wrap" }, h("table", { class: "totals", "data-testid": "totals" },
-      h("thead", {}, h("tr", {}, ["", "Requests", "Tokens", "Cost (USD)", "Saved by the prompt cache", "Errors", "Error rate"]
+      h("thead", {}, h("tr", {}, ["", "Requests", "Tokens", "Cost (USD)", "Saved by the prompt cache",
+        "Response cache hit rate", "Saved by the response cache", "Errors", "Error rate"]
         .map((t, i) => h("th", { class: i ? "num" : "", text: t })))),
       h("tbody", {}, cards))),
     h("p", { class: "hint", text: `UTC days ${from} to ${today}. Errors: requests that ended neither ok nor client_closed.` })));

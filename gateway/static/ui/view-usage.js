@@ -5,7 +5,8 @@ import { api } from "./api.js";
 import { field, fill, h, notice, section, select, table } from "./dom.js";
 import { barChart, timeChart } from "./charts.js";
 import {
-  addDays, axisUSD, dayList, dayUnix, download, fmtInt, fmtUSD, nano, toCSV, usdNumber, utcDay,
+  addDays, axisUSD, dayList, dayUnix, download, fmtInt, fmtPct, fmtUSD, nano, toCSV, usdNumber,
+  utcDay,
 } from "./format.js";
 
 const GROUPS = ["user", "key", "team", "model", "tag", "day"];
@@ -64,6 +65,8 @@ export async function render(el) {
         { label: "Prompt tokens", num: true, value: (r) => fmtInt(r.prompt_tokens) },
         { label: "Completion tokens", num: true, value: (r) => fmtInt(r.completion_tokens) },
         { label: "Cost", num: true, key: "cost", value: (r) => fmtUSD(r.cost_usd) },
+        { label: "Cache hit rate", num: true, key: "hit-rate", value: (r) => fmtPct(r.cache_hits || 0, r.requests) },
+        { label: "Saved by the response cache", num: true, key: "cache-saved", value: (r) => fmtUSD(r.cache_saved_usd || "0") },
       ], rows, { empty: "No requests in this range.", testid: "usage-table" }));
     } catch (error) {
       fill(out, notice(error.message, "error"));
@@ -72,9 +75,11 @@ export async function render(el) {
 
   csv.addEventListener("click", () => {
     if (!current) return;
-    const rows = current.data.map((r) => [r.group, r.requests, r.prompt_tokens, r.completion_tokens, r.cost_usd]);
+    const rows = current.data.map((r) => [r.group, r.requests, r.prompt_tokens, r.completion_tokens, r.cost_usd,
+      r.cache_hits, r.cache_saved_usd]);
     download(`spend-by-${current.group_by}-${current.from}-to-${current.to}.csv`,
-      toCSV([current.group_by, "requests", "prompt_tokens", "completion_tokens", "cost_usd"], rows));
+      toCSV([current.group_by, "requests", "prompt_tokens", "completion_tokens", "cost_usd",
+        "cache_hits", "cache_saved_usd"], rows));
   });
   form.addEventListener("submit", (event) => {
     event.preventDefault();
