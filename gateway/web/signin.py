@@ -49,7 +49,7 @@ def _refused(message: str) -> InvalidApiKey:
     return InvalidApiKey(f"Sign-in refused: {message}", code="signin_failed")
 
 
-async def login(request: web.Request) -> web.StreamResponse:
+async def login(request: web.Request) -> web.Response:
     from ..access.oidc import OidcError, new_pkce_verifier
 
     s = request.app[SERVICES]
@@ -62,15 +62,15 @@ async def login(request: web.Request) -> web.StreamResponse:
     except OidcError as error:
         raise ProviderError(f"The sign-in provider is unavailable: {error}") from None
     await s.console_sessions.begin_login(state, PendingLogin(nonce, verifier, redirect_uri))
-    response = web.HTTPFound(url)
+    response = web.Response(status=302, headers={"Location": url})
     response.set_cookie(
         LOGIN_COOKIE, state, max_age=600, path="/ui", httponly=True, samesite="Lax",
         secure=cookie_secure(request),
     )  # fmt: skip
-    raise response
+    return response
 
 
-async def callback(request: web.Request) -> web.StreamResponse:
+async def callback(request: web.Request) -> web.Response:
     from ..access.oidc import OidcError
 
     s = request.app[SERVICES]
@@ -103,13 +103,13 @@ async def callback(request: web.Request) -> web.StreamResponse:
         override = s.quotas.override_for(user)
         team = override.team if override is not None else None
     token, _ = await sessions.create(user, role, team)
-    response = web.HTTPSeeOther("/ui")
+    response = web.Response(status=303, headers={"Location": "/ui"})
     response.del_cookie(LOGIN_COOKIE, path="/ui")
     response.set_cookie(
         COOKIE, token, max_age=int(sessions.ttl_s), path="/", httponly=True,
         samesite="Strict", secure=cookie_secure(request),
     )  # fmt: skip
-    raise response
+    return response
 
 
 async def session_info(request: web.Request) -> web.Response:
