@@ -122,3 +122,19 @@ def test_authlib_loads_only_when_auth_oidc_is_configured(oidc, loaded):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == loaded
+
+
+def test_check_config_shows_auth_oidc_without_the_secret():
+    from gateway.serve.cli import routing_table
+
+    mapping = {"auth": {"oidc": {**OIDC, "client_secret": "s3cr3t-value", "team_claim": "team",
+                                 "roles": {"admin": ["ops"], "team_admin": ["leads"]}}}}  # fmt: skip
+    lines = routing_table(parse(mapping, "test", {}))
+    shown = [line for line in lines if line.startswith("console sign-in:")]
+    assert shown == [
+        "console sign-in: issuer https://id.example.com, client_id console, client_secret set,"
+        " scopes openid profile email, role_claim groups, roles admin=ops; team_admin=leads,"
+        " team_claim team, session 28800s"
+    ]
+    assert not any("s3cr3t" in line for line in lines)
+    assert not any("console sign-in" in line for line in routing_table(parse({}, "test", {})))
