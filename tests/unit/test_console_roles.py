@@ -127,8 +127,9 @@ def test_authlib_loads_only_when_auth_oidc_is_configured(oidc, loaded):
 def test_check_config_shows_auth_oidc_without_the_secret():
     from gateway.serve.cli import routing_table
 
-    mapping = {"auth": {"oidc": {**OIDC, "client_secret": "s3cr3t-value", "team_claim": "team",
-                                 "roles": {"admin": ["ops"], "team_admin": ["leads"]}}}}  # fmt: skip
+    roles = {"admin": ["ops"], "team_admin": ["leads"]}
+    oidc = {**OIDC, "client_secret": "s3cr3t-value", "team_claim": "team", "roles": roles}
+    mapping = {"auth": {"oidc": oidc}}
     lines = routing_table(parse(mapping, "test", {}))
     shown = [line for line in lines if line.startswith("console sign-in:")]
     assert shown == [
