@@ -139,3 +139,13 @@ def test_check_config_shows_auth_oidc_without_the_secret():
     ]
     assert not any("s3cr3t" in line for line in lines)
     assert not any("console sign-in" in line for line in routing_table(parse({}, "test", {})))
+
+
+def test_a_reload_keeps_the_running_auth_oidc():
+    from gateway.web.reload import prepare
+
+    current = parse({"auth": {"oidc": OIDC}}, "test", {})
+    changed = parse({"auth": {"oidc": {**OIDC, "client_id": "other"}, "admin_key": "k2"}}, "t", {})
+    running, ignored = prepare(current, changed)
+    assert running.auth.oidc == current.auth.oidc and running.auth.admin_key == "k2"
+    assert ignored == ["auth.oidc"]
