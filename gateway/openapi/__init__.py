@@ -12,7 +12,7 @@ from .governance import governance_paths
 from .paths import all_paths
 from .schemas import RPM_MAX, TPD_MAX, component_schemas
 from .shapes import HEADERS
-from .signin import signin_paths, signin_schemas
+from .signin import signin_paths, signin_schemas, with_console_sessions
 
 __all__ = ["RPM_MAX", "TPD_MAX", "build_document"]
 
@@ -87,8 +87,8 @@ def build_document(*, tiers: Iterable[str] = ()) -> dict[str, Any]:
             {"name": "Operations", "description": "Health, readiness, metrics (no key)."},
             {"name": "Reference", "description": "This reference (no key)."},
         ],
-        "paths": _join(
-            _join(_join(all_paths(), governance_paths()), console_paths()), signin_paths()
+        "paths": with_console_sessions(
+            _join(_join(_join(all_paths(), governance_paths()), console_paths()), signin_paths())
         ),
         "components": {
             "securitySchemes": {
@@ -109,6 +109,13 @@ def build_document(*, tiers: Iterable[str] = ()) -> dict[str, Any]:
                     "type": "http",
                     "scheme": "bearer",
                     "description": "`auth.admin_key` from the config (empty: /admin is off).",
+                },
+                "ConsoleSession": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "gw_console",
+                    "description": "A console session (auth.oidc, GET /ui/login); a change "
+                    "made with it also needs `X-CSRF-Token` from GET /ui/session.",
                 },
             },
             "headers": HEADERS,

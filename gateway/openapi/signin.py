@@ -117,6 +117,25 @@ def signin_paths() -> dict[str, Schema]:
     }  # fmt: skip
 
 
+ROLE_403 = error(
+    PermissionDenied,
+    "A console session whose role may not do this (or a team admin naming another team), or a "
+    "change without the session's X-CSRF-Token.",
+    ["permission_denied", "other_team", "no_team", "team_settings", "csrf_token_invalid"],
+)
+
+
+def with_console_sessions(paths: dict[str, Schema]) -> dict[str, Schema]:
+    """Every /admin operation also takes a console session (and may answer 403 for its role)."""
+    for path, item in paths.items():
+        if not path.startswith("/admin/"):
+            continue
+        for operation in item.values():
+            operation["security"] = [*operation["security"], {"ConsoleSession": []}]
+            operation["responses"] = {**operation["responses"], "403": ROLE_403}
+    return paths
+
+
 def signin_schemas() -> dict[str, Schema]:
     json_object = {"type": ["object", "null"]}
     return {

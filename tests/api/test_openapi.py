@@ -108,7 +108,8 @@ def test_security_follows_the_path(document):
             assert op["security"] == [{"UserKey": []}], path
             assert "401" in op["responses"], path
         elif path.startswith("/admin/"):
-            assert op["security"] == [{"AdminKey": []}], path
+            assert op["security"] == [{"AdminKey": []}, {"ConsoleSession": []}], path
+            assert op["responses"]["403"]["content"]["application/json"], path  # a role's limit
             assert {"401", "404"} <= set(op["responses"]), path  # 404: admin API disabled
         else:
             assert op["security"] == [], path  # health, metrics and this reference: no key

@@ -133,6 +133,7 @@ def oidc_config(issuer: str, client_id: str = CLIENT_ID) -> dict[str, Any]:
         "role_claim": "groups",
         "roles": ROLES,
         "team_claim": "team",
+        "session_ttl_s": 300,  # what the tests leave in the shared Redis goes soon
     }
 
 
