@@ -1,7 +1,7 @@
 // Keys (admin): search the keys (GET /admin/keys), create one with scopes (POST /admin/keys;
 // the new key is shown once, here, and kept nowhere), revoke one (DELETE /admin/keys/{id}).
 
-import { api, can } from "./api.js";
+import { api, can, session } from "./api.js";
 import { append, chip, confirmButton, field, fill, h, notice, section, select, table } from "./dom.js";
 import { fmtTime, localToUtc } from "./format.js";
 
@@ -33,13 +33,17 @@ function keyBody(form) {
   return body;
 }
 
+const teamAdmin = () => session.role() === "team_admin" && Boolean(session.team());
+
 function createForm(onCreated) {
   const shown = h("div", { class: "new-key-slot" });
   const form = h("form", { class: "grid-form", "data-testid": "create-key" },
     field("User *", h("input", { name: "user", required: true, maxlength: 128 })),
     field("Name", h("input", { name: "name", maxlength: 128 })),
     field("Tier", h("input", { name: "tier", placeholder: "default tier" })),
-    field("Team", h("input", { name: "team" })),
+    field("Team", teamAdmin() // a team admin's keys are their team's
+      ? h("input", { name: "team", value: session.team(), readonly: true })
+      : h("input", { name: "team" })),
     field("Models", h("input", { name: "models", placeholder: "gpt-4o, openai/*" }), "comma-separated; empty: any"),
     field("Expires (UTC)", h("input", { name: "expires_at", type: "datetime-local" })),
     field("RPM", h("input", { name: "rpm", type: "number", min: 0 })),
