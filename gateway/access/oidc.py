@@ -139,6 +139,8 @@ class OidcClient:
             raise OidcError(f"the token endpoint refused the code ({status} {detail or ''})")
         if not isinstance(answer.get("id_token"), str):
             raise OidcError("the token endpoint sent no id_token")
+        if not isinstance(answer.get("access_token"), str):
+            answer.pop("access_token", None)
         return answer
 
     async def _key_set(self, refresh: bool) -> KeySet:
@@ -174,6 +176,6 @@ class OidcClient:
                 token = jwt.decode(id_token, await self._key_set(True), registry=registry)
             claims = CodeIDToken(token.claims, token.header, options, params)
             claims.validate(now=int(time.time()), leeway=LEEWAY_S)
-        except (JoseError, ValueError) as error:
+        except (JoseError, ValueError, TypeError, KeyError) as error:  # malformed, too
             raise OidcError(f"the ID token did not verify: {error}") from None
         return dict(claims)

@@ -119,3 +119,9 @@ async def test_a_token_signed_by_a_stranger_key_is_refused(issuer):
     forged = jwt.encode({"alg": "RS256", "kid": "stranger"}, claims, stranger)
     with pytest.raises(OidcError):
         await verify(issuer, CLIENT_ID, forged, "n-5")
+
+
+@pytest.mark.parametrize("token", ["", "not-a-jwt", "a.b", "a.b.c", "e30.e30.", "..", "x" * 5000])
+async def test_garbage_is_refused_cleanly(issuer, token):
+    with pytest.raises(OidcError):
+        await verify(issuer, CLIENT_ID, token, "n")
