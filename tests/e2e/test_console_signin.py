@@ -392,3 +392,16 @@ async def test_every_change_is_in_the_audit_log(console):
         http.get(f"{console.url}/admin/audit?from=yesterday", headers=bearer(ADMIN_KEY)) as r,
     ):
         assert r.status == 400 and (await r.json())["error"]["param"] == "from"
+
+
+async def test_without_a_team_claim_a_team_admin_s_team_is_their_user_quota_s(console):
+    lee = await console.person("lee")
+    assert (lee.session["role"], lee.session["team"]) == ("team_admin", None)
+    status, error = await lee.call("GET", "admin/keys")
+    assert status == 403 and error["error"]["code"] == "no_team"
+    await seed_teams(console)
+    await console.admin("PUT", "admin/users/lee/quota", {"team": "other"})
+    lee = await console.person("lee")  # the team is read at sign-in
+    assert lee.session["team"] == "other"
+    status, listed = await lee.call("GET", "admin/keys")
+    assert status == 200 and {k["team"] for k in listed["data"]} == {"other"}

@@ -30,12 +30,14 @@ SCRIPT = Path(__file__).parent / "node" / "oidc_provider.mjs"
 CLIENT_ID = "gateway-console"
 CLIENT_SECRET = "console-secret-for-tests"
 OTHER_CLIENT_ID = "another-app"
-# Two people in different groups (admins, team leads of team `core`), a viewer and a plain user.
+# People in different groups: an admin, team leads (tom of team `core` by the team claim, lee
+# with no team claim), a viewer and a plain user.
 ACCOUNTS: dict[str, dict[str, Any]] = {
     "ada": {"preferred_username": "ada", "name": "Ada Admin", "groups": ["gw-admins", "staff"]},
     "tom": {"preferred_username": "tom", "name": "Tom Lead", "groups": ["team-leads"],
             "team": "core"},
     "val": {"preferred_username": "val", "name": "Val Viewer", "groups": ["auditors"]},
+    "lee": {"preferred_username": "lee", "name": "Lee Lead", "groups": ["team-leads"]},  # no team
     "uma": {"preferred_username": "uma", "name": "Uma User", "groups": ["staff"]},
 }  # fmt: skip
 ROLES = {"admin": ["gw-admins"], "team_admin": ["team-leads"], "viewer": ["auditors"]}
