@@ -194,3 +194,18 @@ CREATE INDEX IF NOT EXISTS ai_request_log_endpoint_created_idx
     ON ai_request_log (endpoint, created_at, id);
 CREATE INDEX IF NOT EXISTS ai_request_log_failed_idx ON ai_request_log (created_at, id)
     WHERE status NOT IN ('ok', 'client_closed');
+-- The audit log (SPEC 19): every change made through the admin API or the console (keys, teams,
+-- quotas, budgets), who made it in which role, and the object before and after (JSON).
+CREATE TABLE IF NOT EXISTS ai_audit_log (
+    id         BIGSERIAL PRIMARY KEY,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    actor      TEXT NOT NULL,
+    role       TEXT NOT NULL,
+    action     TEXT NOT NULL,
+    target     TEXT NOT NULL,
+    team       TEXT,
+    before     JSONB,
+    after      JSONB
+);
+CREATE INDEX IF NOT EXISTS ai_audit_log_created_idx ON ai_audit_log (created_at, id);
+CREATE INDEX IF NOT EXISTS ai_audit_log_actor_created_idx ON ai_audit_log (actor, created_at);

@@ -90,6 +90,12 @@ class MethodNotAllowed(GatewayError):
     status, type, code = 405, "invalid_request_error", "method_not_allowed"
 
 
+class PermissionDenied(GatewayError):
+    """The caller is known but their role may not do this (SPEC 19)."""
+
+    status, type, code = 403, "permission_error", "permission_denied"
+
+
 class Conflict(GatewayError):
     status, type, code = 409, "invalid_request_error", "conflict"
 

@@ -26,12 +26,14 @@ from .schema import (
     ConfigFile,
     DeploymentSection,
     ModelSection,
+    OidcSection,
     PricedSection,
     ProviderSection,
     QuotaSection,
 )
 from .types import (
     DEFAULT_BASE_URLS,
+    OIDC_SCOPES,
     RESPONSES_NATIVE,
     AuthConfig,
     CacheConfig,
@@ -41,6 +43,7 @@ from .types import (
     Deployment,
     LoggingConfig,
     ModelConfig,
+    OidcConfig,
     Prices,
     PricingConfig,
     ProviderConfig,
@@ -322,7 +325,26 @@ def _auth(a: AuthSection, tiers: Mapping[str, TierLimits]) -> AuthConfig:
         if k.tier is not None and k.tier not in tiers:
             raise _Invalid(f"auth.keys[{i}].tier", f"unknown tier {k.tier!r}")
     keys = tuple(StaticKey(**k.given()) for k in a.keys)
-    return AuthConfig(keys=keys, **a.given("admin_key", "cache_refresh_s"))
+    return AuthConfig(keys=keys, oidc=_oidc(a.oidc), **a.given("admin_key", "cache_refresh_s"))
+
+
+def _oidc(o: OidcSection | None) -> OidcConfig | None:
+    if o is None:
+        return None
+    if not o.issuer.strip("/").partition("://")[2]:
+        raise _Invalid("auth.oidc.issuer", "must be the provider's URL")
+    if not o.client_id:
+        raise _Invalid("auth.oidc.client_id", "must not be empty")
+    scopes = tuple(o.scopes) if o.scopes is not None else OIDC_SCOPES
+    if "openid" not in scopes:
+        raise _Invalid("auth.oidc.scopes", "must include openid")
+    roles = {r: tuple(getattr(o.roles, r)) for r in ("admin", "team_admin", "viewer")}
+    return OidcConfig(
+        scopes=scopes,
+        roles={r: v for r, v in roles.items() if v},
+        **o.given("issuer", "client_id", "client_secret", "role_claim", "team_claim",
+                  "session_ttl_s", "redirect_uri"),
+    )  # fmt: skip
 
 
 def _build(file: ConfigFile, source: str) -> Config:

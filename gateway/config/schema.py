@@ -167,10 +167,29 @@ class StaticKeySection(Section):
     name: Text | None = None
 
 
+class OidcRolesSection(Section):
+    admin: list[Text] = []
+    team_admin: list[Text] = []
+    viewer: list[Text] = []
+
+
+class OidcSection(Section):
+    issuer: Annotated[Text, _scheme("https://", "http://")]
+    client_id: Text
+    client_secret: Text | None = None
+    scopes: list[Text] | None = None
+    role_claim: Text | None = None
+    roles: OidcRolesSection = Field(default_factory=OidcRolesSection)
+    team_claim: Text | None = None
+    session_ttl_s: Annotated[float, BeforeValidator(_number), Field(ge=60)] | None = None
+    redirect_uri: Annotated[Text, _scheme("https://", "http://")] | None = None
+
+
 class AuthSection(Section):
     admin_key: Text | None = None
     keys: list[StaticKeySection] = []
     cache_refresh_s: Seconds | None = None
+    oidc: OidcSection | None = None
 
 
 class ProviderSection(Section):

@@ -54,11 +54,33 @@ class StaticKey:
     name: str = "static"
 
 
+ROLES = ("admin", "team_admin", "viewer", "user")
+OIDC_SCOPES = ("openid", "profile", "email")
+
+
+@dataclass(frozen=True, slots=True)
+class OidcConfig:
+    """Console sign-in through an OpenID Connect provider (SPEC 19)."""
+
+    issuer: str
+    client_id: str
+    client_secret: str = ""  # empty: a public client (PKCE alone)
+    scopes: tuple[str, ...] = OIDC_SCOPES
+    role_claim: str = "groups"  # a claim holding a string or a list of strings
+    # role -> the role_claim values that grant it; the first role matched in ROLES order wins,
+    # and a person matching none is a `user`.
+    roles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    team_claim: str = ""  # empty: a team admin's team is their user quota's team
+    session_ttl_s: float = 28800.0  # a console session ends this long after sign-in
+    redirect_uri: str = ""  # empty: <scheme>://<host>/ui/callback of the request
+
+
 @dataclass(frozen=True, slots=True)
 class AuthConfig:
     admin_key: str = ""
     keys: tuple[StaticKey, ...] = ()
     cache_refresh_s: float = 2.0
+    oidc: OidcConfig | None = None
 
 
 # `openai` is any OpenAI-compatible API, relayed byte for byte; `azure` the same body on Azure's

@@ -12,6 +12,7 @@ from .governance import governance_paths
 from .paths import all_paths
 from .schemas import RPM_MAX, TPD_MAX, component_schemas
 from .shapes import HEADERS
+from .signin import signin_paths, signin_schemas, with_console_sessions
 
 __all__ = ["RPM_MAX", "TPD_MAX", "build_document"]
 
@@ -77,11 +78,18 @@ def build_document(*, tiers: Iterable[str] = ()) -> dict[str, Any]:
             {"name": "Models", "description": "Models from the config."},
             {"name": "Sessions", "description": "Server-side conversation history."},
             {"name": "Usage", "description": "The caller's usage and quota."},
-            {"name": "Admin", "description": "Keys, quotas, usage, routes (admin key)."},
+            {
+                "name": "Admin",
+                "description": "Keys, quotas, usage, routes (admin key, or a "
+                "console session whose role allows it: else 403 `permission_error`).",
+            },
+            {"name": "Console sign-in", "description": "OpenID Connect sign-in (auth.oidc)."},
             {"name": "Operations", "description": "Health, readiness, metrics (no key)."},
             {"name": "Reference", "description": "This reference (no key)."},
         ],
-        "paths": _join(_join(all_paths(), governance_paths()), console_paths()),
+        "paths": with_console_sessions(
+            _join(_join(_join(all_paths(), governance_paths()), console_paths()), signin_paths())
+        ),
         "components": {
             "securitySchemes": {
                 "UserKey": {
@@ -102,8 +110,19 @@ def build_document(*, tiers: Iterable[str] = ()) -> dict[str, Any]:
                     "scheme": "bearer",
                     "description": "`auth.admin_key` from the config (empty: /admin is off).",
                 },
+                "ConsoleSession": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "gw_console",
+                    "description": "A console session (auth.oidc, GET /ui/login); a change "
+                    "made with it also needs `X-CSRF-Token` from GET /ui/session.",
+                },
             },
             "headers": HEADERS,
-            "schemas": {**component_schemas(list(tiers)), **console_schemas()},
+            "schemas": {
+                **component_schemas(list(tiers)),
+                **console_schemas(),
+                **signin_schemas(),
+            },
         },
     }

@@ -26,7 +26,11 @@ DB_DOWN = "The database is unavailable (`service_unavailable`); retry shortly."
 UPSTREAM_NOTE = " An upstream error with this status passes through with upstream's body."
 
 UNAUTHORIZED = error(InvalidApiKey, "Missing, unknown or revoked API key.")
-ADMIN_UNAUTHORIZED = error(InvalidApiKey, "Missing or wrong admin key.")
+ADMIN_UNAUTHORIZED = error(
+    InvalidApiKey,
+    "Missing or wrong admin key (or, with auth.oidc, no live console session).",
+    ["invalid_api_key", "invalid_session"],
+)
 ADMIN_DISABLED = "The admin API is disabled (empty `auth.admin_key`), or"
 TOO_LARGE = error(RequestTooLarge, "The body is larger than `server.max_body_bytes`.")
 DB_503 = error(ServiceUnavailable, DB_DOWN)

@@ -13,7 +13,15 @@ from typing import Any, TypeVar
 from .. import logs
 from ..access import governance_fields as fields
 from ..access.auth import hash_key, new_key
-from ..config import Config, ConfigError, Deployment, ProviderConfig, config_path, load
+from ..config import (
+    Config,
+    ConfigError,
+    Deployment,
+    OidcConfig,
+    ProviderConfig,
+    config_path,
+    load,
+)
 from ..errors import InvalidRequest
 from ..routing import deployment_prices, describe_prices
 from ..store import ApiKey, Store, StoreUnavailable
@@ -89,7 +97,20 @@ def routing_table(config: Config) -> list[str]:
         f" to {r.backoff_max_s}s, cooldown {r.cooldown_s}s after"
         f" {max(1, r.cooldown_failures)} failures in a row"
     )
+    if config.auth.oidc is not None:
+        lines.append(console_signin_line(config.auth.oidc))
     return lines
+
+
+def console_signin_line(o: OidcConfig) -> str:
+    """auth.oidc as check-config shows it: everything but the client secret."""
+    roles = "; ".join(f"{role}={','.join(values)}" for role, values in o.roles.items())
+    secret = "set" if o.client_secret else "none (public client)"
+    return (
+        f"console sign-in: issuer {o.issuer}, client_id {o.client_id}, client_secret {secret},"
+        f" scopes {' '.join(o.scopes)}, role_claim {o.role_claim}, roles {roles or '-'},"
+        f" team_claim {o.team_claim or '-'}, session {o.session_ttl_s:g}s"
+    )
 
 
 def _deployment(provider: ProviderConfig, d: Deployment, weighted: bool) -> str:

@@ -9,6 +9,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
+from gateway.store.audit import AuditLog
+
 # Columns mirror_config may set, per table; the first one is the unique key upserts match on.
 PROVIDER_COLUMNS = ("name", "display_name", "status", "models", "is_default", "sort")
 MODEL_COLUMNS = ("model", "provider_name", "display_name", "max_tokens", "input_price",
@@ -236,7 +238,7 @@ def utc(moment: datetime) -> datetime:
 
 
 @runtime_checkable
-class Store(Protocol):
+class Store(AuditLog, Protocol):
     """Everything the gateway persists. Methods raise StoreUnavailable when the DB is down."""
 
     async def migrate(self) -> None:
@@ -379,9 +381,15 @@ class Store(Protocol):
         ...
 
     async def spend(
-        self, group_by: str, start: datetime, end: datetime, uid: str | None = None
+        self,
+        group_by: str,
+        start: datetime,
+        end: datetime,
+        uid: str | None = None,
+        team: str | None = None,
     ) -> list[dict[str, Any]]:
-        """ai_request_log rows with start <= created_at < end (of one user when `uid`), summed
+        """ai_request_log rows with start <= created_at < end (of one user when `uid`, of one team
+        when `team`), summed
         per group: `group_by` is user | key | team | model | tag | day. Each dict: group (str;
         the YYYY-MM-DD date for day; a row with several tags counts once per tag; None groups
         as null), requests, prompt_tokens, completion_tokens, cost_usd (Decimal, exact).
@@ -443,5 +451,6 @@ class RequestQuery:
     model: str | None = None
     status: str | None = None  # a status of REQUEST_STATUSES; FAILED means every failure
     endpoint: str | None = None
+    team: str | None = None
     start: datetime | None = None  # created_at >= start
     end: datetime | None = None  # created_at < end

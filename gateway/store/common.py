@@ -317,11 +317,20 @@ def money_sums(money: str) -> str:
     return ", ".join(money.format(f"r.{c}") + f" AS {c}" for c in MONEY_SUMS)
 
 
-def spend_sql(group: str, join: str, money: str, start: str, end: str, uid: str | None) -> str:
+def spend_sql(
+    group: str,
+    join: str,
+    money: str,
+    start: str,
+    end: str,
+    uid: str | None,
+    team: str | None = None,
+) -> str:
     """spend(): ai_request_log AS r (LEFT JOINed with `join`) in [start, end), of one user when
-    `uid` is given, summed per `group` (an SQL expression); `money` is the backend's exact sum
-    (see money_sums). start, end and uid are placeholders."""
+    `uid` is given (of one team when `team` is), summed per `group` (an SQL expression); `money`
+    is the backend's exact sum (see money_sums). start, end, uid and team are placeholders."""
     who = f" AND r.uid = {uid}" if uid is not None else ""
+    who += f" AND r.team = {team}" if team is not None else ""
     return (
         f"SELECT {group} AS grp, count(*) AS requests, {token_sums('sum')}, {money_sums(money)}"
         f" FROM ai_request_log r{join}"

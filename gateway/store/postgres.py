@@ -48,6 +48,7 @@ from gateway.store.common import (
     usage_totals,
     window_sql,
 )
+from gateway.store.postgres_audit import PostgresAudit
 from gateway.store.postgres_governance import PostgresGovernance
 from gateway.store.postgres_params import Args, marks, param, text
 from gateway.store.postgres_request_log import PostgresRequestLog
@@ -143,7 +144,9 @@ def _columns(records: Sequence[Any], fields: Sequence[str]) -> list[list[Any]]:
     return [[param(c, getattr(r, c)) for r in records] for c in fields]
 
 
-class PostgresStore(PostgresGovernance, PostgresResponses, PostgresRequestLog, MessageWindow):
+class PostgresStore(
+    PostgresGovernance, PostgresResponses, PostgresRequestLog, PostgresAudit, MessageWindow
+):
     """Store on PostgreSQL. Takes a ready asyncpg pool; `close()` closes it."""
 
     def __init__(self, pool: asyncpg.Pool, *, acquire_timeout_s: float = 10.0) -> None:

@@ -123,16 +123,26 @@ class PostgresGovernance:
         return [_READ.team(r) for r in rows]
 
     async def spend(
-        self, group_by: str, start: datetime, end: datetime, uid: str | None = None
+        self,
+        group_by: str,
+        start: datetime,
+        end: datetime,
+        uid: str | None = None,
+        team: str | None = None,
     ) -> list[dict[str, Any]]:
         """Request-log sums per group over [start, end), exactly (NUMERIC)."""
         check_spend_group(group_by)
         group, join = _SPEND_GROUPS[group_by]
         args: list[Any] = [utc(start), utc(end)]
+        uid_mark = team_mark = None
         if uid is not None:
             args.append(uid)
+            uid_mark = f"${len(args)}"
+        if team is not None:
+            args.append(team)
+            team_mark = f"${len(args)}"
         money = "COALESCE(sum({}), 0)"
-        sql = spend_sql(group, join, money, "$1", "$2", None if uid is None else "$3")
+        sql = spend_sql(group, join, money, "$1", "$2", uid_mark, team_mark)
         async with self._conn() as conn:
             rows = await conn.fetch(sql, *args)
         return spend_totals(rows)

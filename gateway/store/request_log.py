@@ -31,7 +31,12 @@ FAILED_SQL = f"status NOT IN ({_NOT_FAILED_SQL})"
 def _where(query: RequestQuery, add: AddArg) -> list[str]:
     """The query's filters as SQL conditions on the row alias `r`."""
     where = []
-    for column, value in (("uid", query.uid), ("model", query.model), ("endpoint", query.endpoint)):
+    for column, value in (
+        ("uid", query.uid),
+        ("model", query.model),
+        ("endpoint", query.endpoint),
+        ("team", query.team),
+    ):
         if value is not None:
             where.append(f"r.{column} = {add(value)}")
     if query.status == FAILED:

@@ -56,6 +56,7 @@ from gateway.store.common import (
     window_sql,
 )
 from gateway.store.request_log import failure_rows, failures_sql, get_sql, log_row, search_sql
+from gateway.store.sqlite_audit import SqliteAudit
 from gateway.store.sqlite_governance import SqliteGovernance
 from gateway.store.sqlite_responses import SqliteResponses
 from gateway.store.sqlite_schema import migrate, param, ts_text
@@ -92,7 +93,7 @@ def _rows(records: Sequence[Any], fields: Sequence[str]) -> list[tuple[Any, ...]
     return [tuple(param(c, getattr(r, c)) for c in fields) for r in records]
 
 
-class SqliteStore(SqliteGovernance, SqliteResponses, MessageWindow):
+class SqliteStore(SqliteGovernance, SqliteResponses, SqliteAudit, MessageWindow):
     """Store on one SQLite file (or `:memory:`), WAL mode, one worker thread."""
 
     def __init__(self, path: str, *, busy_timeout_ms: int = 5000) -> None:

@@ -127,13 +127,19 @@ class SqliteGovernance:
         return [_READ.team(r) for r in rows]
 
     async def spend(
-        self, group_by: str, start: datetime, end: datetime, uid: str | None = None
+        self,
+        group_by: str,
+        start: datetime,
+        end: datetime,
+        uid: str | None = None,
+        team: str | None = None,
     ) -> list[dict[str, Any]]:
         """Request-log sums per group over [start, end), exactly (decsum)."""
         check_spend_group(group_by)
         group, join = _SPEND_GROUPS[group_by]
         uid_mark = None if uid is None else ":uid"
-        sql = spend_sql(group, join, "decsum({})", ":start", ":end", uid_mark)
-        args = {"start": ts_text(start), "end": ts_text(end), "uid": uid}
+        team_mark = None if team is None else ":team"
+        sql = spend_sql(group, join, "decsum({})", ":start", ":end", uid_mark, team_mark)
+        args = {"start": ts_text(start), "end": ts_text(end), "uid": uid, "team": team}
         rows = await self._worker.run(lambda db: db.execute(sql, args).fetchall())
         return spend_totals(rows)

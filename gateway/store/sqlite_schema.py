@@ -86,6 +86,13 @@ CREATE TABLE IF NOT EXISTS ai_team (
     created_at TEXT NOT NULL, updated_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS ai_team_updated_at_idx ON ai_team (updated_at);
+CREATE TABLE IF NOT EXISTS ai_audit_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, created_at TEXT NOT NULL, actor TEXT NOT NULL,
+    role TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, team TEXT, before TEXT,
+    after TEXT
+);
+CREATE INDEX IF NOT EXISTS ai_audit_log_created_idx ON ai_audit_log (created_at, id);
+CREATE INDEX IF NOT EXISTS ai_audit_log_actor_created_idx ON ai_audit_log (actor, created_at);
 """
 
 # Columns added after a table's first release: (table, column, definition). SQLite has no

@@ -1,10 +1,9 @@
-"""/admin: the guard, per-user quota overrides (with budget and team), usage and spend reports,
+"""/admin: per-user quota overrides (with budget and team), usage and spend reports,
 and the routing health view; keys and teams live in admin_keys.py and admin_teams.py.
-Guarded by `Authorization: Bearer <auth.admin_key>`; an empty admin_key disables the whole API."""
+Guarded by the admin key or a console session with a role (web/console_auth.py, SPEC 19)."""
 
 from __future__ import annotations
 
-import hmac
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -12,30 +11,18 @@ from aiohttp import web
 
 from ..access import governance_fields as fields
 from ..access.governance_fields import RPM_MAX, TPD_MAX
-from ..errors import InvalidApiKey, InvalidRequest, NotFound
+from ..errors import InvalidRequest
 from ..store import QuotaOverride
 from ..store.base import SPEND_GROUPS
 from ..store.common import MONEY_SUMS
-from . import admin_keys, admin_teams
-from .keys import SERVICES
+from . import admin_keys, admin_teams, audit
+from .keys import ACTOR, SERVICES
 from .respond import json_object, json_response, query_choice, reject_unknown
 
-__all__ = ["RPM_MAX", "TPD_MAX", "USAGE_FLUSH_S", "add_routes", "require_admin", "usage_rows"]
+__all__ = ["RPM_MAX", "TPD_MAX", "USAGE_FLUSH_S", "add_routes", "usage_rows"]
 
 USAGE_FLUSH_S = 2.0
 SPEND_DEFAULT_DAYS = 30
-
-
-def require_admin(request: web.Request) -> None:
-    """Refuse a request without the admin key (404 while the admin API is disabled)."""
-    admin_key = request.app[SERVICES].config.auth.admin_key
-    if not admin_key:
-        raise NotFound("The admin API is disabled (auth.admin_key is empty).")
-    given = request.headers.get("Authorization", "")
-    expected = f"Bearer {admin_key}"
-    # surrogateescape: a header's bad bytes (decoded as lone surrogates) compare, never raise
-    if not hmac.compare_digest(given.encode(errors="surrogateescape"), expected.encode()):
-        raise InvalidApiKey("Incorrect admin key provided.")
 
 
 QUOTA_FIELDS = (
@@ -64,7 +51,8 @@ async def _set_user_quota(request: web.Request, keep: bool) -> web.Response:
     uid = request.match_info["uid"]
     payload = await json_object(request)
     reject_unknown(payload, QUOTA_FIELDS)
-    old = (s.quotas.override_for(uid) if keep else None) or QuotaOverride(uid, None, None, None)
+    stored = s.quotas.override_for(uid)
+    old = (stored if keep else None) or QuotaOverride(uid, None, None, None)
 
     def sent(name: str) -> bool:
         return name in payload or not keep
@@ -96,14 +84,25 @@ async def _set_user_quota(request: web.Request, keep: bool) -> web.Response:
     await s.store.set_user_quota(override)
     s.quotas.apply(override)
     limits = s.quotas.limits_for(uid, None)
-    return json_response(
-        {"object": "user_quota", "user": uid, "tier": override.tier, "rpm": override.rpm,
-         "tpd": override.tpd, "team": override.team,
-         "max_budget_usd": fields.money_text(override.max_budget_usd),
-         "budget_period": override.budget_period,
-         "max_parallel_requests": override.max_parallel_requests,
-         "effective": {"rpm": limits.rpm, "tpd": limits.tpd}}
-    )  # fmt: skip
+    after = _quota_object(override)
+    before = _quota_object(stored) if stored is not None else None
+    action = "quota.update" if keep else "quota.set"
+    await audit.record(request, action, uid, override.team, before, after)
+    return json_response({**after, "effective": {"rpm": limits.rpm, "tpd": limits.tpd}})
+
+
+def _quota_object(q: QuotaOverride) -> dict[str, Any]:
+    return {
+        "object": "user_quota",
+        "user": q.uid,
+        "tier": q.tier,
+        "rpm": q.rpm,
+        "tpd": q.tpd,
+        "team": q.team,
+        "max_budget_usd": fields.money_text(q.max_budget_usd),
+        "budget_period": q.budget_period,
+        "max_parallel_requests": q.max_parallel_requests,
+    }
 
 
 def parse_day(raw: str | None, param: str = "day") -> date | None:
@@ -177,7 +176,11 @@ async def get_spend(request: web.Request) -> web.Response:
         start = datetime.combine(first, time(0), UTC)
         await s.writer.flush(USAGE_FLUSH_S)
         rows = await s.store.spend(
-            group_by, start, _midnight_after(last), request.query.get("user") or None
+            group_by,
+            start,
+            _midnight_after(last),
+            request.query.get("user") or None,
+            request[ACTOR].team_scope,
         )
     data = [{**r, **{c: f"{r[c]:f}" for c in MONEY_SUMS}} for r in rows]
     return json_response(
@@ -197,6 +200,7 @@ async def get_routes(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     admin_keys.add_routes(app)
     admin_teams.add_routes(app)
+    audit.add_routes(app)
     app.router.add_put("/admin/users/{uid}/quota", put_user_quota)
     app.router.add_patch("/admin/users/{uid}/quota", patch_user_quota)
     app.router.add_get("/admin/usage", get_usage)

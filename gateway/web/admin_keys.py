@@ -1,5 +1,6 @@
 """/admin/keys: create API keys with their scopes (SPEC 10), list them (never the key itself),
-change their scopes and revoke them. Changes reach this instance's key cache at once."""
+change their scopes and revoke them. Changes reach this instance's key cache at once, and the
+audit log. A team admin (SPEC 19) sees and changes only the keys of their own team."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from aiohttp import web
 
 from ..access import governance_fields as fields
 from ..access.auth import hash_key, new_key
-from ..errors import InvalidRequest, NotFound, clip
+from ..errors import InvalidRequest, NotFound, PermissionDenied, clip
 from ..store import ApiKey
+from ..store.base import key_row_id
 from .admin_teams import require_team
-from .keys import SERVICES
+from .audit import record
+from .keys import ACTOR, SERVICES
 from .respond import json_object, json_response, optional_str, reject_unknown, unix
 
 if TYPE_CHECKING:
@@ -74,10 +77,23 @@ async def _scopes(s: Services, payload: dict[str, Any]) -> dict[str, Any]:
     return changes
 
 
+def _own_team(request: web.Request, team: str | None) -> None:
+    """403 when a team admin names a team (or no team) other than their own."""
+    scope = request[ACTOR].team_scope
+    if scope is not None and team != scope:
+        raise PermissionDenied(
+            f"A team admin manages only the keys of team `{scope}`.", code="other_team"
+        )
+
+
 async def create_key(request: web.Request) -> web.Response:
     s = request.app[SERVICES]
     payload = await json_object(request)
     reject_unknown(payload, ("user", "tier", "name", *SCOPES))
+    scope = request[ACTOR].team_scope
+    if scope is not None:  # a team admin's keys are their team's
+        payload.setdefault("team", scope)
+        _own_team(request, payload["team"])
     user = optional_str(payload, "user", 128)
     if not user:
         raise InvalidRequest("`user` is required.", param="user", code="missing_required_parameter")
@@ -99,12 +115,16 @@ async def create_key(request: web.Request) -> web.Response:
     )
     saved = await s.store.create_key(row)
     s.key_cache.apply(saved)
+    await record(request, "key.create", saved.id, saved.team, None, key_object(saved))
     return json_response({**key_object(saved), "key": key}, status=201)
 
 
 async def list_keys(request: web.Request) -> web.Response:
     s = request.app[SERVICES]
     rows = await s.store.list_keys(request.query.get("user") or None)
+    scope = request[ACTOR].team_scope
+    if scope is not None:
+        rows = [k for k in rows if k.team == scope]
     return json_response({"object": "list", "data": [key_object(k) for k in rows]})
 
 
@@ -119,6 +139,9 @@ async def patch_key(request: web.Request) -> web.Response:
     current = await s.store.get_key(key_id)
     if current is None or current.status != "active":  # a revoked key is gone (DELETE)
         raise NotFound(f"No active key found with id `{clip(key_id)}`.", param="key")
+    _own_team(request, current.team)
+    if "team" in changes:
+        _own_team(request, changes["team"])
     if changes.keys() & {"max_budget_usd", "budget_period"}:  # the other one as stored
         fields.check_changed_budget(
             changes.get("max_budget_usd", current.max_budget_usd),
@@ -130,16 +153,28 @@ async def patch_key(request: web.Request) -> web.Response:
     if updated is None:
         raise NotFound(f"No key found with id `{clip(key_id)}`.", param="key")
     s.key_cache.apply(updated)
-    return json_response(key_object(updated))
+    after = key_object(updated)
+    await record(request, "key.update", updated.id, updated.team, key_object(current), after)
+    return json_response(after)
 
 
 async def revoke_key(request: web.Request) -> web.Response:
     s = request.app[SERVICES]
     key = request.match_info["key"]
-    count = await s.store.revoke_key(key)
+    # The keys it revokes, for the team check and the audit log: by id, else by prefix.
+    by_id = await s.store.get_key(key) if key_row_id(key) is not None else None
+    candidates = [by_id] if by_id is not None else await s.store.list_keys(None)
+    matched = [k for k in candidates if k.status == "active" and key in (k.id, k.key_prefix)]
+    for k in matched:
+        _own_team(request, k.team)
+    count = await s.store.revoke_key(key) if matched else 0
     if not count:
         raise NotFound(f"No active key matches `{clip(key)}`.", param="key")
     await s.key_cache.refresh()
+    for k in matched:
+        revoked = await s.store.get_key(k.id)
+        after = key_object(revoked) if revoked is not None else None
+        await record(request, "key.revoke", k.id, k.team, key_object(k), after)
     return json_response({"object": "api_key.revoked", "revoked": count})
 
 

@@ -1,5 +1,6 @@
 """/admin/teams: create, list, read, change and delete teams (SPEC 10), and the check that a team
-named by a key or a user quota exists. Every change reaches this instance's team cache at once."""
+named by a key or a user quota exists. Every change reaches this instance's team cache at once,
+and the audit log. A team admin (SPEC 19) sees their own team and may change its budget."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ..access import governance_fields as fields
-from ..errors import Conflict, InvalidRequest, NotFound, clip
+from ..access.roles import TEAM_ADMIN_TEAM_FIELDS
+from ..errors import Conflict, InvalidRequest, NotFound, PermissionDenied, clip
 from ..store.base import Team
-from .keys import SERVICES
+from .audit import record
+from .keys import ACTOR, SERVICES
 from .respond import json_object, json_response, optional_str, reject_unknown, unix
 
 if TYPE_CHECKING:
@@ -86,6 +89,12 @@ def _settings(payload: dict[str, Any], team: Team) -> Team:
     return replace(team, **changes)
 
 
+def _own_team(request: web.Request, team_id: str) -> None:
+    scope = request[ACTOR].team_scope
+    if scope is not None and team_id != scope:
+        raise PermissionDenied(f"A team admin sees only team `{scope}`.", code="other_team")
+
+
 async def _active_team(s: Services, team_id: str) -> Team:
     team = await s.store.get_team(team_id)
     if team is None or team.status != "active":
@@ -111,39 +120,56 @@ async def create_team(request: web.Request) -> web.Response:
         )
     saved = await s.store.put_team(team)
     _announce_team(s, saved)
+    before = team_object(existing) if existing is not None else None
+    await record(request, "team.create", saved.id, saved.id, before, team_object(saved))
     return json_response(team_object(saved), status=201)
 
 
 async def list_teams(request: web.Request) -> web.Response:
     teams = await request.app[SERVICES].store.list_teams()
+    scope = request[ACTOR].team_scope
+    if scope is not None:
+        teams = [t for t in teams if t.id == scope]
     return json_response({"object": "list", "data": [team_object(t) for t in teams]})
 
 
 async def get_team(request: web.Request) -> web.Response:
     s = request.app[SERVICES]
+    _own_team(request, request.match_info["team"])
     return json_response(team_object(await _active_team(s, request.match_info["team"])))
 
 
 async def patch_team(request: web.Request) -> web.Response:
     s = request.app[SERVICES]
+    _own_team(request, request.match_info["team"])
     team = await _active_team(s, request.match_info["team"])
     payload = await json_object(request)
     reject_unknown(payload, TEAM_SETTINGS)
+    if request[ACTOR].team_scope is not None and not payload.keys() <= TEAM_ADMIN_TEAM_FIELDS:
+        raise PermissionDenied(
+            "A team admin may change only their team's budget (max_budget_usd, budget_period).",
+            code="team_settings",
+        )
     changed = _settings(payload, team)
     fields.check_changed_budget(changed.max_budget_usd, changed.budget_period, payload, "team")
     saved = await s.store.put_team(changed)
     _announce_team(s, saved)
-    return json_response(team_object(saved))
+    after = team_object(saved)
+    await record(request, "team.update", saved.id, saved.id, team_object(team), after)
+    return json_response(after)
 
 
 async def delete_team(request: web.Request) -> web.Response:
     s = request.app[SERVICES]
     team_id = request.match_info["team"]
+    before = await s.store.get_team(team_id)
     if not await s.store.delete_team(team_id):
         raise NotFound(f"No team found with id `{clip(team_id)}`.", param="team")
     deleted = await s.store.get_team(team_id)
     if deleted is not None:
         _announce_team(s, deleted)
+    gone = team_object(before) if before is not None else None
+    await record(request, "team.delete", team_id, team_id, gone, None)
     return web.Response(status=204)
 
 

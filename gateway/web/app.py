@@ -9,9 +9,11 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from ..access.auth import Authenticator, CachedKeys, StaticKeys
+from ..access.console_sessions import ConsoleSessions, MemoryBlobs, RedisBlobs
 from ..access.polling import maintain_forever
 from ..access.quotas import QuotaResolver
 from ..access.teams import TeamCache
@@ -43,6 +45,7 @@ from . import (
     requests_log,
     responses,
     sessions,
+    signin,
     usage,
 )
 from .keys import SERVICES, TRACER
@@ -126,7 +129,20 @@ async def build_services(config: Config, metrics: Metrics) -> Services:
     limiter, redis_client = _limiter(config)
     key_cache = CachedKeys(store, refresh_s=config.auth.cache_refresh_s)
     health = DeploymentHealth(config.routing.cooldown_failures, config.routing.cooldown_s)
+    oidc = config.auth.oidc
+    console_sessions: ConsoleSessions | None = None
+    oidc_client: Any = None
+    if oidc is not None:  # authlib loads only here
+        from ..access.oidc import OidcClient
+
+        blobs: MemoryBlobs | RedisBlobs = MemoryBlobs()
+        if redis_client is not None:
+            blobs = RedisBlobs(redis_client, config.redis.prefix)
+        console_sessions = ConsoleSessions(blobs, oidc.session_ttl_s)
+        oidc_client = OidcClient(oidc, aiohttp.ClientSession())
     return Services(
+        console_sessions=console_sessions,
+        oidc=oidc_client,
         config=config,
         router=Router(config, health),
         upstreams=build_upstreams(config.providers),
@@ -163,6 +179,8 @@ async def close_services(s: Services) -> None:
     await s.recorder.drain()
     await s.writer.close(timeout_s=s.config.server.shutdown_grace_s)
     await s.upstreams.close()
+    if s.oidc is not None:
+        await s.oidc.http.close()
     await s.limiter.close()
     if s.redis is not None:
         await s.redis.aclose()
@@ -234,5 +252,6 @@ def create_app(config: Config, metrics: Metrics | None = None) -> web.Applicatio
     docs.add_routes(app)
     requests_log.add_routes(app)
     own_keys.add_routes(app)
+    signin.add_routes(app)
     console.add_routes(app)
     return app

@@ -83,4 +83,5 @@ def add_routes(app: web.Application) -> None:
     """Register GET /ui and GET /ui/{asset}."""
     app[ASSETS] = console_assets()
     app.router.add_get("/ui", console_page)
-    app.router.add_get("/ui/{asset}", console_asset)
+    # Every file name has a dot: /ui/login, /ui/session... (web/signin.py) are not files.
+    app.router.add_get(r"/ui/{asset:[^/]*\.[^/]*}", console_asset)

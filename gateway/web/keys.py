@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from ..access.auth import Principal
+from ..access.roles import Actor
 from ..tracing import RequestTrace, Tracer
 
 if TYPE_CHECKING:
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 SERVICES: web.AppKey[Services] = web.AppKey("services")
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
+ACTOR: web.RequestKey[Actor] = web.RequestKey("actor", Actor)  # who calls /admin (SPEC 19)
 TRACER: web.AppKey[Tracer] = web.AppKey("tracer", Tracer)
 TRACE: web.RequestKey[RequestTrace] = web.RequestKey("trace", RequestTrace)
 # Server-Timing: when the request arrived (perf_counter) and how long upstream kept it waiting.

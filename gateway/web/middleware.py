@@ -25,8 +25,8 @@ from ..errors import (
 from ..store import StoreUnavailable
 from ..tracing import NO_TRACE, RequestTrace
 from ..translate.messages.errors import error_body as anthropic_error_body
-from .admin import require_admin
-from .keys import PRINCIPAL, REQUEST_ID, SERVICES, STARTED, TRACE, TRACER, UPSTREAM_S
+from .console_auth import admin_actor, console_principal
+from .keys import ACTOR, PRINCIPAL, REQUEST_ID, SERVICES, STARTED, TRACE, TRACER, UPSTREAM_S
 from .lifecycle import INFLIGHT
 
 log = logging.getLogger("gateway.web")
@@ -102,7 +102,7 @@ async def front_door(request: web.Request, handler: Handler) -> web.StreamRespon
         if path.startswith("/v1/"):
             request[PRINCIPAL] = await _authenticate(request)
         elif path.startswith("/admin/"):
-            require_admin(request)
+            request[ACTOR] = await admin_actor(request)
         response = await handler(request)
         trace.end(response.status)
         return response
@@ -140,8 +140,12 @@ async def stamp_headers(request: web.Request, response: web.StreamResponse) -> N
 
 
 async def _authenticate(request: web.Request) -> Principal:
-    """The Principal of a /v1 request's key (Bearer, or x-api-key on the Messages routes)."""
+    """The Principal of a /v1 request's key (Bearer, or x-api-key on the Messages routes), or
+    of the console's cookie on /v1/ai."""
     auth = request.app[SERVICES].authenticator
+    console = await console_principal(request)
+    if console is not None:
+        return console
     header = request.headers.get("Authorization")
     api_key = request.headers.get("x-api-key")
     if header is None and api_key is not None and _anthropic_route(request):

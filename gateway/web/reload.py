@@ -3,8 +3,8 @@ limits and the log level of a running gateway, without dropping a request in fli
 
 Rules:
 - A file that fails to load or validate is refused with one log line; the running config stays.
-- server, database, redis and auth.cache_refresh_s take effect only on restart: their changes are
-  logged as ignored and the running values are kept.
+- server, database, redis, auth.cache_refresh_s and auth.oidc take effect only on restart: their
+  changes are logged as ignored and the running values are kept.
 - Handlers read `Services` fields per request, so swapping those fields is the whole reload. The
   swap has no await in it: a handler sees either every old field or every new one.
 - Unchanged providers keep their upstream client (and its warm connections). The client of a
@@ -38,12 +38,16 @@ def prepare(current: Config, new: Config) -> tuple[Config, list[str]]:
     ignored = [name for name in RESTART_SECTIONS if getattr(new, name) != getattr(current, name)]
     if new.auth.cache_refresh_s != current.auth.cache_refresh_s:
         ignored.append("auth.cache_refresh_s")  # the key poller was started with the old period
+    if new.auth.oidc != current.auth.oidc:
+        ignored.append("auth.oidc")  # the provider's client and the session store are built once
     running = replace(
         new,
         server=current.server,
         database=current.database,
         redis=current.redis,
-        auth=replace(new.auth, cache_refresh_s=current.auth.cache_refresh_s),
+        auth=replace(
+            new.auth, cache_refresh_s=current.auth.cache_refresh_s, oidc=current.auth.oidc
+        ),
     )
     return running, ignored
 

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from ..errors import InvalidRequest, NotFound, clip
 from ..store.base import REQUEST_STATUSES, RequestLogRow, RequestQuery
-from .keys import PRINCIPAL, SERVICES
+from .keys import ACTOR, PRINCIPAL, SERVICES
 from .respond import json_response, query_choice, query_int, unix
 
 DAY = timedelta(days=1)
@@ -83,10 +83,12 @@ def _range(request: web.Request) -> tuple[datetime | None, datetime | None]:
     return start, end  # `from` at or after `to` is an empty range: an empty page, not an error
 
 
-def search_query(request: web.Request, uid: str | None) -> RequestQuery:
-    """The filters of a search request; `uid` (a user's own search) replaces the `user` one."""
+def search_query(request: web.Request, uid: str | None, team: str | None = None) -> RequestQuery:
+    """The filters of a search request; `uid` (a user's own search) replaces the `user` one,
+    `team` (a team admin's) holds it to one team."""
     start, end = _range(request)
     return RequestQuery(
+        team=team,
         uid=uid if uid is not None else _text_filter(request, "user"),
         model=_text_filter(request, "model"),
         status=query_choice(request, "status", REQUEST_STATUSES),
@@ -148,7 +150,7 @@ def request_object(r: RequestLogRow, *, admin: bool) -> dict[str, Any]:
 
 async def _search(request: web.Request, uid: str | None, admin: bool) -> web.Response:
     s = request.app[SERVICES]
-    query = search_query(request, uid)
+    query = search_query(request, uid, request[ACTOR].team_scope if admin else None)
     limit = query_int(request, "limit", LIMIT_DEFAULT, 1, LIMIT_MAX)
     before = _text_filter(request, "before")
     await s.writer.flush(READ_FLUSH_S)
@@ -175,7 +177,8 @@ async def admin_get(request: web.Request) -> web.Response:
     request_id = request.match_info["request_id"]
     await s.writer.flush(READ_FLUSH_S)
     row = await s.store.get_request(request_id)
-    if row is None:
+    scope = request[ACTOR].team_scope
+    if row is None or (scope is not None and row.team != scope):
         raise NotFound(f"No request with id `{clip(request_id)}`.", param="request_id")
     return json_response(request_object(row, admin=True))
 

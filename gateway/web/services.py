@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..access.auth import Authenticator, CachedKeys
+from ..access.console_sessions import ConsoleSessions
 from ..access.quotas import QuotaResolver
 from ..access.teams import TeamCache
 from ..accounting.recorder import Recorder
@@ -42,6 +43,10 @@ class Services:
     reads: ConsistentReads
     redis: Any = None  # the Redis or RedisCluster client, unless redis.url is memory://
     affinity: ResponseAffinity = field(default_factory=MemoryAffinity)
+    # Console sign-in (auth.oidc): the sessions, and the provider's client (an OidcClient, built
+    # only when configured so that authlib is imported only then).
+    console_sessions: ConsoleSessions | None = None
+    oidc: Any = None
     teams: TeamCache = field(default_factory=lambda: TeamCache(None))
     cache: ResponseCache = field(default_factory=MemoryCache)  # the response cache's entries
     clock: Callable[[], float] = time.monotonic  # routing's `now` (cooldowns); tests replace it

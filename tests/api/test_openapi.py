@@ -39,6 +39,7 @@ PROXIED = list(ENDPOINTS)
 ERROR_BY_STATUS = {
     400: errors.InvalidRequest,
     401: errors.InvalidApiKey,
+    403: errors.PermissionDenied,
     404: errors.NotFound,
     409: errors.Conflict,
     413: errors.RequestTooLarge,
@@ -85,8 +86,8 @@ def test_document_and_registered_routes_do_not_drift(config, document):
     registered = registered_routes(config)
     assert registered - documented == set(), "routes missing from gateway/openapi/"
     assert documented - registered == set(), "documented operations with no route"
-    # + governance (PATCH key, 5 on teams, spend, PATCH user quota), console
-    assert len(documented) == 30 + 8 + 7
+    # + governance (PATCH key, 5 on teams, spend, PATCH user quota), console, sign-in and audit
+    assert len(documented) == 30 + 8 + 7 + 6
 
 
 def test_the_drift_check_sees_an_extra_on_either_side(config, document):
@@ -107,7 +108,8 @@ def test_security_follows_the_path(document):
             assert op["security"] == [{"UserKey": []}], path
             assert "401" in op["responses"], path
         elif path.startswith("/admin/"):
-            assert op["security"] == [{"AdminKey": []}], path
+            assert op["security"] == [{"AdminKey": []}, {"ConsoleSession": []}], path
+            assert op["responses"]["403"]["content"]["application/json"], path  # a role's limit
             assert {"401", "404"} <= set(op["responses"]), path  # 404: admin API disabled
         else:
             assert op["security"] == [], path  # health, metrics and this reference: no key

@@ -98,7 +98,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def start_gateway(mapping: dict, **overrides) -> RunningGateway:
+async def start_gateway(mapping: dict, *, port: int | None = None, **overrides) -> RunningGateway:
     mapping = copy.deepcopy(mapping)
     for key, value in overrides.items():
         mapping[key] = value
@@ -109,7 +109,7 @@ async def start_gateway(mapping: dict, **overrides) -> RunningGateway:
         shutdown_timeout=config.server.shutdown_grace_s,
     )  # fmt: skip
     await runner.setup()
-    port = free_port()
+    port = port or free_port()
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
     return RunningGateway(runner, f"http://127.0.0.1:{port}", config)

@@ -1,7 +1,8 @@
-// The console's shell: sign-in (the key kept in this tab's sessionStorage), the navigation for
-// an admin or a user, and a hash router that renders one view at a time.
+// The console's shell: sign-in (the key kept in this tab's sessionStorage, or the identity
+// provider's session cookie), the navigation for each role, and a hash router that renders one
+// view at a time. A role sees only the views it may read; the views hide what it may not change.
 
-import { ApiError, identify, session } from "./api.js";
+import { ApiError, cookieSession, identify, logout, offersSignIn, session } from "./api.js";
 import { fill, h, notice } from "./dom.js";
 import * as overview from "./view-overview.js";
 import * as usage from "./view-usage.js";
@@ -12,6 +13,7 @@ import * as routes from "./view-routes.js";
 import * as requests from "./view-requests.js";
 import * as mine from "./view-mine.js";
 import * as sessions from "./view-sessions.js";
+import * as audit from "./view-audit.js";
 
 const VIEWS = {
   admin: [
@@ -22,6 +24,14 @@ const VIEWS = {
     ["users", "Users", users.render],
     ["routes", "Routes", routes.render],
     ["requests", "Request log", requests.renderAdmin],
+    ["audit", "Audit log", audit.render],
+  ],
+  team_admin: [
+    ["keys", "Keys", keys.render],
+    ["teams", "Team & budget", teams.render],
+    ["usage", "Usage", usage.render],
+    ["requests", "Request log", requests.renderAdmin],
+    ["audit", "Audit log", audit.render],
   ],
   user: [
     ["me", "My usage", mine.renderUsage],
@@ -30,6 +40,8 @@ const VIEWS = {
     ["my-requests", "My requests", requests.renderOwn],
   ],
 };
+
+VIEWS.viewer = VIEWS.admin; // read-only: the views hide every change
 
 const root = document.getElementById("app");
 let cleanup = null;
@@ -47,6 +59,14 @@ function signInForm(message) {
     input,
     h("button", { type: "submit", text: "Sign in" }),
     status);
+  const sso = h("div", { class: "sso" });
+  offersSignIn().then((offered) => {
+    if (offered) {
+      sso.append(h("a", { class: "button", href: "ui/login", "data-testid": "sso",
+        text: "Sign in with your organisation's account" }));
+    }
+  });
+  form.append(sso);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const key = input.value.trim();
@@ -68,7 +88,8 @@ function signInForm(message) {
   input.focus();
 }
 
-function signOut() {
+async function signOut() {
+  if (session.viaCookie()) await logout().catch(() => null);
   session.clear();
   rendering += 1;
   if (cleanup) cleanup();
@@ -77,9 +98,15 @@ function signOut() {
   signInForm();
 }
 
+function whoText(role) {
+  if (role === "admin" && !session.viaCookie()) return "admin";
+  const team = session.team() ? ` (${session.team()})` : "";
+  return `${role.replace("_", " ")}: ${session.who()}${team}`;
+}
+
 async function show() {
   const role = session.role();
-  if (!session.key() || !VIEWS[role]) {
+  if ((!session.key() && !session.viaCookie()) || !VIEWS[role]) {
     signInForm();
     return;
   }
@@ -95,7 +122,7 @@ async function show() {
     h("header", {},
       h("strong", { class: "brand", text: "AI Gateway" }),
       nav,
-      h("span", { class: "who", text: role === "admin" ? "admin" : `user: ${session.who()}` }),
+      h("span", { class: "who", "data-testid": "who", "data-role": role, text: whoText(role) }),
       h("button", { type: "button", class: "link", onclick: signOut, text: "Sign out" })),
     main);
   document.title = `${title} · AI Gateway console`;
@@ -123,4 +150,12 @@ async function show() {
 }
 
 window.addEventListener("hashchange", show);
-show();
+
+async function start() {
+  if (!session.key()) {
+    const signedIn = await cookieSession().catch(() => null);
+    if (signedIn) session.useCookie(signedIn);
+  }
+  show();
+}
+start();

@@ -1,8 +1,8 @@
 // Keys (admin): search the keys (GET /admin/keys), create one with scopes (POST /admin/keys;
 // the new key is shown once, here, and kept nowhere), revoke one (DELETE /admin/keys/{id}).
 
-import { api } from "./api.js";
-import { chip, confirmButton, field, fill, h, notice, section, select, table } from "./dom.js";
+import { api, can, session } from "./api.js";
+import { append, chip, confirmButton, field, fill, h, notice, section, select, table } from "./dom.js";
 import { fmtTime, localToUtc } from "./format.js";
 
 const PERIODS = [["", "—"], "daily", "weekly", "monthly", "total"];
@@ -33,13 +33,17 @@ function keyBody(form) {
   return body;
 }
 
+const teamAdmin = () => session.role() === "team_admin" && Boolean(session.team());
+
 function createForm(onCreated) {
   const shown = h("div", { class: "new-key-slot" });
   const form = h("form", { class: "grid-form", "data-testid": "create-key" },
     field("User *", h("input", { name: "user", required: true, maxlength: 128 })),
     field("Name", h("input", { name: "name", maxlength: 128 })),
     field("Tier", h("input", { name: "tier", placeholder: "default tier" })),
-    field("Team", h("input", { name: "team" })),
+    field("Team", teamAdmin() // a team admin's keys are their team's
+      ? h("input", { name: "team", value: session.team(), readonly: true })
+      : h("input", { name: "team" })),
     field("Models", h("input", { name: "models", placeholder: "gpt-4o, openai/*" }), "comma-separated; empty: any"),
     field("Expires (UTC)", h("input", { name: "expires_at", type: "datetime-local" })),
     field("RPM", h("input", { name: "rpm", type: "number", min: 0 })),
@@ -88,7 +92,7 @@ export async function render(el) {
       { label: "Status", key: "status", value: (k) => chip(k.status, k.status === "active" ? "ok" : "off") },
       { label: "Created", value: (k) => fmtTime(k.created_at) },
       { label: "Last used", value: (k) => fmtTime(k.last_used_at) },
-      { label: "", value: (k) => (k.status === "active"
+      { label: "", value: (k) => (k.status === "active" && can("keys")
         ? confirmButton("Revoke", "Confirm revoke", () => revoke(k)) : null) },
     ], rows, { empty: "No key matches.", testid: "keys-table" }));
   }
@@ -111,9 +115,9 @@ export async function render(el) {
   search.addEventListener("input", draw);
   showRevoked.addEventListener("change", draw);
   const [form, shown] = createForm(load);
-  el.append(
-    section("Create a key", form, shown),
+  append(el, [
+    can("keys") ? section("Create a key", form, shown) : null,
     section("Keys", h("div", { class: "filters" }, search,
-      h("label", { class: "check" }, showRevoked, " show revoked")), status, list));
+      h("label", { class: "check" }, showRevoked, " show revoked")), status, list)]);
   await load();
 }

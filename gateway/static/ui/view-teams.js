@@ -1,8 +1,8 @@
 // Teams and budgets (admin): teams (GET/POST/DELETE /admin/teams) and every budget's spend in
 // its current period (GET /admin/spend from the request log), for teams and for keys.
 
-import { api } from "./api.js";
-import { confirmButton, field, fill, h, notice, section, select, table } from "./dom.js";
+import { api, can } from "./api.js";
+import { append, confirmButton, field, fill, h, notice, section, select, table } from "./dom.js";
 import { fmtUSD, nano, usdText, utcDay, weekStart } from "./format.js";
 
 const PERIODS = [["", "—"], "daily", "weekly", "monthly", "total"];
@@ -67,6 +67,29 @@ function teamForm(onSaved) {
   return [form, status];
 }
 
+/** PATCH /admin/teams/{id} with a budget (an admin's or a team admin's own team). */
+function budgetForm(onSaved) {
+  const status = h("div");
+  const form = h("form", { class: "grid-form", "data-testid": "team-budget" },
+    field("Team *", h("input", { name: "team", required: true })),
+    field("Budget (USD)", h("input", { name: "max_budget_usd", inputmode: "decimal", placeholder: "empty: none" })),
+    field("Budget period", select("budget_period", PERIODS)),
+    h("div", { class: "actions" }, h("button", { type: "submit", text: "Save budget" })));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const v = (name) => form.elements[name].value.trim();
+    const body = { max_budget_usd: v("max_budget_usd") || null, budget_period: v("budget_period") || null };
+    try {
+      await api(`admin/teams/${encodeURIComponent(v("team"))}`, { method: "PATCH", body });
+      fill(status, notice(`Budget of ${v("team")} saved.`));
+      await onSaved();
+    } catch (error) {
+      fill(status, notice(error.message, "error"));
+    }
+  });
+  return [form, status];
+}
+
 export async function render(el) {
   const teamsBox = h("div");
   const keysBox = h("div");
@@ -91,7 +114,7 @@ export async function render(el) {
         value: (t) => budgetCells(t.max_budget_usd, t.budget_period,
           teamSpend.get(t.budget_period || "monthly")?.get(t.id) || 0n)[i],
       })),
-      { label: "", value: (t) => confirmButton("Delete", "Confirm delete", async () => {
+      { label: "", value: (t) => !can("teams") ? null : confirmButton("Delete", "Confirm delete", async () => {
         try {
           await api(`admin/teams/${encodeURIComponent(t.id)}`, { method: "DELETE" });
           await load();
@@ -113,9 +136,11 @@ export async function render(el) {
   }
 
   const [form, formStatus] = teamForm(load);
-  el.append(
+  const budget = can("budgets") ? budgetForm(load) : null;
+  append(el, [
     section("Teams", h("p", { class: "hint", text: "Spend is summed from the request log over the budget's current UTC period (monthly when a team has no budget)." }), status, teamsBox),
+    budget ? section("Set a team's budget", ...budget) : null,
     section("Keys with a budget", keysBox),
-    section("Create a team", form, formStatus));
+    can("teams") ? section("Create a team", form, formStatus) : null]);
   await load();
 }

@@ -1,8 +1,8 @@
 // Users (admin): the users seen in keys and in the last 30 days of spend, and their quota
 // override (PUT /admin/users/{uid}/quota: tier, rpm, tpd, team, budget), with today's usage.
 
-import { api } from "./api.js";
-import { details, field, fill, h, notice, section, select, table } from "./dom.js";
+import { api, can } from "./api.js";
+import { append, details, field, fill, h, notice, section, select, table } from "./dom.js";
 import { addDays, fmtInt, fmtUSD, utcDay } from "./format.js";
 
 const PERIODS = [["", "—"], "daily", "weekly", "monthly", "total"];
@@ -77,11 +77,13 @@ export async function render(el) {
     testid: "users-table",
     onRow: (u) => {
       form.elements.uid.value = u.uid;
-      form.elements.tier.focus();
+      if (can("quotas")) form.elements.tier.focus();
       showToday(u.uid).catch((error) => fill(today, notice(error.message, "error")));
     },
   }));
-  el.append(
-    section("Quota override", h("p", { class: "hint", text: "Empty fields are not overridden (the tier's limits apply). Pick a user below to fill the form." }), form, result, today),
-    section("Users", list));
+  append(el, [
+    can("quotas")
+      ? section("Quota override", h("p", { class: "hint", text: "Empty fields are not overridden (the tier's limits apply). Pick a user below to fill the form." }), form, result, today)
+      : section("Today", h("p", { class: "hint", text: "Pick a user below to see their usage today." }), today),
+    section("Users", list)]);
 }
