@@ -79,6 +79,7 @@ LAYERS = [
     ["gateway.adapters", "gateway.openapi"],
     ["gateway.tracing"],
     ["gateway.proxy"],
+    ["gateway.mcp"],
     ["gateway.web"],
     ["gateway.serve"],
 ]

@@ -24,6 +24,7 @@ from .schema import (
     AuthSection,
     ConfigFile,
     DeploymentSection,
+    McpServerSection,
     ModelSection,
     PricedSection,
     ProviderSection,
@@ -38,6 +39,7 @@ from .types import (
     DatabaseConfig,
     Deployment,
     LoggingConfig,
+    McpServerConfig,
     ModelConfig,
     Prices,
     PricingConfig,
@@ -260,6 +262,28 @@ def _auth(a: AuthSection, tiers: Mapping[str, TierLimits]) -> AuthConfig:
     return AuthConfig(keys=keys, **a.given("admin_key", "cache_refresh_s"))
 
 
+def _mcp_server(name: str, m: McpServerSection) -> McpServerConfig:
+    """An upstream MCP server: exactly one of `url` (with `headers`) and `command` (with `args`,
+    `env`); its name prefixes its tools (`<server>__<tool>`), so it holds no `__`."""
+    where = f"mcp_servers.{name}"
+    if not name or "__" in name or not name.replace("_", "").replace("-", "").isalnum():
+        raise _Invalid(where, "a server name is letters, digits, `-` and single `_`")
+    if bool(m.url) == bool(m.command):
+        raise _Invalid(where, "needs either `url` (Streamable HTTP) or `command` (stdio)")
+    if m.url and (m.args or m.env):
+        raise _Invalid(where, "`args` and `env` go with `command`, not `url`")
+    if m.command and m.headers:
+        raise _Invalid(f"{where}.headers", "go with `url`, not `command`")
+    return McpServerConfig(
+        name=name,
+        url=m.url or "",
+        headers=dict(m.headers),
+        command=m.command or "",
+        args=tuple(m.args),
+        env=dict(m.env),
+    )
+
+
 def _build(file: ConfigFile, source: str) -> Config:
     providers = {name: _provider(name, p) for name, p in file.providers.items()}
     models = {name: _model(name, m, providers) for name, m in file.models.items()}
@@ -278,6 +302,7 @@ def _build(file: ConfigFile, source: str) -> Config:
         logging=LoggingConfig(**file.logging.given()),
         pricing=PricingConfig(**file.pricing.given()),
         telemetry=TelemetryConfig(**file.telemetry.given()),
+        mcp_servers={n: _mcp_server(n, m) for n, m in file.mcp_servers.items()},
         source=source,
     )
 

@@ -227,6 +227,22 @@ class TelemetryConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class McpServerConfig:
+    """An upstream MCP server (SPEC 17): Streamable HTTP at `url`, or a stdio `command`."""
+
+    name: str
+    url: str = ""  # set: Streamable HTTP (with `headers`); empty: stdio (`command`, `args`, `env`)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    command: str = ""
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def transport(self) -> str:
+        return "http" if self.url else "stdio"
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     server: ServerConfig
     database: DatabaseConfig
@@ -240,6 +256,7 @@ class Config:
     logging: LoggingConfig
     pricing: PricingConfig = PricingConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
+    mcp_servers: Mapping[str, McpServerConfig] = field(default_factory=dict)
     source: str = "<memory>"
 
 

@@ -11,9 +11,12 @@ from ..access.auth import Principal
 from ..tracing import RequestTrace, Tracer
 
 if TYPE_CHECKING:
+    from ..mcp.front import Front
     from .services import Services
 
 SERVICES: web.AppKey[Services] = web.AppKey("services")
+# The MCP gateway (SPEC 17); present only when mcp_servers is configured.
+MCP_FRONT: web.AppKey[Front] = web.AppKey("mcp_front")
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
 TRACER: web.AppKey[Tracer] = web.AppKey("tracer", Tracer)

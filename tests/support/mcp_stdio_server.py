@@ -1,0 +1,31 @@
+"""An upstream MCP server over stdio, written with the SDK's FastMCP: tools `whoami` (its own
+pid) and `reverse`. Writes its pid to $MCP_PID_FILE on start, so a test can kill it."""
+
+from __future__ import annotations
+
+import os
+
+from mcp.server.fastmcp import FastMCP
+
+server = FastMCP("files")
+
+
+@server.tool()
+def whoami() -> int:
+    """The process id of this server."""
+    return os.getpid()
+
+
+@server.tool()
+def reverse(text: str) -> str:
+    """The text, reversed."""
+    return text[::-1]
+
+
+if __name__ == "__main__":
+    pid_file = os.environ.get("MCP_PID_FILE")
+    if pid_file:
+        with open(pid_file + ".tmp", "w") as f:
+            f.write(str(os.getpid()))
+        os.replace(pid_file + ".tmp", pid_file)
+    server.run(transport="stdio")
