@@ -1,12 +1,13 @@
-"""An upstream MCP server over Streamable HTTP, written with the SDK's FastMCP: tools `add` and
-`shout`, a tool that fails (`broken`), a resource, a resource template and a prompt. Run as
-`python -m tests.support.mcp_http_server PORT`; it serves at http://127.0.0.1:PORT/mcp."""
+"""An upstream MCP server over Streamable HTTP, written with the SDK's FastMCP: tools `add`, `shout`,
+`token` (the X-Upstream-Token header it was sent) and `broken` (always fails), a resource, a
+resource template and a prompt. `python -m tests.support.mcp_http_server PORT` serves it at
+http://127.0.0.1:PORT/mcp."""
 
 from __future__ import annotations
 
 import sys
 
-from mcp.server.fastmcp import FastMCP
+from mcp.server.fastmcp import Context, FastMCP
 
 server = FastMCP("calc", host="127.0.0.1", port=int(sys.argv[1]) if len(sys.argv) > 1 else 8000)
 
@@ -21,6 +22,13 @@ def add(a: int, b: int) -> int:
 def shout(text: str) -> str:
     """The text in capitals."""
     return text.upper() + "!"
+
+
+@server.tool()
+def token(ctx: Context) -> str:
+    """The X-Upstream-Token header the caller sent this server."""
+    request = ctx.request_context.request
+    return request.headers.get("x-upstream-token", "") if request is not None else ""
 
 
 @server.tool()
