@@ -5,6 +5,7 @@ it is sent, a hang-up reported as `http.disconnect`."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -84,17 +85,18 @@ class Bridge:
             return
         if kind != "http.response.body":
             return
-        response = await self._started()
+        if self._finished.is_set():
+            return  # the client hung up: what is left goes nowhere (as ASGI servers do)
         body = message.get("body", b"")
         try:
+            response = await self._started()
             if body:
                 await response.write(body)
             if not message.get("more_body", False):
                 await response.write_eof()
                 self._finished.set()
-        except (ConnectionResetError, ConnectionError) as exc:
+        except ConnectionError:  # the client hung up; receive() now says so
             self._finished.set()
-            raise OSError("the client hung up") from exc
 
     async def _started(self) -> web.StreamResponse:
         if self.response is None:
@@ -117,5 +119,6 @@ class Bridge:
         finally:
             self._finished.set()
         response = await self._started()
-        await response.write_eof()  # a no-op when the app ended the body itself
+        with contextlib.suppress(ConnectionError):
+            await response.write_eof()  # a no-op when the app ended the body itself
         return response
