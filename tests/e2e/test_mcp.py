@@ -136,8 +136,9 @@ async def test_allow_lists_on_keys_and_teams(
         await admin_ok(gateway, "POST", "/admin/teams",
                        {"id": "tools", "mcp_tools": ["calc__*", "files__reverse"]})  # fmt: skip
         key = await new_key(gateway, user="carol", mcp_tools=["calc__add", "files__*"])
-        teamed = await new_key(gateway, user="dave", team="tools", mcp_tools=["calc__add",
-                                                                              "files__*"])  # fmt: skip
+        teamed = await new_key(
+            gateway, user="dave", team="tools", mcp_tools=["calc__add", "files__*"]
+        )
         listed = await admin_ok(gateway, "GET", "/admin/keys?user=carol")
         assert listed["data"][0]["mcp_tools"] == ["calc__add", "files__*"]
 
