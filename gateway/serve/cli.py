@@ -164,7 +164,8 @@ async def _keys_list(config: Config, args: argparse.Namespace) -> int:
 
 
 def _scope_columns(k: ApiKey) -> list[str]:
-    """models, expires, rpm, tpd, budget/period and team of a key; `-` for what is not set."""
+    """models, expires, rpm, tpd, budget/period, team and MCP tools of a key; `-` for what is
+    not set (`*` for every model or tool)."""
     budget = (
         f"{fields.money_text(k.max_budget_usd)}/{k.budget_period}"
         if k.max_budget_usd is not None
@@ -177,6 +178,7 @@ def _scope_columns(k: ApiKey) -> list[str]:
         "-" if k.tpd is None else str(k.tpd),
         budget,
         k.team or "-",
+        ",".join(k.mcp_tools) if k.mcp_tools is not None else "*",
     ]
 
 

@@ -243,5 +243,6 @@ def create_app(config: Config, metrics: Metrics | None = None) -> web.Applicatio
     requests_log.add_routes(app)
     own_keys.add_routes(app)
     console.add_routes(app)
-    mcp.add_routes(app)
+    if config.mcp_servers:
+        mcp.add_routes(app)
     return app

@@ -1,7 +1,7 @@
 """An upstream MCP server over Streamable HTTP, written with the SDK's FastMCP: tools `add`,
 `shout`, `token` (the X-Upstream-Token header it was sent) and `broken` (always fails), a
-resource, a resource template and a prompt. `python -m tests.support.mcp_http_server PORT` serves it at
-http://127.0.0.1:PORT/mcp."""
+resource, a resource template and a prompt. `python -m tests.support.mcp_http_server PORT`
+serves it at http://127.0.0.1:PORT/mcp."""
 
 from __future__ import annotations
 
