@@ -57,10 +57,12 @@ class HttpMcpServer:
             self.process = None
 
 
-def mcp_config(http: HttpMcpServer, tmp_path: Path) -> dict[str, Any]:
-    """mcp_servers: `calc` over Streamable HTTP, `files` over stdio (its pid in tmp_path/pid)."""
+def mcp_config(http: HttpMcpServer | None, tmp_path: Path) -> dict[str, Any]:
+    """mcp_servers: `calc` over Streamable HTTP (given `http`), `files` over stdio (its pid in
+    tmp_path/pid)."""
+    calc = {"url": http.url, "headers": {"X-Upstream-Token": "calc-secret"}} if http else None
     return {
-        "calc": {"url": http.url, "headers": {"X-Upstream-Token": "calc-secret"}},
+        **({"calc": calc} if calc else {}),
         "files": {
             "command": sys.executable,
             "args": ["-m", "tests.support.mcp_stdio_server"],
