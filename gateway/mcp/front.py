@@ -88,9 +88,10 @@ class Front:
 
     @staticmethod
     def scope_entries(caller: Caller, ledger: Ledger) -> dict[str, Any]:
-        """What the ASGI scope carries for the handlers: the caller, and the key as the user
-        the SDK ties a session to (another key cannot use it)."""
-        token = AccessToken(token="", client_id=caller.principal.key_id, scopes=[])
+        """What the ASGI scope carries for the handlers: the caller, and its user and key as
+        the principal the SDK ties a session to (another user's key cannot use it)."""
+        p = caller.principal
+        token = AccessToken(token="", client_id=p.key_id, subject=p.user, scopes=[])
         return {SCOPE_KEY: (caller, ledger), "user": AuthenticatedUser(token)}
 
     def _caller(self) -> tuple[Caller, Ledger]:

@@ -21,6 +21,7 @@ from mcp.shared.exceptions import McpError
 from tests.support.budgets import admin_ok, new_key
 from tests.support.gateway import (
     ADMIN_KEY,
+    OTHER_KEY,
     USER_KEY,
     RunningGateway,
     base_config,
@@ -250,6 +251,10 @@ async def test_a_bad_key_gets_401_and_bad_json_rpc_an_mcp_error(gateway: Running
         opened = await http.post(url, json=init, headers=auth)
         session_id = opened.headers["mcp-session-id"]
         sid = {**auth, "mcp-session-id": session_id, "mcp-protocol-version": "2025-06-18"}
+        # a session belongs to the key that opened it
+        stranger = {**sid, "Authorization": f"Bearer {OTHER_KEY}"}
+        ping = {"jsonrpc": "2.0", "id": 9, "method": "ping"}
+        assert (await http.post(url, json=ping, headers=stranger)).status_code == 404
         await http.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"},
                         headers=sid)  # fmt: skip
         answer = await http.post(
