@@ -113,12 +113,32 @@ class Bridge:
         return self.response
 
     async def run(self, app: App, extra: dict[str, Any]) -> web.StreamResponse:
-        """Serve the request through `app`; a response that sent no body gets an empty one."""
+        """Serve the request through `app`; a response that sent no body gets an empty one.
+
+        The app runs in a task of its own: when the client hangs up, aiohttp cancels this
+        handler, but the app is not cancelled (an ASGI server never does that); it is told
+        `http.disconnect` and ends by itself. (The SDK drops a session whose opening request
+        was cancelled, and some clients hang up as soon as they have read the answer.)"""
+        scope = http_scope(self.request, extra)
+
+        async def serve() -> None:
+            await app(scope, self.receive, self.send)
+
+        task = asyncio.get_running_loop().create_task(serve())
         try:
-            await app(http_scope(self.request, extra), self.receive, self.send)
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            self._finished.set()  # the client is gone: receive() says so, send() writes nothing
+            _winding_down.add(task)
+            task.add_done_callback(_winding_down.discard)
+            raise
         finally:
             self._finished.set()
         response = await self._started()
         with contextlib.suppress(ConnectionError):
             await response.write_eof()  # a no-op when the app ended the body itself
         return response
+
+
+# Apps still ending after their client hung up (held so the tasks are not collected early).
+_winding_down: set[asyncio.Task[None]] = set()

@@ -95,6 +95,8 @@ async def test_codex_calls_a_tool_through_the_gateway(gateway, fakes, tmp_path) 
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     assert FINAL in run.stdout, run.stderr[-3000:]
+    # its MCP client (rmcp) kept its session: no "session expired with 404" and the like
+    assert "ERROR rmcp" not in run.stderr, run.stderr[-3000:]
     bodies = [r.body for r in upstream.received]
     assert any(SHOUTED in tool_output(body) for body in bodies), run.stderr[-3000:]
     assert await _mcp_rows(gateway) == [("calc__shout", "ok")]
