@@ -58,6 +58,10 @@ class Bridge:
         self._body_done = False
         self._finished = asyncio.Event()
 
+    def hang_up(self) -> None:
+        """End the exchange as if the client had gone (a GET stream, at shutdown)."""
+        self._finished.set()
+
     async def receive(self) -> Message:
         if not self._body_done:
             chunk = await self.request.content.read(BODY_CHUNK)

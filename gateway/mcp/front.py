@@ -17,6 +17,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import McpError
 from starlette.types import Receive, Scope, Send
 
+from .asgi import Bridge
 from .calls import Caller, Ledger, ToolCall
 from .hub import Hub
 from .names import may_call
@@ -69,6 +70,7 @@ class Front:
         self.manager = StreamableHTTPSessionManager(server)
         self.ready = asyncio.Event()
         self._stop = asyncio.Event()
+        self.streams: set[Bridge] = set()  # open GET streams (notifications), ended at shutdown
 
     async def serve(self) -> None:
         """Run the session manager and the upstream connections until `stop` is called."""
@@ -82,6 +84,12 @@ class Front:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def end_streams(self) -> None:
+        """End every open GET stream (a client's wait for notifications), so that a draining
+        gateway does not wait for them; calls in flight finish."""
+        for bridge in list(self.streams):
+            bridge.hang_up()
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.manager.handle_request(scope, receive, send)

@@ -30,9 +30,23 @@ async def mcp_endpoint(request: web.Request) -> web.StreamResponse:
     )
     ledger = Ledger(s.limiter, s.writer, s.metrics, s.recorder.log_content, s.wall_clock)
     await front.ready.wait()
-    return await Bridge(request).run(front.handle, front.scope_entries(caller, ledger))
+    bridge = Bridge(request)
+    if request.method == "GET":  # the client's stream for notifications: ended at shutdown
+        front.streams.add(bridge)
+    try:
+        return await bridge.run(front.handle, front.scope_entries(caller, ledger))
+    finally:
+        front.streams.discard(bridge)
+
+
+async def end_streams(app: web.Application) -> None:
+    """On shutdown, before the gateway waits for requests in flight: end the GET streams."""
+    front = app.get(MCP_FRONT)
+    if front is not None:
+        front.end_streams()
 
 
 def add_routes(app: web.Application) -> None:
     for method in ("GET", "POST", "DELETE"):
         app.router.add_route(method, "/mcp", mcp_endpoint)
+    app.on_shutdown.append(end_streams)

@@ -6,6 +6,7 @@ the other keeps working; a bad key and bad JSON-RPC get clear errors."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -26,6 +27,7 @@ from tests.support.gateway import (
     RunningGateway,
     base_config,
     gateway_on,
+    start_gateway,
 )
 from tests.support.mcp_upstreams import (
     HttpMcpServer,
@@ -264,3 +266,19 @@ async def test_a_bad_key_gets_401_and_bad_json_rpc_an_mcp_error(gateway: Running
         [data] = [line[5:] for line in answer.text.splitlines() if line.startswith("data:")]
         reply = json.loads(data)
         assert reply["id"] == 2 and reply["error"]["code"] in (-32601, -32602)
+
+
+async def test_an_open_session_does_not_hold_up_shutdown(
+    calc: HttpMcpServer, tmp_path: Path
+) -> None:
+    config = _config(calc, tmp_path)
+    config["server"]["shutdown_grace_s"] = 120  # what an idle notification stream would cost
+    gateway = await start_gateway(config)
+    try:
+        await servers_up(gateway, ADMIN_KEY, "calc", "files")
+        async with mcp_session(gateway, USER_KEY) as session:
+            await session.list_tools()  # the client now holds its GET stream open
+            # the drain ends the stream and the stdio server: well within the grace period
+            await asyncio.wait_for(gateway.close(), 60)
+    finally:
+        await gateway.close()
