@@ -47,6 +47,41 @@ class _Server(Server[Any, Any]):
         )
 
 
+class _QuietTeardown(logging.Filter):
+    """Drops the SDK's error line for a notification stream closed by the session's end (a
+    client's DELETE): anyio.ClosedResourceError, logged with a traceback, though nothing failed."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not (
+            record.getMessage() == "Error in standalone SSE writer"
+            and type(error).__name__ == "ClosedResourceError"
+        )
+
+
+def _quiet_sdk_logs() -> None:
+    """The SDK logs every request at INFO; the gateway logs its own line per tool call."""
+    logging.getLogger("mcp").setLevel(logging.WARNING)
+    transport = logging.getLogger("mcp.server.streamable_http")
+    if not any(isinstance(f, _QuietTeardown) for f in transport.filters):
+        transport.addFilter(_QuietTeardown())
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+async def _no_stream(send: Send) -> None:
+    """405: the answer MCP's transport gives when the server offers no GET stream."""
+    body = b'{"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"No stream here."}}'
+    headers = [(b"content-type", b"application/json"), (b"allow", b"POST, DELETE")]
+    await send({"type": "http.response.start", "status": 405, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 def _error(code: int, message: str) -> McpError:
     return McpError(types.ErrorData(code=code, message=message))
 
@@ -56,6 +91,7 @@ class Front:
     upstream connections') in one task, until `stop`."""
 
     def __init__(self, hub: Hub, version: str = "0.1.0"):
+        _quiet_sdk_logs()
         self.hub = hub
         server = self.server = _Server("ai-gateway", version=version)
         handlers = server.request_handlers
@@ -66,15 +102,18 @@ class Front:
         handlers[types.ReadResourceRequest] = self._read_resource
         handlers[types.ListPromptsRequest] = self._list_prompts
         handlers[types.GetPromptRequest] = self._get_prompt
-        # Stateful sessions: the session is where list-changed notifications go.
+        # Stateful sessions: the session is where list-changed notifications go. A session this
+        # process does not hold (opened in another worker or instance, or before a restart) is
+        # served without state: nothing of a session is needed to answer a request.
         self.manager = StreamableHTTPSessionManager(server)
+        self.stateless = StreamableHTTPSessionManager(server, stateless=True)
         self.ready = asyncio.Event()
         self._stop = asyncio.Event()
         self.streams: set[Bridge] = set()  # open GET streams (notifications), ended at shutdown
 
     async def serve(self) -> None:
         """Run the session manager and the upstream connections until `stop` is called."""
-        async with self.manager.run():
+        async with self.manager.run(), self.stateless.run():
             self.hub.start()
             self.ready.set()
             try:
@@ -92,7 +131,13 @@ class Front:
             bridge.hang_up()
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.manager.handle_request(scope, receive, send)
+        session_id = _header(scope, b"mcp-session-id")
+        if session_id is None or session_id in self.manager._server_instances:
+            await self.manager.handle_request(scope, receive, send)
+        elif scope["method"] == "GET":  # no notification stream for a session held elsewhere
+            await _no_stream(send)
+        else:
+            await self.stateless.handle_request(scope, receive, send)
 
     @staticmethod
     def scope_entries(caller: Caller, ledger: Ledger) -> dict[str, Any]:

@@ -282,3 +282,64 @@ async def test_an_open_session_does_not_hold_up_shutdown(
             await asyncio.wait_for(gateway.close(), 60)
     finally:
         await gateway.close()
+
+
+async def test_a_server_that_cannot_start_is_down_and_retried(tmp_path: Path) -> None:
+    config = base_config("http://127.0.0.1:9/v1", tmp_path)
+    config["mcp_servers"] = {"ghost": {"command": str(tmp_path / "no-such-server")}}
+    async with gateway_on(config, "sqlite") as gateway:
+
+        async def retried() -> bool:
+            ghost = (await admin_mcp(gateway, ADMIN_KEY))["ghost"]
+            return ghost["restarts"] >= 2 and ghost["error"] is not None
+
+        await until(retried)
+        ghost = (await admin_mcp(gateway, ADMIN_KEY))["ghost"]
+        assert ghost["state"] in ("down", "starting") and ghost["tools"] == []
+        async with mcp_session(gateway, USER_KEY) as session:  # the gateway itself answers
+            assert (await session.list_tools()).tools == []
+            with pytest.raises(McpError, match="Unknown tool: ghost__x"):
+                await session.call_tool("ghost__x", {})
+
+
+def _answer(response: httpx.Response) -> dict[str, Any]:
+    """The JSON-RPC answer of a POST, sent as JSON or as one SSE event."""
+    if response.headers["content-type"].startswith("text/event-stream"):
+        [data] = [line[5:] for line in response.text.splitlines() if line.startswith("data:")]
+        return dict(json.loads(data))
+    return dict(response.json())
+
+
+async def test_a_session_opened_in_another_process_is_still_served(
+    gateway: RunningGateway, calc: HttpMcpServer, tmp_path: Path
+) -> None:
+    """Workers (and instances) hold their own sessions: a request carrying a session another one
+    opened is answered all the same (without state), never 404; its GET stream is a 405."""
+    other_folder = tmp_path / "other"
+    other_folder.mkdir()
+    other_config = _config(calc, other_folder)
+    other_config["database"] = {**other_config["database"], "url": gateway.config.database.url}
+    async with gateway_on(other_config, "sqlite") as other:
+        await servers_up(other, ADMIN_KEY, "calc", "files")
+        headers = {"Accept": "application/json, text/event-stream",
+                   "Authorization": f"Bearer {USER_KEY}"}  # fmt: skip
+        init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"}}}  # fmt: skip
+        async with httpx.AsyncClient(timeout=30) as http:
+            opened = await http.post(f"{gateway.url}/mcp", json=init, headers=headers)
+            sid = {**headers, "mcp-session-id": opened.headers["mcp-session-id"],
+                   "mcp-protocol-version": "2025-06-18"}  # fmt: skip
+            call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                    "params": {"name": "calc__add", "arguments": {"a": 20, "b": 22}}}  # fmt: skip
+            answer = await http.post(f"{other.url}/mcp", json=call, headers=sid)
+            assert answer.status_code == 200, answer.text
+            assert _answer(answer)["result"]["content"][0]["text"] == "42"
+            tools_list = {"jsonrpc": "2.0", "id": 3, "method": "tools/list"}
+            listed = await http.post(f"{other.url}/mcp", json=tools_list, headers=sid)
+            assert len(_answer(listed)["result"]["tools"]) == len(ALL_TOOLS)
+            stream = await http.get(f"{other.url}/mcp", headers=sid)
+            assert stream.status_code == 405
+            # the process that opened it still holds it
+            again = await http.post(f"{gateway.url}/mcp", json={**call, "id": 4}, headers=sid)
+            assert _answer(again)["result"]["content"][0]["text"] == "42"
