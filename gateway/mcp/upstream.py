@@ -29,6 +29,9 @@ HEALTHY_AFTER_S = 30.0  # up this long: the next failure starts the backoff over
 CONNECT_TIMEOUT_S = 10.0  # to start (or reach) the server and initialize the session
 PING_EVERY_S = 2.0
 PING_TIMEOUT_S = 5.0
+# A server busy with calls (a stdio server running a blocking tool answers nothing else) may
+# leave pings unanswered this long before it counts as down; idle, one unanswered ping is enough.
+BUSY_GRACE_S = 120.0
 LIST_TIMEOUT_S = 10.0
 
 Streams = tuple[Any, Any]
@@ -54,6 +57,8 @@ class Upstream:
         self._nudge = asyncio.Event()  # something may be wrong, or a list changed: look now
         self._refresh_due = False
         self._connecting: anyio.CancelScope | None = None
+        self.in_flight = 0  # requests sent and not yet answered
+        self._lost = asyncio.Event()  # set when the current connection ends
 
     async def run(self) -> None:
         """Connect, serve until the connection fails, wait, and again; until cancelled."""
@@ -91,7 +96,7 @@ class Upstream:
             self._connecting = None
             if connecting.cancelled_caught:
                 raise ConnectionError("the server failed while connecting")
-            self.session = session
+            self.session, self._lost = session, asyncio.Event()
             self.state, self.error, self.since = "up", None, time.time()
             log.info("mcp server up", extra={"fields": {"server": self.name,
                                                         "tools": len(self.tools)}})  # fmt: skip
@@ -128,7 +133,10 @@ class Upstream:
 
     async def _watch(self, session: ClientSession, caps: types.ServerCapabilities) -> None:
         """Ping the server every few seconds (at once when nudged), re-read its lists when it
-        says they changed; returns (raises) when it stops answering."""
+        says they changed; returns (raises) when it stops answering: an idle server at its
+        first unanswered ping, a busy one after BUSY_GRACE_S of them, a broken connection at
+        once."""
+        busy_since: float | None = None
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._nudge.wait(), PING_EVERY_S)
@@ -137,8 +145,15 @@ class Upstream:
                 self._refresh_due = False
                 await self._refresh(session, caps)
                 self.on_change(self)
-            with anyio.fail_after(PING_TIMEOUT_S):
-                await session.send_ping()
+            try:
+                with anyio.fail_after(PING_TIMEOUT_S):
+                    await session.send_ping()
+                busy_since = None
+            except TimeoutError:
+                now = time.monotonic()
+                busy_since = busy_since if busy_since is not None else now
+                if self.in_flight == 0 or now - busy_since > BUSY_GRACE_S:
+                    raise
 
     async def _on_message(
         self,
@@ -164,6 +179,7 @@ class Upstream:
 
     def _set_down(self, error: str) -> None:
         self.session = None
+        self._lost.set()  # requests still waiting on the old connection fail now
         self.tools, self.resources, self.templates, self.prompts = [], [], [], []
         self.state, self.error, self.since = "down", error, time.time()
         self.on_change(self)
@@ -178,7 +194,20 @@ class Upstream:
         session = self.session
         if session is None or self.state != "up":
             raise ConnectionError(f"MCP server `{self.name}` is {self.state}")
-        return await session.send_request(request, result)
+        lost = self._lost
+        self.in_flight += 1
+        answer = asyncio.ensure_future(session.send_request(request, result))
+        gone = asyncio.ensure_future(lost.wait())
+        try:
+            await asyncio.wait((answer, gone), return_when=asyncio.FIRST_COMPLETED)
+            if answer.done():
+                return answer.result()
+            # The SDK leaves requests of a closed session waiting: end them here.
+            raise ConnectionError(f"MCP server `{self.name}` went down")
+        finally:
+            self.in_flight -= 1
+            for task in (answer, gone):
+                task.cancel()
 
 
 async def _all(session: ClientSession, field: str, kind: type[Any]) -> list[Any]:

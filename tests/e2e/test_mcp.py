@@ -19,6 +19,7 @@ import pytest
 from mcp import types
 from mcp.shared.exceptions import McpError
 
+from gateway.web.keys import MCP_FRONT
 from tests.support.budgets import admin_ok, new_key
 from tests.support.gateway import (
     ADMIN_KEY,
@@ -38,8 +39,8 @@ from tests.support.mcp_upstreams import (
     until,
 )
 
-ALL_TOOLS = {"calc__add", "calc__shout", "calc__token", "calc__broken", "files__whoami",
-             "files__reverse"}  # fmt: skip
+FILES_TOOLS = {"files__whoami", "files__reverse", "files__nap"}
+ALL_TOOLS = {"calc__add", "calc__shout", "calc__token", "calc__broken", *FILES_TOOLS}
 
 
 @pytest.fixture
@@ -127,7 +128,7 @@ async def test_tools_resources_and_prompts_of_both_servers_through_one_endpoint(
     servers = await admin_mcp(gateway, ADMIN_KEY)
     assert servers["calc"]["state"] == "up" and servers["calc"]["transport"] == "http"
     assert servers["files"]["state"] == "up" and servers["files"]["transport"] == "stdio"
-    assert {t["name"] for t in servers["files"]["tools"]} == {"files__whoami", "files__reverse"}
+    assert {t["name"] for t in servers["files"]["tools"]} == FILES_TOOLS
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgres"])
@@ -147,7 +148,7 @@ async def test_allow_lists_on_keys_and_teams(
 
         async with mcp_session(gateway, key) as session:
             names = {t.name for t in (await session.list_tools()).tools}
-            assert names == {"calc__add", "files__whoami", "files__reverse"}
+            assert names == {"calc__add", *FILES_TOOLS}
             with pytest.raises(McpError, match="Unknown tool: calc__shout"):
                 await session.call_tool("calc__shout", {"text": "no"})
             assert _text(await session.call_tool("calc__add", {"a": 1, "b": 1})) == "2"
@@ -220,7 +221,7 @@ async def test_a_stopped_http_server_drops_its_tools_and_returns(
 
         await until(calc_down)
         names = {t.name for t in (await session.list_tools()).tools}
-        assert names == {"files__whoami", "files__reverse"}
+        assert names == FILES_TOOLS
         assert _text(await session.call_tool("files__reverse", {"text": "ab"})) == "ba"
         await calc.start()
         await servers_up(gateway, ADMIN_KEY, "calc")
@@ -343,3 +344,35 @@ async def test_a_session_opened_in_another_process_is_still_served(
             # the process that opened it still holds it
             again = await http.post(f"{gateway.url}/mcp", json={**call, "id": 4}, headers=sid)
             assert _answer(again)["result"]["content"][0]["text"] == "42"
+
+
+async def test_a_server_busy_with_a_long_call_is_not_taken_for_dead(
+    gateway: RunningGateway,
+) -> None:
+    """A stdio server running a blocking tool answers no ping meanwhile; while a call is in
+    flight that does not make it down (restarting it would kill the call)."""
+    async with mcp_session(gateway, USER_KEY) as session:
+        pid = _text(await session.call_tool("files__whoami", {}))
+        napped = await session.call_tool("files__nap", {"seconds": 8})  # > ping every + timeout
+        assert _text(napped) == "rested"
+        assert _text(await session.call_tool("files__whoami", {})) == pid
+    servers = await admin_mcp(gateway, ADMIN_KEY)
+    assert servers["files"]["restarts"] == 0 and servers["files"]["state"] == "up"
+
+
+async def test_a_call_in_flight_when_its_server_dies_gets_an_mcp_error(
+    gateway: RunningGateway,
+) -> None:
+    async with mcp_session(gateway, USER_KEY) as session:
+        pid = int(_text(await session.call_tool("files__whoami", {})))
+        napping = asyncio.create_task(session.call_tool("files__nap", {"seconds": 600}))
+
+        async def in_flight() -> bool:
+            return gateway.runner.app[MCP_FRONT].hub.upstreams["files"].in_flight == 1
+
+        await until(in_flight)
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(McpError, match="MCP server `files` failed"):
+            await napping
+    rows = await _mcp_rows(gateway)
+    assert [(r["model"], r["status"]) for r in rows][-1] == ("files__nap", "upstream_error")

@@ -1,9 +1,11 @@
 """An upstream MCP server over stdio, written with the SDK's FastMCP: tools `whoami` (its own
-pid) and `reverse`. Writes its pid to $MCP_PID_FILE on start, so a test can kill it."""
+pid), `reverse` and `nap` (blocks the whole server, as a synchronous tool does). Writes its pid
+to $MCP_PID_FILE on start, so a test can kill it."""
 
 from __future__ import annotations
 
 import os
+import time
 
 from mcp.server.fastmcp import FastMCP
 
@@ -20,6 +22,13 @@ def whoami() -> int:
 def reverse(text: str) -> str:
     """The text, reversed."""
     return text[::-1]
+
+
+@server.tool()
+def nap(seconds: float) -> str:
+    """Sleep, blocking: the server answers nothing else meanwhile."""
+    time.sleep(seconds)
+    return "rested"
 
 
 if __name__ == "__main__":

@@ -259,7 +259,11 @@ async def test_every_view_renders_from_the_gateway_alone(
         await tab.page.wait_for_selector("[data-testid=mcp-updated][data-refreshes='2']")
         assert await column(tab, "mcp-servers", "name") == ["files"]
         assert await column(tab, "mcp-servers", "state") == ["up"]
-        assert await column(tab, "mcp-tools", "tool") == ["files__whoami", "files__reverse"]
+        assert await column(tab, "mcp-tools", "tool") == [
+            "files__whoami",
+            "files__reverse",
+            "files__nap",
+        ]
         assert await column(tab, "mcp-calls", "tool") == ["files__reverse"]
         assert await column(tab, "mcp-calls", "status") == ["ok"]
     if role == "user":
