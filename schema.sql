@@ -184,6 +184,9 @@ CREATE INDEX IF NOT EXISTS ai_team_updated_at_idx ON ai_team (updated_at);
 ALTER TABLE ai_api_key ADD COLUMN IF NOT EXISTS max_parallel_requests INTEGER;
 ALTER TABLE ai_user_quota ADD COLUMN IF NOT EXISTS max_parallel_requests INTEGER;
 ALTER TABLE ai_team ADD COLUMN IF NOT EXISTS max_parallel_requests INTEGER;
+-- MCP tools (SPEC 17) a key or team may call: JSON array of `server__tool` or `server__*`.
+ALTER TABLE ai_api_key ADD COLUMN IF NOT EXISTS mcp_tools TEXT;
+ALTER TABLE ai_team ADD COLUMN IF NOT EXISTS mcp_tools TEXT;
 -- The console's request-log search (GET /admin/requests): newest first, keyset-paged on
 -- (created_at, id); by model; by endpoint; and the failures (the search's status=error, and
 -- GET /admin/errors). A user's search uses ai_request_log_uid_created_idx.

@@ -60,6 +60,12 @@ class Metrics:
             ["provider", "reason"],
             registry=r,
         )
+        self.mcp_calls = Counter(
+            "gateway_mcp_calls_total",
+            "MCP tool calls through /mcp, by upstream server and outcome.",
+            ["server", "status"],
+            registry=r,
+        )
         self.rate_limited = Counter(
             "gateway_rate_limited_total", "Requests refused by a quota.", ["limit"], registry=r
         )

@@ -93,6 +93,7 @@ LAYERS = [
     ["gateway.adapters", "gateway.openapi"],
     ["gateway.tracing"],
     ["gateway.proxy"],
+    ["gateway.mcp"],
     ["gateway.web"],
     ["gateway.serve"],
 ]
@@ -145,3 +146,14 @@ def test_module_imports_only_its_package_or_layers_below(module: str) -> None:
         if (theirs := _group(target)) != mine and LEVEL[theirs] >= LEVEL[mine]
     )
     assert not upward, f"{module} ({mine}, layer {LEVEL[mine]}) imports {upward}"
+
+
+def test_the_mcp_sdk_loads_only_when_mcp_servers_is_set() -> None:
+    probe = (
+        "import sys; from gateway.serve import cli, server, worker; from gateway.web import app; "
+        "from gateway.config import parse; "
+        "app.create_app(parse({}, 'probe', {})); print('mcp' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False", "the mcp SDK loads without mcp_servers"

@@ -52,6 +52,7 @@ class Principal:
     team: str | None = None
     metadata: dict[str, Any] | None = None
     max_parallel_requests: int | None = None
+    mcp_tools: tuple[str, ...] | None = None  # None: any MCP tool
 
 
 def hash_key(key: str) -> str:
@@ -190,6 +191,7 @@ def _principal(row: ApiKey | None) -> Principal | None:
         team=row.team,
         metadata=row.metadata,
         max_parallel_requests=row.max_parallel_requests,
+        mcp_tools=row.mcp_tools,
     )
 
 

@@ -25,6 +25,7 @@ from .schema import (
     CacheSection,
     ConfigFile,
     DeploymentSection,
+    McpServerSection,
     ModelSection,
     OidcSection,
     PricedSection,
@@ -42,6 +43,7 @@ from .types import (
     DatabaseConfig,
     Deployment,
     LoggingConfig,
+    McpServerConfig,
     ModelConfig,
     OidcConfig,
     Prices,
@@ -347,6 +349,28 @@ def _oidc(o: OidcSection | None) -> OidcConfig | None:
     )  # fmt: skip
 
 
+def _mcp_server(name: str, m: McpServerSection) -> McpServerConfig:
+    """An upstream MCP server: exactly one of `url` (with `headers`) and `command` (with `args`,
+    `env`); its name prefixes its tools (`<server>__<tool>`), so it holds no `__`."""
+    where = f"mcp_servers.{name}"
+    if not name or "__" in name or not name.replace("_", "").replace("-", "").isalnum():
+        raise _Invalid(where, "a server name is letters, digits, `-` and single `_`")
+    if bool(m.url) == bool(m.command):
+        raise _Invalid(where, "needs either `url` (Streamable HTTP) or `command` (stdio)")
+    if m.url and (m.args or m.env):
+        raise _Invalid(where, "`args` and `env` go with `command`, not `url`")
+    if m.command and m.headers:
+        raise _Invalid(f"{where}.headers", "go with `url`, not `command`")
+    return McpServerConfig(
+        name=name,
+        url=m.url or "",
+        headers=dict(m.headers),
+        command=m.command or "",
+        args=tuple(m.args),
+        env=dict(m.env),
+    )
+
+
 def _build(file: ConfigFile, source: str) -> Config:
     providers = {name: _provider(name, p) for name, p in file.providers.items()}
     cache = _cache(file.cache, None)
@@ -367,6 +391,7 @@ def _build(file: ConfigFile, source: str) -> Config:
         pricing=PricingConfig(**file.pricing.given()),
         telemetry=TelemetryConfig(**file.telemetry.given()),
         cache=cache,
+        mcp_servers={n: _mcp_server(n, m) for n, m in file.mcp_servers.items()},
         source=source,
     )
 

@@ -310,6 +310,16 @@ class TelemetrySection(Section):
     export_timeout_s: Annotated[float, BeforeValidator(_number), Field(gt=0.0)] | None = None
 
 
+class McpServerSection(Section):
+    """An upstream MCP server: `url` (Streamable HTTP, with `headers`) or `command` (stdio)."""
+
+    url: Annotated[Text, _scheme("http://", "https://")] | None = None
+    headers: dict[str, Text] = {}
+    command: Text | None = None
+    args: list[Text] = []
+    env: dict[str, Text] = {}
+
+
 class ConfigFile(Section):
     server: ServerSection = Field(default_factory=ServerSection)
     database: DatabaseSection = Field(default_factory=DatabaseSection)
@@ -324,3 +334,4 @@ class ConfigFile(Section):
     pricing: PricingSection = Field(default_factory=PricingSection)
     telemetry: TelemetrySection = Field(default_factory=TelemetrySection)
     cache: CacheSection | None = None
+    mcp_servers: dict[str, McpServerSection] = {}

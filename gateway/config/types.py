@@ -273,6 +273,22 @@ class TelemetryConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class McpServerConfig:
+    """An upstream MCP server (SPEC 17): Streamable HTTP at `url`, or a stdio `command`."""
+
+    name: str
+    url: str = ""  # set: Streamable HTTP (with `headers`); empty: stdio (`command`, `args`, `env`)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    command: str = ""
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def transport(self) -> str:
+        return "http" if self.url else "stdio"
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     server: ServerConfig
     database: DatabaseConfig
@@ -287,6 +303,7 @@ class Config:
     pricing: PricingConfig = PricingConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
     cache: CacheConfig | None = None  # the models' default response cache; None: off
+    mcp_servers: Mapping[str, McpServerConfig] = field(default_factory=dict)
     source: str = "<memory>"
 
 

@@ -87,6 +87,19 @@ MODELS_IN: Schema = {
     "description": "Public model names, or `prefix/*` for every model under a prefix. "
     "Null: every model.",
 }
+MCP_TOOLS_IN: Schema = {
+    "type": ["array", "null"],
+    "minItems": 1,
+    "maxItems": MODELS_MAX,
+    "items": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MODEL_NAME_MAX,
+        "pattern": r"^[^*\u0000]*\*?$",
+    },
+    "description": "MCP tools as `<server>__<tool>`, or a name ending in `*` (`server__*`) for"
+    " every tool it starts. Null: every tool.",
+}
 LIMIT_RPM: Schema = {"type": ["integer", "null"], "minimum": 0, "maximum": RPM_MAX}
 LIMIT_TPD: Schema = {"type": ["integer", "null"], "minimum": 0, "maximum": TPD_MAX}
 PARALLEL_IN: Schema = {
@@ -158,6 +171,7 @@ def _scopes() -> dict[str, Schema]:
         "team": TEAM_REF,
         "metadata": METADATA,
         "max_parallel_requests": PARALLEL_IN,
+        "mcp_tools": MCP_TOOLS_IN,
     }
 
 
@@ -170,6 +184,7 @@ def _settings() -> dict[str, Schema]:
         "rpm": LIMIT_RPM,
         "tpd": LIMIT_TPD,
         "max_parallel_requests": PARALLEL_IN,
+        "mcp_tools": MCP_TOOLS_IN,
     }
 
 
@@ -191,6 +206,7 @@ def governance_schemas(tier: Schema) -> dict[str, Schema]:
         "team": nullable(STR),
         "metadata": {"type": ["object", "null"]},
         "max_parallel_requests": nullable(INT),
+        "mcp_tools": nullable({"type": "array", "items": STR}),
     }
     key_fields: dict[str, Schema] = {
         "id": STR,
@@ -224,6 +240,7 @@ def governance_schemas(tier: Schema) -> dict[str, Schema]:
             {"id": STR, "object": const("team"), "name": STR, "max_budget_usd": MONEY_OUT,
              "budget_period": nullable(STR), "models": nullable({"type": "array", "items": STR}),
              "rpm": nullable(INT), "tpd": nullable(INT), "max_parallel_requests": nullable(INT),
+             "mcp_tools": nullable({"type": "array", "items": STR}),
              "created_at": UNIX, "updated_at": UNIX}
         ),
         "TeamCreate": obj(

@@ -251,6 +251,15 @@ def _admin_paths() -> dict[str, Schema]:
                 ADMIN,
             ),
         },
+        "/admin/mcp": {
+            "get": op(
+                "getMcpServers", "Admin", "The upstream MCP servers, their state and tools",
+                {"200": ok("Every configured MCP server (none: an empty list); the gateway "
+                           "serves their tools at /mcp.", ref("McpServerList")),
+                 "401": ADMIN_UNAUTHORIZED, "404": disabled},
+                ADMIN,
+            ),
+        },
     }  # fmt: skip
 
 

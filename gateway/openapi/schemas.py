@@ -262,6 +262,30 @@ def _admin() -> dict[str, Schema]:
         "AdminUsage": list_of("AdminUsageRow", day=DAY),
         "AdminUsageRow": {"allOf": [ref("UsageRow"), record({"user": STR})]},
         "RouteList": list_of("RouteModel", health={"type": "object"}),
+        "McpServerList": list_of("McpServer"),
+        "McpServer": record(
+            {
+                "name": STR,
+                "transport": {"type": "string", "enum": ["http", "stdio"]},
+                "target": {**STR, "description": "The URL, or the command and its arguments."},
+                "state": {"type": "string", "enum": ["up", "down", "starting"]},
+                "since": {**INT, "description": "Unix time the state began."},
+                "error": nullable(STR),
+                "restarts": INT,
+                "tools": {
+                    "type": "array",
+                    "items": record(
+                        {
+                            "name": {**STR, "description": "`<server>__<tool>`"},
+                            "title": nullable(STR),
+                            "description": nullable(STR),
+                        }
+                    ),
+                },
+                "prompts": INT,
+                "resources": INT,
+            }
+        ),
         "RouteModel": record(
             {
                 "model": STR,

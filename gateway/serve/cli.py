@@ -58,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--tier")
     create.add_argument("--name", default="")
     create.add_argument("--models", help="models the key may use: a,b,prefix/* (default: all)")
+    create.add_argument(
+        "--mcp-tools", help="MCP tools the key may call: a__t,server__* (default: all)"
+    )
     create.add_argument("--expires", help="expiry: 2026-12-31 (00:00 UTC) or an RFC 3339 date-time")
     create.add_argument("--rpm", type=int, help="the key's own requests per minute")
     create.add_argument("--tpd", type=int, help="the key's own tokens per UTC day")
@@ -99,6 +102,9 @@ def routing_table(config: Config) -> list[str]:
     )
     if config.auth.oidc is not None:
         lines.append(console_signin_line(config.auth.oidc))
+    for server in config.mcp_servers.values():
+        where = server.url or " ".join((server.command, *server.args))
+        lines.append(f"mcp server {server.name:<17} -> {server.transport} {where}")
     return lines
 
 
@@ -129,6 +135,10 @@ async def _with_store(config: Config, action: Callable[[Store], Awaitable[T]]) -
         await store.close()
 
 
+def _listed(text: str | None) -> list[str] | None:
+    return None if text is None else [t.strip() for t in text.split(",")]
+
+
 def _key_scopes(args: argparse.Namespace) -> dict[str, Any]:
     """The scope options as ApiKey fields, checked as the admin API checks them."""
     models = None if args.models is None else [m.strip() for m in args.models.split(",")]
@@ -140,6 +150,7 @@ def _key_scopes(args: argparse.Namespace) -> dict[str, Any]:
         "max_budget_usd": fields.budget(args.budget, "--budget"),
         "budget_period": args.period,
         "team": fields.team_id(args.team, "--team"),
+        "mcp_tools": fields.mcp_tools(_listed(args.mcp_tools), "--mcp-tools"),
     }
     fields.check_budget(scopes["max_budget_usd"], scopes["budget_period"], "--period")
     return scopes
@@ -177,7 +188,8 @@ async def _keys_list(config: Config, args: argparse.Namespace) -> int:
 
 
 def _scope_columns(k: ApiKey) -> list[str]:
-    """models, expires, rpm, tpd, budget/period and team of a key; `-` for what is not set."""
+    """models, expires, rpm, tpd, budget/period, team and MCP tools of a key; `-` for what is
+    not set (`*` for every model or tool)."""
     budget = (
         f"{fields.money_text(k.max_budget_usd)}/{k.budget_period}"
         if k.max_budget_usd is not None
@@ -190,6 +202,7 @@ def _scope_columns(k: ApiKey) -> list[str]:
         "-" if k.tpd is None else str(k.tpd),
         budget,
         k.team or "-",
+        ",".join(k.mcp_tools) if k.mcp_tools is not None else "*",
     ]
 
 

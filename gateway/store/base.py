@@ -146,6 +146,7 @@ class ApiKey:
     team: str | None = None
     metadata: dict[str, Any] | None = None  # logged with each request
     max_parallel_requests: int | None = None  # requests in flight at once (shared by all instances)
+    mcp_tools: tuple[str, ...] | None = None  # MCP tools (`server__tool`, `server__*`) it may call
 
 
 @dataclass(slots=True)
@@ -177,6 +178,7 @@ class Team:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     max_parallel_requests: int | None = None
+    mcp_tools: tuple[str, ...] | None = None
 
 
 @dataclass(slots=True)

@@ -44,8 +44,10 @@ TEAM_COLS = ", ".join(TEAM_FIELDS)
 TIME_COLUMNS = frozenset({"created_at", "updated_at", "last_used_at", "expires_at"})
 PRICE_COLUMNS = frozenset({"input_price", "output_price"})
 MONEY_COLUMNS = frozenset({"cost_usd", "max_budget_usd", "cache_savings_usd", "cache_saved_usd"})
-# Record fields stored as JSON text: models (a list, read back as a tuple) and key metadata.
-JSON_COLUMNS = frozenset({"models", "metadata"})
+# Record fields stored as JSON text: models and mcp_tools (lists, read back as tuples) and key
+# metadata.
+JSON_COLUMNS = frozenset({"models", "mcp_tools", "metadata"})
+LIST_COLUMNS = frozenset({"models", "mcp_tools"})
 
 
 class Row(Protocol):
@@ -69,7 +71,7 @@ class RowReader:
             return self.parse_time(value)
         if column in MONEY_COLUMNS:
             return Decimal(value)
-        if column == "models":
+        if column in LIST_COLUMNS:
             return tuple(orjson.loads(value))
         if column in JSON_COLUMNS:
             return orjson.loads(value)

@@ -126,6 +126,9 @@ UPGRADES = (
     ("ai_api_key", "max_parallel_requests", "INTEGER"),
     ("ai_user_quota", "max_parallel_requests", "INTEGER"),
     ("ai_team", "max_parallel_requests", "INTEGER"),
+    # MCP tools (SPEC 17) a key or team may call.
+    ("ai_api_key", "mcp_tools", "TEXT"),
+    ("ai_team", "mcp_tools", "TEXT"),
 )
 
 

@@ -16,7 +16,7 @@ from ..store import QuotaOverride
 from ..store.base import SPEND_GROUPS
 from ..store.common import MONEY_SUMS
 from . import admin_keys, admin_teams, audit
-from .keys import ACTOR, SERVICES
+from .keys import ACTOR, MCP_FRONT, SERVICES
 from .respond import json_object, json_response, query_choice, reject_unknown
 
 __all__ = ["RPM_MAX", "TPD_MAX", "USAGE_FLUSH_S", "add_routes", "usage_rows"]
@@ -197,6 +197,14 @@ async def get_routes(request: web.Request) -> web.Response:
     )
 
 
+async def get_mcp(request: web.Request) -> web.Response:
+    """The upstream MCP servers (SPEC 17): state (`up`, `down`, `starting`), last error and
+    tools; an empty list when none is configured."""
+    front = request.app.get(MCP_FRONT)
+    servers = front.hub.snapshot() if front is not None else []
+    return json_response({"object": "list", "data": servers})
+
+
 def add_routes(app: web.Application) -> None:
     admin_keys.add_routes(app)
     admin_teams.add_routes(app)
@@ -206,3 +214,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/admin/usage", get_usage)
     app.router.add_get("/admin/spend", get_spend)
     app.router.add_get("/admin/routes", get_routes)
+    app.router.add_get("/admin/mcp", get_mcp)

@@ -35,6 +35,7 @@ SCOPES: dict[str, Callable[[object], Any]] = {
     "team": fields.team_id,
     "metadata": fields.metadata,
     "max_parallel_requests": fields.parallel,
+    "mcp_tools": fields.mcp_tools,
 }
 
 
@@ -59,6 +60,7 @@ def key_object(k: ApiKey) -> dict[str, Any]:
         "team": k.team,
         "metadata": k.metadata,
         "max_parallel_requests": k.max_parallel_requests,
+        "mcp_tools": list(k.mcp_tools) if k.mcp_tools is not None else None,
     }
 
 

@@ -28,6 +28,7 @@ TEAM_SETTINGS = (
     "rpm",
     "tpd",
     "max_parallel_requests",
+    "mcp_tools",
 )
 NAME_MAX = 128
 
@@ -44,6 +45,7 @@ def team_object(team: Team) -> dict[str, Any]:
         "rpm": team.rpm,
         "tpd": team.tpd,
         "max_parallel_requests": team.max_parallel_requests,
+        "mcp_tools": list(team.mcp_tools) if team.mcp_tools is not None else None,
         "created_at": unix(team.created_at) if team.created_at else None,
         "updated_at": unix(team.updated_at) if team.updated_at else None,
     }
@@ -86,6 +88,8 @@ def _settings(payload: dict[str, Any], team: Team) -> Team:
         changes["tpd"] = fields.limit(payload["tpd"], "tpd", fields.TPD_MAX)
     if "max_parallel_requests" in payload:
         changes["max_parallel_requests"] = fields.parallel(payload["max_parallel_requests"])
+    if "mcp_tools" in payload:
+        changes["mcp_tools"] = fields.mcp_tools(payload["mcp_tools"])
     return replace(team, **changes)
 
 

@@ -38,6 +38,7 @@ from . import (
     console,
     docs,
     embeddings,
+    mcp,
     messages,
     models,
     ops,
@@ -48,7 +49,7 @@ from . import (
     signin,
     usage,
 )
-from .keys import SERVICES, TRACER
+from .keys import MCP_FRONT, SERVICES, TRACER
 from .lifecycle import INFLIGHT, RELOADER, InFlight
 from .middleware import front_door, stamp_headers
 from .reload import Reloader
@@ -187,6 +188,18 @@ async def close_services(s: Services) -> None:
     await s.store.close()
 
 
+def _start_mcp(app: web.Application, config: Config) -> asyncio.Task[None] | None:
+    """The MCP gateway, when mcp_servers is configured: the `mcp` SDK loads only then. Its
+    session manager and upstream connections live in one task (anyio scopes stay in one task)."""
+    if not config.mcp_servers:
+        return None
+    from ..mcp.front import Front
+    from ..mcp.hub import Hub
+
+    front = app[MCP_FRONT] = Front(Hub(config.mcp_servers))
+    return asyncio.create_task(front.serve(), name="mcp")
+
+
 def create_app(config: Config, metrics: Metrics | None = None) -> web.Application:
     """The gateway application; backends are opened on startup and closed on cleanup."""
     app = web.Application(
@@ -217,6 +230,7 @@ def create_app(config: Config, metrics: Metrics | None = None) -> web.Applicatio
                 maintain_forever(s.store.maintain, config.database.retention_days, log)
             ),
         ]
+        mcp_task = _start_mcp(app, config)
         reloader = Reloader(
             s,
             config.source,
@@ -226,6 +240,10 @@ def create_app(config: Config, metrics: Metrics | None = None) -> web.Applicatio
         app[RELOADER] = reloader
         yield
         await reloader.close()
+        if mcp_task is not None:
+            app[MCP_FRONT].stop()
+            with contextlib.suppress(asyncio.CancelledError):
+                await mcp_task
         for task in pollers:
             task.cancel()
         for task in pollers:
@@ -254,4 +272,6 @@ def create_app(config: Config, metrics: Metrics | None = None) -> web.Applicatio
     own_keys.add_routes(app)
     signin.add_routes(app)
     console.add_routes(app)
+    if config.mcp_servers:
+        mcp.add_routes(app)
     return app

@@ -12,9 +12,12 @@ from ..access.roles import Actor
 from ..tracing import RequestTrace, Tracer
 
 if TYPE_CHECKING:
+    from ..mcp.front import Front
     from .services import Services
 
 SERVICES: web.AppKey[Services] = web.AppKey("services")
+# The MCP gateway (SPEC 17); present only when mcp_servers is configured.
+MCP_FRONT: web.AppKey[Front] = web.AppKey("mcp_front")
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
 ACTOR: web.RequestKey[Actor] = web.RequestKey("actor", Actor)  # who calls /admin (SPEC 19)

@@ -84,9 +84,9 @@ def _refuse_nul(request: web.Request) -> None:
 @web.middleware
 async def front_door(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every request, in one step: held in flight until answered (streams included), given its
-    id, let in (a key on /v1, the admin key on /admin), every failure rendered as an error in its
-    route's shape (OpenAI's, or Anthropic's on the Messages routes). An API request (/v1) is
-    a server span when tracing is on."""
+    id, let in (a key on /v1 and /mcp, the admin key on /admin), every failure rendered as an
+    error in its route's shape (OpenAI's, or Anthropic's on the Messages routes). An API
+    request (/v1) is a server span when tracing is on."""
     tracker = request.app[INFLIGHT]
     ticket = tracker.begin()
     request[STARTED] = time.perf_counter()
@@ -99,7 +99,7 @@ async def front_door(request: web.Request, handler: Handler) -> web.StreamRespon
         trace = request[TRACE] = tracer.start(request.method, path, request.headers, request_id)
     try:
         _refuse_nul(request)
-        if path.startswith("/v1/"):
+        if path.startswith("/v1/") or path == "/mcp":
             request[PRINCIPAL] = await _authenticate(request)
         elif path.startswith("/admin/"):
             request[ACTOR] = await admin_actor(request)

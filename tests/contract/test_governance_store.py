@@ -274,3 +274,14 @@ async def test_spend_filters_by_user_and_range(store: Store) -> None:
     ]
     with pytest.raises(ValueError, match="group_by"):
         await store.spend("uid; DROP TABLE ai_request_log", start, end)
+
+
+async def test_mcp_tool_lists_round_trip_on_keys_and_teams(store: Store) -> None:
+    made = await store.create_key(scoped_key(1, mcp_tools=("calc__add", "files__*")))
+    assert made.mcp_tools == ("calc__add", "files__*")
+    assert await store.find_key("hash1") == made
+    cleared = await store.update_key(made.id, {"mcp_tools": None})
+    assert cleared is not None and cleared.mcp_tools is None
+    team = await store.put_team(Team("tools", "", mcp_tools=("calc__*",)))
+    assert team.mcp_tools == ("calc__*",)
+    assert await store.get_team("tools") == team

@@ -352,7 +352,7 @@ async def test_cli_creates_keys_with_scopes_and_lists_them(gateway_config, tmp_p
     created = gateway_cli(
         path, "keys", "create", "--user", "carol", "--models", "echo, fake/*", "--expires",
         "2026-12-31", "--rpm", "60", "--tpd", "1000", "--budget", "25.5", "--period", "monthly",
-        "--team", "core",
+        "--team", "core", "--mcp-tools", "calc__add, files__*",
     )  # fmt: skip
     assert created.returncode == 0, created.stderr
     key = created.stdout.strip().splitlines()[-1]
@@ -361,17 +361,19 @@ async def test_cli_creates_keys_with_scopes_and_lists_them(gateway_config, tmp_p
     columns = listed.stdout.strip().split("\t")
     assert columns[2] == "carol" and key not in listed.stdout
     assert columns[7:] == [
-        "echo,fake/*", "2026-12-31T00:00:00+00:00", "60", "1000", "25.5/monthly", "core"
+        "echo,fake/*", "2026-12-31T00:00:00+00:00", "60", "1000", "25.5/monthly", "core",
+        "calc__add,files__*",
     ]  # fmt: skip
     (stored,) = await store.list_keys("carol")
     assert (stored.models, stored.expires_at, stored.max_budget_usd) == (
         ("echo", "fake/*"), datetime(2026, 12, 31, tzinfo=UTC), Decimal("25.5")
     )  # fmt: skip
+    assert stored.mcp_tools == ("calc__add", "files__*")
 
     plain = gateway_cli(path, "keys", "create", "--user", "dan")
     assert plain.returncode == 0, plain.stderr
     assert gateway_cli(path, "keys", "list", "--user", "dan").stdout.strip().split("\t")[7:] == [
-        "*", "-", "-", "-", "-", "-"
+        "*", "-", "-", "-", "-", "-", "*"
     ]  # fmt: skip
 
     for bad, named in [
@@ -381,6 +383,7 @@ async def test_cli_creates_keys_with_scopes_and_lists_them(gateway_config, tmp_p
         (["--models", "echo,,x"], "--models"),
         (["--expires", "tomorrow"], "--expires"),
         (["--rpm", "-1"], "--rpm"),
+        (["--mcp-tools", "calc__*x"], "--mcp-tools"),
     ]:
         refused = gateway_cli(path, "keys", "create", "--user", "eve", *bad)
         assert refused.returncode == 2, (bad, refused.stderr)

@@ -132,3 +132,39 @@ def test_check_config_shows_each_models_response_cache(tmp_path):
     assert table["claude"].endswith("cache: ttl 600s, entries up to 1048576 bytes")
     assert table["gpt-4o-mini"].endswith("cache: ttl 30s, entries up to 1048576 bytes")
     assert "cache" not in table["flash"]
+
+
+def test_mcp_servers_are_listed(tmp_path):
+    done = check(tmp_path, GOOD + """\
+mcp_servers:
+  calc: {url: "http://127.0.0.1:9000/mcp", headers: {Authorization: "Bearer x"}}
+  files: {command: python3, args: [-m, files_server], env: {ROOT: /srv}}
+""")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if line.startswith("mcp server")]
+    assert lines == [
+        "mcp server calc              -> http http://127.0.0.1:9000/mcp",
+        "mcp server files             -> stdio python3 -m files_server",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("server", "where", "reason"),
+    [
+        ("{}", "mcp_servers.calc", "either `url`"),
+        ('{url: "http://x/mcp", command: y}', "mcp_servers.calc", "either `url`"),
+        ("{url: ftp://x}", "mcp_servers.calc.url", "http"),
+        ('{url: "http://x/mcp", args: [a]}', "mcp_servers.calc", "go with `command`"),
+        ("{command: y, headers: {a: b}}", "mcp_servers.calc.headers", "go with `url`"),
+        ("{command: y, port: 1}", "mcp_servers.calc.port", ""),
+    ],
+)
+def test_bad_mcp_server_is_one_line_and_exit_2(tmp_path, server, where, reason):
+    done = check(tmp_path, PROVIDERS + f"mcp_servers:\n  calc: {server}\n")
+    assert done.returncode == 2 and len(done.stderr.splitlines()) == 1, done.stderr
+    assert f": {where}: " in done.stderr and reason in done.stderr
+
+
+def test_an_mcp_server_name_holds_no_double_underscore(tmp_path):
+    done = check(tmp_path, PROVIDERS + "mcp_servers:\n  my__calc: {command: y}\n")
+    assert done.returncode == 2 and ": mcp_servers.my__calc: " in done.stderr

@@ -49,7 +49,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -245,16 +245,20 @@ async def run_claude(
     max_retries: int = 0,
     extra_env: Mapping[str, str] | None = None,
     tools: str = "",
+    allowed: str = "",
+    setup: Sequence[Sequence[str]] = (),
 ) -> dict[str, Any]:
     """One headless turn, `claude -p prompt --output-format json`, with `tools` (none by
-    default; those given are allowed without asking), against
+    default; those given are allowed without asking, and those in `allowed` too, such as MCP
+    tools), after the `setup` commands (`claude ARGS...`, such as `mcp add`, run in the same
+    HOME and folder), against
     `base_url` (the root, without /v1) as `api_key` sent the `auth` way; returns the JSON
     result. Raises ClaudeCodeError on a non-zero exit, an error result or after `timeout_s`
     (the whole process group is killed). Async, so servers on this event loop can answer."""
     exe = install_claude_code()
     cmd = [str(exe), "-p", "--output-format", "json", "--model", model, "--tools", tools]
-    if tools:
-        cmd += ["--allowedTools", tools]
+    if tools or allowed:
+        cmd += ["--allowedTools", ",".join(t for t in (tools, allowed) if t)]
     cmd += ["--no-session-persistence", "--", prompt]
     with tempfile.TemporaryDirectory(prefix="claude-home-") as home:
         seed_home(Path(home))
@@ -263,6 +267,10 @@ async def run_claude(
             auth=auth, max_retries=max_retries, timeout_s=timeout_s,
         )  # fmt: skip
         env.update(extra_env or {})
+        for args in setup:
+            code, out, err = await _run_bounded([str(exe), *args], env, workdir, timeout_s)
+            if code != 0:
+                raise ClaudeCodeError(f"claude {args[0]} failed ({code})", code, out, err, None)
         returncode, out, err = await _run_bounded(cmd, env, workdir, timeout_s)
     result = _parse_result(out)
     if returncode is None:

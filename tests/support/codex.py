@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,10 +109,17 @@ def _install(version: str) -> Path:
 
 
 async def run_codex(
-    exe: Path, base_url: str, key: str, model: str, prompt: str, timeout_s: float = 90.0
+    exe: Path,
+    base_url: str,
+    key: str,
+    model: str,
+    prompt: str,
+    timeout_s: float = 90.0,
+    config: Sequence[str] = (),
 ) -> CodexRun:
     """`codex exec PROMPT` with the gateway as its Responses provider, in a throwaway
-    CODEX_HOME and working folder, commands run without a sandbox (the fakes choose them)."""
+    CODEX_HOME and working folder, commands run without a sandbox (the fakes choose them);
+    `config` adds `-c key=value` overrides (such as `mcp_servers.<name>={...}`)."""
     with tempfile.TemporaryDirectory(prefix="codex-") as root:
         home, work = Path(root) / "home", Path(root) / "work"
         home.mkdir()
@@ -123,7 +131,8 @@ async def run_codex(
             str(exe), "exec", "--skip-git-repo-check", "--color", "never",
             "--dangerously-bypass-approvals-and-sandbox",
             "-c", 'model_provider="gateway"', "-c", f"model_providers.gateway={provider}",
-            "-c", "analytics.enabled=false", "-m", model, prompt,
+            "-c", "analytics.enabled=false", *(a for c in config for a in ("-c", c)),
+            "-m", model, prompt,
         ]  # fmt: skip
         env = {
             "PATH": os.environ.get("PATH", ""),

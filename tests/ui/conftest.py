@@ -27,6 +27,7 @@ from tests.support.gateway import (
     base_config,
     start_gateway,
 )
+from tests.support.mcp_upstreams import mcp_config, mcp_session, servers_up
 
 try:
     from playwright.async_api import Browser, Dialog, Page, async_playwright
@@ -124,10 +125,15 @@ async def seed(gateway: RunningGateway) -> Seeded:
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def console(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Seeded]:
-    mapping = base_config("http://127.0.0.1:9/v1", tmp_path_factory.mktemp("console"))
+    folder = tmp_path_factory.mktemp("console")
+    mapping = base_config("http://127.0.0.1:9/v1", folder)
     mapping["models"]["echo"].update(input_price=1.5, output_price=2.0)
+    mapping["mcp_servers"] = {"files": mcp_config(None, folder)["files"]}  # stdio
     gateway = await start_gateway(mapping)
     try:
+        await servers_up(gateway, ADMIN_KEY, "files")
+        async with mcp_session(gateway, USER_KEY) as session:  # one tool call to show
+            await session.call_tool("files__reverse", {"text": "lisbon"})
         yield await seed(gateway)
     finally:
         await gateway.close()

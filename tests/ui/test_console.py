@@ -19,7 +19,7 @@ expect = pytest.importorskip(
     "playwright.async_api", reason="Playwright is not installed: pip install -e '.[dev]'"
 ).expect
 
-ADMIN_VIEWS = ["overview", "usage", "keys", "teams", "users", "routes", "requests"]
+ADMIN_VIEWS = ["overview", "usage", "keys", "teams", "users", "routes", "mcp", "requests"]
 USER_VIEWS = ["me", "my-keys", "sessions", "my-requests"]
 GOVERNED_VIEWS = {"overview", "usage", "keys", "teams", "users", "my-keys"}
 RANGES = {"today": 0, "7d": 6, "30d": 29}
@@ -61,7 +61,8 @@ async def test_overview_numbers_equal_spend_for_the_same_ranges(tab: Tab, consol
         assert rate == f"{100 * hits / requests:.1f}%"
         shown_saved = await cell(tab, f'{shown}[data-metric="cache_saved"]')
         assert Decimal(shown_saved.lstrip("$")) == hit_saved
-        assert requests == 5 and errors == 2 and cost > 0  # the seed, all of it today
+        # the seed, all of it today: 5 chat requests and 1 MCP tool call
+        assert requests == 6 and errors == 2 and cost > 0
     assert await tab.page.locator(".uplot canvas").count() >= 4  # the four daily charts
     await tab.shot("admin-overview")
 
@@ -260,6 +261,17 @@ async def test_every_view_renders_from_the_gateway_alone(
     if view == "routes":  # refreshed live: wait for a second refresh of the table
         await tab.page.wait_for_selector("[data-testid=routes-updated][data-refreshes='2']")
         assert await column(tab, "routes-table", "model") == ["fake-model", "needs-key", "echo"]
+    if view == "mcp":  # the stdio server, its tools and the seeded call
+        await tab.page.wait_for_selector("[data-testid=mcp-updated][data-refreshes='2']")
+        assert await column(tab, "mcp-servers", "name") == ["files"]
+        assert await column(tab, "mcp-servers", "state") == ["up"]
+        assert await column(tab, "mcp-tools", "tool") == [
+            "files__whoami",
+            "files__reverse",
+            "files__nap",
+        ]
+        assert await column(tab, "mcp-calls", "tool") == ["files__reverse"]
+        assert await column(tab, "mcp-calls", "status") == ["ok"]
     if role == "user":
         assert "alice" not in await tab.page.text_content("main")  # bob's console
     path = await tab.shot(f"{role}-{view}")

@@ -10,6 +10,7 @@ import * as keys from "./view-keys.js";
 import * as teams from "./view-teams.js";
 import * as users from "./view-users.js";
 import * as routes from "./view-routes.js";
+import * as mcp from "./view-mcp.js";
 import * as requests from "./view-requests.js";
 import * as mine from "./view-mine.js";
 import * as sessions from "./view-sessions.js";
@@ -23,6 +24,7 @@ const VIEWS = {
     ["teams", "Teams & budgets", teams.render],
     ["users", "Users", users.render],
     ["routes", "Routes", routes.render],
+    ["mcp", "MCP", mcp.render],
     ["requests", "Request log", requests.renderAdmin],
     ["audit", "Audit log", audit.render],
   ],

@@ -5,8 +5,9 @@ import { api } from "./api.js";
 import { chip, details, field, fill, h, notice, section, select, table } from "./dom.js";
 import { fmtInt, fmtTime, fmtUSD, localToUtc } from "./format.js";
 
-const STATUSES = [["", "any"], "ok", ["error", "any failure"], "upstream_error", "rejected", "client_closed"];
-const ENDPOINTS = [["", "any"], "chat", "responses", "messages", "embeddings", "completions"];
+const STATUSES = [["", "any"], "ok", ["error", "any failure"], "upstream_error", "rejected", "client_closed",
+  "tool_error", "rate_limited"];
+const ENDPOINTS = [["", "any"], "chat", "responses", "messages", "embeddings", "completions", "mcp"];
 const PAGE = 50;
 
 function statusChip(r) {
