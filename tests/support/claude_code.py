@@ -55,13 +55,14 @@ from typing import Any, Literal
 
 import orjson
 
+from tests.support.npm import npm_install_once
+
 PACKAGE = "@anthropic-ai/claude-code"
 # The last pure-JS build: engines node>=18, a 19 MB download. Later builds are ~190 MB native
 # binaries (they run too, whatever the node version); pick one with VERSION_ENV.
 PINNED_VERSION = "2.1.112"
 VERSION_ENV = "AI_GATEWAY_CLAUDE_CODE_VERSION"
 CACHE_ENV = "AI_GATEWAY_CLAUDE_CODE_CACHE"
-INSTALL_TIMEOUT_S = 300.0
 
 # Every switch that stops traffic other than the API calls themselves.
 QUIET_ENV = {
@@ -136,49 +137,16 @@ def _install_once(version: str) -> Path | ClaudeCodeUnavailable:
 
 
 def _install(version: str) -> Path:
-    npm, node = shutil.which("npm"), shutil.which("node")
-    if npm is None or node is None:
-        raise ClaudeCodeUnavailable("Claude Code needs node and npm on PATH")
-    target = cache_dir() / version
+    target = npm_install_once(
+        cache_dir() / version,
+        [f"{PACKAGE}@{version}"],
+        ClaudeCodeUnavailable,
+        check=lambda prefix: _check_version(prefix / "node_modules" / ".bin" / "claude", version),
+    )
     exe = target / "node_modules" / ".bin" / "claude"
-    if (target / ".installed").exists() and exe.exists():
-        return exe
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Install beside the target and rename: a half-done install is never taken for a whole one,
-    # and of two concurrent installers one simply loses the rename.
-    staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=target.parent))
-    try:
-        _npm_install(npm, staging, version)
-        _check_version(staging / "node_modules" / ".bin" / "claude", version)
-        (staging / ".installed").touch()
-        with contextlib.suppress(OSError):  # already there: another process won
-            staging.rename(target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     if not exe.exists():
         raise ClaudeCodeUnavailable(f"{PACKAGE}@{version} installed, but {exe} is missing")
     return exe
-
-
-def _npm_install(npm: str, prefix: Path, version: str) -> None:
-    cmd = [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--loglevel=error"]
-    cmd += ["--prefer-offline", "--fetch-timeout=60000", "--fetch-retries=1"]
-    env = {**os.environ, "npm_config_update_notifier": "false"}
-    try:
-        done = subprocess.run(
-            [*cmd, f"{PACKAGE}@{version}"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=INSTALL_TIMEOUT_S,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ClaudeCodeUnavailable(f"npm install {PACKAGE}@{version} failed: {exc}") from exc
-    if done.returncode != 0:
-        raise ClaudeCodeUnavailable(
-            f"npm install {PACKAGE}@{version} failed ({done.returncode}): {done.stderr[-2000:]}"
-        )
 
 
 def _check_version(exe: Path, version: str) -> None:

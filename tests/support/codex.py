@@ -11,7 +11,6 @@ A tool call is run (`exec_command` with `cmd`) and its output sent back as a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import os
 import shutil
@@ -21,11 +20,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.npm import npm_install_once
+
 PACKAGE = "@openai/codex"
 PINNED_VERSION = "0.171.0"
 VERSION_ENV = "AI_GATEWAY_CODEX_VERSION"
 CACHE_ENV = "AI_GATEWAY_CODEX_CACHE"
-INSTALL_TIMEOUT_S = 600.0
 KEY_ENV = "GATEWAY_KEY"  # the variable Codex reads the gateway key from
 
 
@@ -77,32 +77,8 @@ def _install_once(version: str) -> Path | CodexUnavailable:
 
 
 def _install(version: str) -> Path:
-    npm = shutil.which("npm")
-    if npm is None or shutil.which("node") is None:
-        raise CodexUnavailable("Codex needs node and npm on PATH")
-    target = cache_dir() / version
+    target = npm_install_once(cache_dir() / version, [f"{PACKAGE}@{version}"], CodexUnavailable)
     exe = target / "node_modules" / ".bin" / "codex"
-    if (target / ".installed").exists() and exe.exists():
-        return exe
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=target.parent))
-    try:  # install beside the target and rename: a half-done install is never taken as whole
-        cmd = [npm, "install", "--prefix", str(staging), "--no-audit", "--no-fund"]
-        cmd += ["--loglevel=error", "--prefer-offline", f"{PACKAGE}@{version}"]
-        env = {**os.environ, "npm_config_update_notifier": "false"}
-        try:
-            done = subprocess.run(
-                cmd, env=env, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise CodexUnavailable(f"npm install {PACKAGE}@{version} failed: {exc}") from exc
-        if done.returncode != 0:
-            raise CodexUnavailable(f"npm install {PACKAGE}@{version}: {done.stderr[-2000:]}")
-        (staging / ".installed").touch()
-        with contextlib.suppress(OSError):  # already there: another process won
-            staging.rename(target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     if not exe.exists():
         raise CodexUnavailable(f"{PACKAGE}@{version} installed, but {exe} is missing")
     return exe

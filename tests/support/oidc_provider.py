@@ -10,9 +10,6 @@ import contextlib
 import functools
 import os
 import re
-import shutil
-import subprocess
-import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from html import unescape
@@ -22,6 +19,8 @@ from urllib.parse import urljoin
 
 import aiohttp
 import orjson
+
+from tests.support.npm import npm_install_once
 
 PINNED = "9.13.3"
 VERSION_ENV = "AI_GATEWAY_OIDC_PROVIDER_VERSION"
@@ -56,26 +55,9 @@ def cache_dir() -> Path:
 def install_oidc_provider(version: str | None = None) -> Path:
     """The folder holding node_modules with oidc-provider@version."""
     version = version or os.environ.get(VERSION_ENV) or PINNED
-    npm = shutil.which("npm")
-    if npm is None or shutil.which("node") is None:
-        raise OidcProviderUnavailable("oidc-provider needs node and npm on PATH")
-    target = cache_dir() / version
-    if (target / ".installed").exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=target.parent))
-    try:
-        cmd = [npm, "install", "--prefix", str(staging), "--no-audit", "--no-fund",
-               "--loglevel=error", f"oidc-provider@{version}"]  # fmt: skip
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
-        if done.returncode != 0:
-            raise OidcProviderUnavailable(f"npm install oidc-provider: {done.stderr[-2000:]}")
-        (staging / ".installed").touch()
-        with contextlib.suppress(OSError):  # already there: another process won
-            staging.rename(target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return npm_install_once(
+        cache_dir() / version, [f"oidc-provider@{version}"], OidcProviderUnavailable
+    )
 
 
 @dataclass

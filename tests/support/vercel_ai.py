@@ -5,16 +5,16 @@ streamText, over chat completions or the Responses API)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from tests.support.npm import npm_install_once
 
 # The SDK and its OpenAI provider are released together; pinned as a pair.
 PINNED = {"ai": "7.0.185", "@ai-sdk/openai": "4.0.126"}
@@ -53,27 +53,9 @@ def latest_version() -> str:
 def install_vercel_ai(version: str | None = None) -> Path:
     """The folder holding node_modules with `ai@version` and its OpenAI provider."""
     version = version or chosen_version()
-    npm = shutil.which("npm")
-    if npm is None or shutil.which("node") is None:
-        raise VercelAIUnavailable("the Vercel AI SDK needs node and npm on PATH")
-    target = cache_dir() / version
-    if (target / ".installed").exists():
-        return target
     provider = PINNED["@ai-sdk/openai"] if version == PINNED["ai"] else "latest"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=target.parent))
-    try:
-        cmd = [npm, "install", "--prefix", str(staging), "--no-audit", "--no-fund",
-               "--loglevel=error", f"ai@{version}", f"@ai-sdk/openai@{provider}"]  # fmt: skip
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
-        if done.returncode != 0:
-            raise VercelAIUnavailable(f"npm install ai@{version}: {done.stderr[-2000:]}")
-        (staging / ".installed").touch()
-        with contextlib.suppress(OSError):  # already there: another process won
-            staging.rename(target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+    packages = [f"ai@{version}", f"@ai-sdk/openai@{provider}"]
+    return npm_install_once(cache_dir() / version, packages, VercelAIUnavailable)
 
 
 async def run_turn(
