@@ -30,11 +30,11 @@ pytest.importorskip("playwright.async_api", reason="Playwright is not installed"
 
 SHOTS = Path("/tmp")
 NAV = {
-    "admin": ["Overview", "Usage", "Keys", "Teams & budgets", "Users", "Routes", "Request log",
-              "Audit log"],
+    "admin": ["Overview", "Usage", "Keys", "Teams & budgets", "Users", "Routes", "MCP",
+              "Request log", "Audit log"],
     "team_admin": ["Keys", "Team & budget", "Usage", "Request log", "Audit log"],
-    "viewer": ["Overview", "Usage", "Keys", "Teams & budgets", "Users", "Routes", "Request log",
-               "Audit log"],
+    "viewer": ["Overview", "Usage", "Keys", "Teams & budgets", "Users", "Routes", "MCP",
+               "Request log", "Audit log"],
     "user": ["My usage", "My keys", "Sessions", "My requests"],
 }  # fmt: skip
 
@@ -176,6 +176,7 @@ async def test_a_team_admin_sees_and_changes_only_their_team(page, site):
     await page.click("[data-testid=team-budget] button[type=submit]")
     await page.get_by_text("Budget of core saved.").wait_for()
     budget = page.locator('[data-testid=teams-table] td[data-col="budget"]')
+    await budget.filter(has_text="$12.50 / weekly").wait_for()  # the table reloads after saving
     assert (await budget.all_text_contents())[0].strip() == "$12.50 / weekly"
     await page.fill("[data-testid=team-budget] input[name=team]", "other")
     await page.click("[data-testid=team-budget] button[type=submit]")
