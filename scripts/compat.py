@@ -3,7 +3,9 @@ client through the gateway (pytest, junit XML) and prints which route worked wit
 
 Routes: relayed (the provider speaks the client's API), translated (another API, e.g. Claude
 Code to an OpenAI-compatible model), bridged (Responses through chat to Anthropic), chat-only
-(Responses from an OpenAI-compatible server that speaks only chat: `responses: bridge`).
+(Responses from an OpenAI-compatible server that speaks only chat: `responses: bridge`), cloud
+(the Anthropic front door to Claude on Bedrock and on Vertex), mcp (the client's MCP tools served
+by the gateway's /mcp).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support import agents_sdk, claude_code, codex, vercel_ai  # noqa: E402
 
-ROUTES = ("relayed", "translated", "bridged", "chat-only")
+ROUTES = ("relayed", "translated", "bridged", "chat-only", "cloud", "mcp")
 E2E = "tests/e2e"
 # client -> route -> the tests of that cell: (test file, test name, parameter id or "" for all)
 Case = tuple[str, str, str]
@@ -37,11 +39,17 @@ CASES: dict[str, dict[str, list[Case]]] = {
             ("test_claude_code_agents.py", "test_claude_code_runs_a_tool_turn", "fake-model"),
             ("test_claude_code_agents.py", "test_claude_code_runs_a_tool_turn", "gemini-flash"),
         ],
+        "cloud": [
+            ("test_claude_code_cloud.py", "test_claude_code_to_claude_on_bedrock", ""),
+            ("test_claude_code_cloud.py", "test_claude_code_to_claude_on_vertex", ""),
+        ],
+        "mcp": [("test_mcp_agents.py", "test_claude_code_calls_a_tool_through_the_gateway", "")],
     },
     "Codex CLI": {
         "relayed": [("test_codex.py", "test_codex_exec_runs_a_tool_turn", "fake-model")],
         "bridged": [("test_codex.py", "test_codex_exec_runs_a_tool_turn", "claude-sonnet")],
         "chat-only": [("test_codex.py", "test_codex_exec_runs_a_tool_turn", "local-llm")],
+        "mcp": [("test_mcp_agents.py", "test_codex_calls_a_tool_through_the_gateway", "")],
     },
     "openai SDK": {
         "relayed": [("test_responses.py", "test_relayed_stream_through_the_stream_helper", "")],
