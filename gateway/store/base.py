@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
 from gateway.store.audit import AuditLog
+from gateway.store.request_query import RequestQuery
 
 # Columns mirror_config may set, per table; the first one is the unique key upserts match on.
 PROVIDER_COLUMNS = ("name", "display_name", "status", "models", "is_default", "sort")
@@ -437,22 +438,3 @@ class Store(AuditLog, Protocol):
         counted per UTC day and status: dicts of day (YYYY-MM-DD), status, requests; ordered by
         day, then status."""
         ...
-
-
-# The statuses a request-log row can have (`error`: the gateway failed). As a search filter,
-REQUEST_STATUSES = ("ok", "client_closed", "upstream_error", "rejected", "error")
-NOT_FAILED = ("ok", "client_closed")
-FAILED = "error"  # in a search: every failure, any status but the NOT_FAILED ones
-
-
-@dataclass(frozen=True, slots=True)
-class RequestQuery:
-    """A search of the request log; each field that is set narrows it (None: any)."""
-
-    uid: str | None = None
-    model: str | None = None
-    status: str | None = None  # a status of REQUEST_STATUSES; FAILED means every failure
-    endpoint: str | None = None
-    team: str | None = None
-    start: datetime | None = None  # created_at >= start
-    end: datetime | None = None  # created_at < end

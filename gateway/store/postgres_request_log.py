@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from gateway.store.base import RequestLogRow, RequestQuery, utc
+from gateway.store.base import RequestLogRow, utc
 from gateway.store.common import RowReader, page
 from gateway.store.postgres_params import Args, text
 from gateway.store.request_log import (
@@ -20,6 +20,7 @@ from gateway.store.request_log import (
     log_row,
     search_sql,
 )
+from gateway.store.request_query import RequestQuery
 
 _READ = RowReader(parse_time=lambda value: value)
 

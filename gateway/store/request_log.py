@@ -17,8 +17,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from gateway.store.base import FAILED, LOG_FIELDS, NOT_FAILED, RequestLogRow, RequestQuery
+from gateway.store.base import LOG_FIELDS, RequestLogRow
 from gateway.store.common import Row
+from gateway.store.request_query import FAILED, NOT_FAILED, RequestQuery
 
 # `add(value)` appends a query argument and returns its placeholder (`$3`, `:p3`).
 AddArg = Callable[[Any], str]

@@ -30,7 +30,6 @@ from gateway.store.base import (
     Message,
     QuotaOverride,
     RequestLogRow,
-    RequestQuery,
     Session,
     StoreConflict,
     WriteItem,
@@ -56,6 +55,7 @@ from gateway.store.common import (
     window_sql,
 )
 from gateway.store.request_log import failure_rows, failures_sql, get_sql, log_row, search_sql
+from gateway.store.request_query import RequestQuery
 from gateway.store.sqlite_audit import SqliteAudit
 from gateway.store.sqlite_governance import SqliteGovernance
 from gateway.store.sqlite_responses import SqliteResponses

@@ -18,7 +18,8 @@ import orjson
 from aiohttp import web
 
 from ..errors import InvalidRequest, NotFound, clip
-from ..store.base import REQUEST_STATUSES, RequestLogRow, RequestQuery
+from ..store.base import RequestLogRow
+from ..store.request_query import REQUEST_STATUSES, RequestQuery
 from .keys import ACTOR, PRINCIPAL, SERVICES
 from .respond import json_response, query_choice, query_int, unix
 

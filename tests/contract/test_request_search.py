@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from gateway.store import RequestLogRow, Store
 from gateway.store.backends import SqliteStore
-from gateway.store.base import RequestQuery
+from gateway.store.request_query import RequestQuery
 from tests.contract.test_store import log_row
 from tests.support.stores import Backend
 
