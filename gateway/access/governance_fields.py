@@ -58,41 +58,38 @@ def parallel(value: object, param: str = "max_parallel_requests") -> int | None:
 def mcp_tools(value: object, param: str = "mcp_tools") -> tuple[str, ...] | None:
     """A non-empty list of MCP tool names (`<server>__<tool>`) or globs ending in `*`
     (`server__*`, `*`), without repeats; None: every tool."""
-    if value is None:
-        return None
-    if not isinstance(value, list):
-        raise _bad(
-            f"`{param}` must be a list of tool names (null: every tool).", param, "invalid_type"
-        )
-    if not value or len(value) > MODELS_MAX:
-        raise _bad(f"`{param}` must list 1 to {MODELS_MAX} tools (null: every tool).", param)
-    for name in value:
-        if not isinstance(name, str):
-            raise _bad(f"`{param}` must hold strings.", param, "invalid_type")
-        if not name or len(name) > MODEL_NAME_MAX or "\x00" in name:
-            raise _bad(f"`{param}` names must be 1 to {MODEL_NAME_MAX} characters.", param)
+    names = _names(value, param, "tool")
+    for name in names or ():
         if "*" in name[:-1]:
             raise _bad(f"`{param}`: `*` may only end a name, as in `server__*`.", param)
-    return tuple(dict.fromkeys(value))
+    return names
 
 
 def models(value: object, param: str = "models") -> tuple[str, ...] | None:
     """A non-empty list of public model names or `prefix/*` globs, without repeats."""
+    names = _names(value, param, "model")
+    for name in names or ():
+        if "*" in name.removesuffix("/*") or name == "/*":
+            raise _bad(f"`{param}`: `*` may only end a name, as in `prefix/*`.", param)
+    return names
+
+
+def _names(value: object, param: str, noun: str) -> tuple[str, ...] | None:
+    """A list of 1 to MODELS_MAX names (`noun`s) of 1 to MODEL_NAME_MAX characters, without
+    repeats; None stays None (every one)."""
     if value is None:
         return None
     if not isinstance(value, list):
         raise _bad(
-            f"`{param}` must be a list of model names (null: every model).", param, "invalid_type"
+            f"`{param}` must be a list of {noun} names (null: every {noun}).", param, "invalid_type"
         )
     if not value or len(value) > MODELS_MAX:
-        raise _bad(f"`{param}` must list 1 to {MODELS_MAX} models (null: every model).", param)
+        raise _bad(f"`{param}` must list 1 to {MODELS_MAX} {noun}s (null: every {noun}).", param)
     for name in value:
         if not isinstance(name, str):
             raise _bad(f"`{param}` must hold strings.", param, "invalid_type")
         if not name or len(name) > MODEL_NAME_MAX or "\x00" in name:
             raise _bad(f"`{param}` names must be 1 to {MODEL_NAME_MAX} characters.", param)
-        if "*" in name.removesuffix("/*") or name == "/*":
-            raise _bad(f"`{param}`: `*` may only end a name, as in `prefix/*`.", param)
     return tuple(dict.fromkeys(value))
 
 
