@@ -32,7 +32,7 @@ class Call:
     query: Mapping[str, str] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)  # client headers allowed upstream
     default_max_tokens: int | None = None  # the model entry's max_tokens
-    trace: Mapping[str, str] = field(default_factory=dict)  # W3C traceparent of the attempt span
+    trace: dict[str, str] = field(default_factory=dict)  # the attempt span's W3C headers, once set
 
 
 class Reply(Protocol):

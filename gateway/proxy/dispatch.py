@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 
 from ..adapters.base import Call, Reply
@@ -181,8 +181,7 @@ async def dispatch(
         health.begin(deployment, now)
         call = call_for(target)
         span = trace.attempt(target, call, attempts)
-        if span.headers:
-            call = replace(call, trace=span.headers)
+        call.trace.update(span.headers)  # a fresh Call per attempt: no copy needed
         began = time.perf_counter()
         try:
             answer = await _try(target, upstreams, call)

@@ -4,8 +4,9 @@ and its no-op form, which is all that loads when `telemetry.otlp_endpoint` is em
 Rules:
 - The request path calls these methods whether or not tracing is on; off, each is an empty
   method of a shared no-op object, and no OpenTelemetry module is imported at all.
-- `build_tracer` imports the OpenTelemetry SDK (gateway.tracing.otel) only when an endpoint is
-  configured; it never raises for a collector that is down (export happens on another thread).
+- `build_tracer` imports the traced form (gateway.tracing.otlp) only when an endpoint is
+  configured, inside the running loop; it never raises for a collector that is down (export
+  happens later, in its own task).
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ class Tracer:
         return NO_TRACE
 
     async def close(self) -> None:
-        """Export what is queued (within the export timeout) and stop the export thread."""
+        """Export what is queued (within the export timeout) and stop exporting."""
 
 
 NO_ATTEMPT = AttemptTrace()
@@ -96,6 +97,6 @@ def build_tracer(config: TelemetryConfig, on_failure: OnFailure) -> Tracer:
     """The configured Tracer: the OpenTelemetry one when an OTLP endpoint is set, else no-op."""
     if not config.otlp_endpoint:
         return Tracer()
-    from .otel import OtelTracer  # the SDK loads only when tracing is configured
+    from .otlp import OtlpTracer  # loads only when tracing is configured
 
-    return OtelTracer(config, on_failure)
+    return OtlpTracer(config, on_failure)

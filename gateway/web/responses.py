@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -328,8 +327,7 @@ async def _forward_to_owner(
         query=query or {},
     )
     span = _attempt_span(request, remembered, upstream_model, call)
-    if span.headers:
-        call = replace(call, trace=span.headers)
+    call.trace.update(span.headers)
     try:
         reply = await upstream.send(call)
         try:

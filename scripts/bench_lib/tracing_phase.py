@@ -1,6 +1,8 @@
 """`scripts/bench --tracing`: the throughput scenarios (ns64, st64) against a gateway with
-tracing off and then on (sample_ratio 1.0, every span exported to a local OTLP sink), back to
-back, one worker pinned to CPU 0 as in the main run; CPU per request on / off is the figure.
+tracing off and on (sample_ratio 1.0, every span exported to a local OTLP sink), one worker
+pinned to CPU 0 as in the main run; CPU per request on / off is the figure. Off and on alternate
+for `ROUNDS` rounds and each side's CPU and requests are pooled, so neither side gets the
+machine's quiet or busy moments alone (two identical runs differ by up to 5% back to back).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 
 HERE = Path(__file__).resolve().parent
 CEILING = 1.15  # CPU per request with tracing on, as a multiple of off (issue 26)
+ROUNDS = 3
 
 
 def _config_with_tracing(config_path: Path, endpoint: str, out: Path) -> Path:
@@ -64,7 +67,7 @@ def _run(bench: Bench, config: Path, log: Path, label: str) -> dict[str, Any]:
 
 
 def tracing_phase(bench: Bench, config_path: Path) -> dict[str, Any]:
-    """Off, then on: each scenario's req/s and CPU ms per request, and on / off."""
+    """Off and on, alternating: each scenario's req/s and CPU ms per request, and on / off."""
     port = free_port()
     sink = bench.children.start(
         [*pin_prefix(LOAD_CPU), sys.executable, str(HERE / "otlp_sink.py"), "--port", str(port)],
@@ -73,37 +76,54 @@ def tracing_phase(bench: Bench, config_path: Path) -> dict[str, Any]:
     wait_port(port, 20, sink)
     endpoint = f"http://127.0.0.1:{port}/v1/traces"
     traced = _config_with_tracing(config_path, endpoint, bench.tmp / "gateway-traced.yaml")
+    runs: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
     try:
-        off = _run(bench, config_path, bench.tmp / "gateway-untraced.log", "off")
-        on = _run(bench, traced, bench.tmp / "gateway-traced.log", "on")
+        for _ in range(ROUNDS):
+            runs["off"].append(_run(bench, config_path, bench.tmp / "gateway-untraced.log", "off"))
+            runs["on"].append(_run(bench, traced, bench.tmp / "gateway-traced.log", "on"))
         _, _, stats = http("GET", f"http://127.0.0.1:{port}/stats", {})
     finally:
         bench.children.stop(sink)
     result: dict[str, Any] = {
         "sample_ratio": 1.0,
+        "rounds": ROUNDS,
         "sink": orjson.loads(stats),
-        "trace_export_failures": on.pop("trace_export_failures"),
+        "trace_export_failures": sum(r.pop("trace_export_failures") for r in runs["on"]),
         "ceiling": CEILING,
         "scenarios": {},
     }
-    off.pop("trace_export_failures")
-    for name, r_off in off.items():
-        r_on = on[name]
-        ratio = r_on["cpu_ms_per_req"] / r_off["cpu_ms_per_req"]
+    for r in runs["off"]:
+        r.pop("trace_export_failures")
+    for name in runs["off"][0]:
+        off, on = _pooled(runs["off"], name), _pooled(runs["on"], name)
+        ratio = on["cpu_ms_per_req"] / off["cpu_ms_per_req"]
         result["scenarios"][name] = {
-            "off": {"rps": r_off["rps"], "cpu_ms_per_req": r_off["cpu_ms_per_req"]},
-            "on": {"rps": r_on["rps"], "cpu_ms_per_req": r_on["cpu_ms_per_req"]},
+            "off": off,
+            "on": on,
             "cpu_per_req_on_vs_off": round(ratio, 3),
             "within_ceiling": ratio <= CEILING,
         }
     return result
 
 
+def _pooled(runs: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    """One scenario over the rounds: CPU per request over every request, req/s on average, and
+    each round's CPU per request."""
+    rounds = [r[name] for r in runs]
+    completed = sum(r["completed"] for r in rounds)
+    return {
+        "rps": sum(r["rps"] for r in rounds) / len(rounds),
+        "cpu_ms_per_req": round(sum(r["cpu_s"] for r in rounds) * 1000 / completed, 3),
+        "rounds_cpu_ms_per_req": [r["cpu_ms_per_req"] for r in rounds],
+    }
+
+
 def text(result: dict[str, Any]) -> str:
     lines = [
         "",
-        f"tracing (sample_ratio {result['sample_ratio']}, OTLP/HTTP to a local sink): "
-        f"CPU per request on / off, ceiling {result['ceiling']}x",
+        f"tracing (sample_ratio {result['sample_ratio']}, OTLP/HTTP to a local sink, off and on "
+        f"alternating, {result['rounds']} rounds pooled): CPU per request on / off, ceiling "
+        f"{result['ceiling']}x",
     ]
     for name, r in result["scenarios"].items():
         lines.append(
@@ -111,6 +131,10 @@ def text(result: dict[str, Any]) -> str:
             f" | on {r['on']['rps']:>8.0f} req/s {r['on']['cpu_ms_per_req']:.3f} ms"
             f" | {r['cpu_per_req_on_vs_off']:.3f}x {'ok' if r['within_ceiling'] else 'OVER'}"
         )
+        off_on = (r["off"]["rounds_cpu_ms_per_req"], r["on"]["rounds_cpu_ms_per_req"])
+        pairs = zip(*off_on, strict=True)
+        rounds = " ".join(f"{a:.3f}/{b:.3f}" for a, b in pairs)
+        lines.append(f"  {'':<16} rounds (off/on ms): {rounds}")
     sink = result["sink"]
     lines.append(
         f"  sink received {sink['requests']} exports ({sink['bytes']} bytes); "

@@ -15,7 +15,7 @@ import orjson
 import pytest
 from multidict import CIMultiDict
 
-from gateway.tracing.otel import OtelTracer
+from gateway.tracing.otlp import OtlpTracer
 from gateway.web.keys import TRACER
 from tests.support.clients import bearer
 from tests.support.fake_anthropic import FakeAnthropic
@@ -71,10 +71,10 @@ async def send(
 
 
 async def flush(gateway: RunningGateway) -> None:
-    """Export what the batch processor holds now (off the loop, as the gateway does)."""
+    """Export every span the gateway holds now."""
     tracer = gateway.runner.app[TRACER]
-    assert isinstance(tracer, OtelTracer)
-    await asyncio.to_thread(tracer.provider.force_flush, 5000)
+    assert isinstance(tracer, OtlpTracer)
+    await tracer.flush()
 
 
 async def trace_of(
@@ -158,6 +158,37 @@ async def test_chat_stream_has_a_first_byte_event_and_timing_in_its_headers(
     assert attempt.attributes["http.response.status_code"] == 200
     assert attempt.is_parent_in(upstream.received[-1].headers["traceparent"])
     assert_no_secret([server, attempt], PROMPT, "Hello from upstream")
+
+
+async def test_sampling_keeps_the_clients_choice_and_else_the_ratio(
+    claude, upstream, receiver, tmp_path
+):
+    gateway = await start_gateway(
+        traced_config(claude, upstream, tmp_path, receiver.url, sample_ratio=0.0)
+    )
+    body = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}]}
+    try:
+        # No parent: the ratio (0) leaves it out, yet the upstream still learns of the trace.
+        status, _, _ = await send(gateway, "/v1/chat/completions", body)
+        version, trace_id, _, flags = upstream.received[-1].headers["traceparent"].split("-")
+        assert (status, version, flags) == (200, "00", "00") and int(trace_id, 16)
+        # A parent the client did not sample: left out, its trace carried on.
+        unsampled = {"traceparent": f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-00"}
+        await send(gateway, "/v1/chat/completions", body, unsampled)
+        _, trace_id, span_id, flags = upstream.received[-1].headers["traceparent"].split("-")
+        assert (trace_id, flags) == (CLIENT_TRACE, "00") and span_id != CLIENT_SPAN
+        # A sampled parent wins over the ratio; its tracestate goes on, upstream and on the span.
+        sampled = {"traceparent": CLIENT_PARENT, "tracestate": "vendor=abc,other=1"}
+        _, headers, _ = await send(gateway, "/v1/chat/completions", body, sampled)
+        assert upstream.received[-1].headers["tracestate"] == "vendor=abc,other=1"
+        await flush(gateway)
+        assert len(receiver.spans) == 2  # only the sampled request's server and client spans
+        server, [attempt] = receiver.trace(headers["X-Request-Id"])
+        assert (server.trace_id, server.parent_id) == (CLIENT_TRACE, CLIENT_SPAN)
+        assert server.trace_state == attempt.trace_state == "vendor=abc,other=1"
+        assert attempt.is_parent_in(upstream.received[-1].headers["traceparent"])
+    finally:
+        await gateway.close()
 
 
 async def test_a_retried_request_has_one_client_span_per_attempt(gateway, upstream, receiver):
@@ -332,7 +363,8 @@ async def main(folder):
             timings.append((resp.status, resp.headers.get("Server-Timing", "")))
     print(timings)
     print(sorted(m for m in sys.modules if m.startswith(
-        ("gateway.tracing.otel", "opentelemetry.sdk.trace", "opentelemetry.exporter"))))
+        ("gateway.tracing.otlp", "gateway.tracing.exporter", "gateway.tracing.wire",
+         "opentelemetry.trace.propagation.tracecontext"))))
 
 asyncio.run(main(sys.argv[1]))
 """
@@ -359,11 +391,14 @@ def failures(gateway: RunningGateway, reason: str) -> float:
     return value or 0.0
 
 
-@pytest.mark.parametrize("collector", ["down", "500"])
+@pytest.mark.parametrize("collector", ["down", "500", "slow"])
 async def test_a_failing_collector_costs_requests_nothing(
     claude, upstream, receiver, tmp_path, collector
 ):
-    receiver.status = 500
+    if collector == "slow":
+        receiver.delay_s = 3.0  # longer than the export timeout
+    else:
+        receiver.status = 500
     endpoint = "http://127.0.0.1:9/v1/traces" if collector == "down" else receiver.url
     config = traced_config(claude, upstream, tmp_path, endpoint, export_timeout_s=0.5)
     gateway = await start_gateway(config)
@@ -378,7 +413,7 @@ async def test_a_failing_collector_costs_requests_nothing(
         await flush(gateway)
         assert failures(gateway, "export") >= 3
         assert receiver.spans == []
-        if collector == "500":
+        if collector != "down":
             assert receiver.requests >= 1
     finally:
         await gateway.close()

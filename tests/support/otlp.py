@@ -37,6 +37,7 @@ class ReceivedSpan:
     events: list[str]
     service: str
     status_code: int  # 0 unset, 1 ok, 2 error
+    trace_state: str = ""  # the W3C tracestate the span carries
 
     def is_parent_in(self, traceparent: str) -> bool:
         """Whether a W3C traceparent names this span as the parent, sampled (the flags may also
@@ -98,6 +99,7 @@ class OtlpReceiver:
                             events=[e.name for e in s.events],
                             service=str(resource.get("service.name", "")),
                             status_code=s.status.code,
+                            trace_state=s.trace_state,
                         )
                     )
         body = ExportTraceServiceResponse().SerializeToString()

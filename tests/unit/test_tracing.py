@@ -1,17 +1,14 @@
-"""The tracing seam without a network: the config section, the GenAI attributes read from bytes,
-the bounded processor dropping (and counting) rather than queueing without end."""
+"""The tracing seam: the config section, the GenAI attributes read from bytes, the OTLP protobuf
+the gateway writes (decoded by opentelemetry-proto), and the export queue dropping (and counting)
+rather than growing without end."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Sequence
 
 import pytest
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from gateway.adapters.base import Call
 from gateway.config import ConfigError, TelemetryConfig, parse
@@ -22,7 +19,9 @@ from gateway.tracing.attributes import (
     server_address,
     span_name,
 )
-from gateway.tracing.otel import BoundedProcessor, CountingExporter
+from gateway.tracing.exporter import OtlpExporter
+from gateway.tracing.wire import CLIENT, SERVER, Envelope, SpanRecord, span
+from tests.support.otlp import OtlpReceiver, value
 
 
 def test_telemetry_is_off_by_default_and_read_when_given():
@@ -63,7 +62,9 @@ def test_tracing_off_imports_no_tracing_code():
         "import sys, gateway.serve.cli, gateway.web.app, gateway.tracing; "
         "print(sorted(m for m in sys.modules if m.startswith(TRACING)))"
     )
-    tracing = "TRACING = ('gateway.tracing.otel', 'opentelemetry.sdk.trace', 'opentelemetry.exp')"
+    tracing = (
+        "TRACING = ('gateway.tracing.otlp', 'gateway.tracing.exporter', 'gateway.tracing.wire')"
+    )
     done = subprocess.run(
         [sys.executable, "-c", f"{tracing}\n{probe}"], capture_output=True, text=True, timeout=60
     )
@@ -110,40 +111,117 @@ def test_response_attributes_from_an_anthropic_body_and_a_chat_chunk():
     }
 
 
-class StuckExporter(SpanExporter):
-    """An exporter that blocks until released: a collector that does not answer."""
-
-    def __init__(self) -> None:
-        self.release = threading.Event()
-        self.exported = 0
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        self.release.wait(10)
-        self.exported += len(spans)
-        return SpanExportResult.FAILURE
-
-    def shutdown(self) -> None:
-        self.release.set()
+def _record(n: int = 1, **attributes: object) -> SpanRecord:
+    return SpanRecord(7, n, 0, f"s{n}", SERVER, 1_000, dict(attributes))  # type: ignore[arg-type]
 
 
-def test_a_full_queue_drops_spans_at_once_and_counts_them():
+def test_the_wire_format_is_what_opentelemetry_proto_reads():
+    server = SpanRecord(
+        0x0AF7651916CD43DD8448EB211C80319C, 0xB7AD6B7169203331, 0x00F067AA0BA902B7,
+        "chat gpt-4o", SERVER, 1_700_000_000_123_456_789,
+        {"gen_ai.operation.name": "chat", "gen_ai.usage.input_tokens": 12,
+         "gateway.cost_usd": 0.000123, "big": 1 << 70, "neg": -5, "flag": True,
+         "gen_ai.response.finish_reasons": ["stop", "length"], "text": "naïve ☃", "empty": ""},
+        remote_parent=True, trace_state="vendor=a,other=b",
+    )  # fmt: skip
+    server.end_ns = server.start_ns + 2_500_000
+    server.events.append((server.start_ns + 1_000, "gateway.first_byte"))
+    server.error = True
+    client = SpanRecord(server.trace_id, 0x1122334455667788, server.span_id, "chat m", CLIENT,
+                        server.start_ns + 10, {"gateway.retry": 0, "server.port": 443})  # fmt: skip
+    client.end_ns = server.end_ns - 10
+    body = Envelope("gw", "gateway", "1.2.3").wrap(span(server) + span(client))
+
+    message = ExportTraceServiceRequest()
+    message.ParseFromString(body)
+    [resource_spans] = message.resource_spans
+    assert {a.key: value(a.value) for a in resource_spans.resource.attributes} == {
+        "service.name": "gw"
+    }
+    [scope_spans] = resource_spans.scope_spans
+    assert (scope_spans.scope.name, scope_spans.scope.version) == ("gateway", "1.2.3")
+    first, second = scope_spans.spans
+    assert first.trace_id.hex() == "0af7651916cd43dd8448eb211c80319c"
+    assert (first.span_id.hex(), first.parent_span_id.hex()) == (
+        "b7ad6b7169203331",
+        "00f067aa0ba902b7",
+    )
+    assert (first.name, first.kind, first.trace_state) == ("chat gpt-4o", 2, "vendor=a,other=b")
+    assert (first.start_time_unix_nano, first.end_time_unix_nano) == (
+        1_700_000_000_123_456_789, 1_700_000_000_125_956_789,
+    )  # fmt: skip
+    assert {a.key: value(a.value) for a in first.attributes} == {
+        "gen_ai.operation.name": "chat", "gen_ai.usage.input_tokens": 12,
+        "gateway.cost_usd": 0.000123, "big": str(1 << 70), "neg": -5, "flag": True,
+        "gen_ai.response.finish_reasons": ["stop", "length"], "text": "naïve ☃", "empty": "",
+    }  # fmt: skip
+    assert [(e.name, e.time_unix_nano) for e in first.events] == [
+        ("gateway.first_byte", 1_700_000_000_123_457_789)
+    ]
+    assert first.status.code == 2  # ERROR
+    assert first.flags == 0x301  # sampled, parent remoteness known, parent remote
+    assert (second.kind, second.parent_span_id.hex(), second.status.code) == (
+        3,
+        "b7ad6b7169203331",
+        0,
+    )
+    assert second.flags == 0x101 and second.trace_state == ""
+    assert {a.key: value(a.value) for a in second.attributes} == {
+        "gateway.retry": 0,
+        "server.port": 443,
+    }
+
+
+def test_a_repeated_attribute_encodes_the_same_each_time():
+    """Kept encodings must never leak between keys or between a value and a look-alike."""
+    records = [_record(1, a="x", b=1), _record(2, a=1, b="x"), _record(3, a=True, b=1.0)]
+    for _ in range(2):
+        message = ExportTraceServiceRequest()
+        message.ParseFromString(Envelope("gw", "g", "1").wrap(b"".join(span(r) for r in records)))
+        spans = message.resource_spans[0].scope_spans[0].spans
+        got = [{a.key: (a.value.WhichOneof("value"), value(a.value)) for a in s.attributes}
+               for s in spans]  # fmt: skip
+        assert got == [
+            {"a": ("string_value", "x"), "b": ("int_value", 1)},
+            {"a": ("int_value", 1), "b": ("string_value", "x")},
+            {"a": ("bool_value", True), "b": ("double_value", 1.0)},
+        ]
+
+
+async def test_a_full_queue_drops_spans_at_once_and_counts_them():
     lost: dict[str, int] = {}
 
     def on_failure(count: int, reason: str) -> None:
         lost[reason] = lost.get(reason, 0) + count
 
-    stuck = StuckExporter()
-    exporter = CountingExporter(stuck, on_failure)
-    processor = BoundedProcessor(exporter, max_queue=2, on_failure=on_failure)
-    provider = TracerProvider()
-    provider.add_span_processor(processor)
-    tracer = provider.get_tracer("test")
-    began = time.perf_counter()
-    for i in range(20):
-        tracer.start_span(f"s{i}").end()
-    assert time.perf_counter() - began < 0.5, "ending a span must never wait on the collector"
-    assert lost["queue_full"] >= 16  # at most 2 queued and 2 taken by the stuck export
-    stuck.release.set()
-    processor.force_flush(5000)
-    assert lost["queue_full"] + lost["export"] == 20
-    provider.shutdown()
+    receiver = await OtlpReceiver().start()
+    config = TelemetryConfig(otlp_endpoint=receiver.url, max_queue_size=2)
+    exporter = OtlpExporter(config, Envelope("gw", "gateway", "0"), on_failure)
+    exporter.start()
+    try:
+        for i in range(20):  # no await in between: the exporter cannot have taken any
+            exporter.add(_record(i + 1))
+        assert lost == {"queue_full": 18}
+        await exporter.flush()
+        assert sorted(s.name for s in receiver.spans) == ["s1", "s2"]
+        receiver.status = 500
+        exporter.add(_record(21))
+        await exporter.flush()
+        assert lost == {"queue_full": 18, "export": 1} and receiver.requests == 2
+    finally:
+        await exporter.close()
+        await receiver.close()
+
+
+async def test_closing_exports_what_is_queued():
+    receiver = await OtlpReceiver().start()
+    config = TelemetryConfig(otlp_endpoint=receiver.url)
+    exporter = OtlpExporter(config, Envelope("gw", "gateway", "0"), lambda n, reason: None)
+    exporter.start()
+    try:
+        for i in range(3):
+            exporter.add(_record(i + 1))
+        await exporter.close()
+        assert sorted(s.name for s in receiver.spans) == ["s1", "s2", "s3"]
+    finally:
+        await receiver.close()
