@@ -15,7 +15,6 @@ import orjson
 if TYPE_CHECKING:
     from ..accounting.recorder import Outcome
     from ..adapters.base import Call
-    from ..routing import Target
 
 Attributes = dict[str, str | int | float | bool | list[str]]
 
@@ -41,7 +40,7 @@ PROVIDERS = {
 
 _ID = re.compile(rb'"id"\s*:\s*"([^"\\]{1,200})"')
 _MODEL = re.compile(rb'"model"\s*:\s*"([^"\\]{1,200})"')
-_FINISH = re.compile(rb'"(?:finish_reason|stop_reason)"\s*:\s*"([a-z_]{1,40})"')
+_REASON = re.compile(rb'_reason"\s*:\s*"([a-z_]{1,40})"')  # a literal first: a fast scan
 
 
 def operation(endpoint: str) -> str:
@@ -84,14 +83,16 @@ def request_attributes(call: Call) -> Attributes:
     return attrs
 
 
-def attempt_attributes(target: Target, call: Call, number: int) -> Attributes:
+def attempt_attributes(
+    provider_type: str, provider: str, base_url: str, model: str, endpoint: str, number: int
+) -> Attributes:
     """A client span's attributes: where the attempt went and which try it is (0: the first)."""
-    host, port = server_address(target.provider.base_url)
+    host, port = server_address(base_url)
     attrs: Attributes = {
-        "gen_ai.operation.name": operation(call.endpoint),
-        "gen_ai.provider.name": provider_name(target.provider.type),
-        "gen_ai.request.model": target.upstream_model,
-        "gateway.provider": target.provider.name,
+        "gen_ai.operation.name": operation(endpoint),
+        "gen_ai.provider.name": provider_name(provider_type),
+        "gen_ai.request.model": model,
+        "gateway.provider": provider,
         "gateway.retry": number - 1,
     }
     if host:
@@ -116,7 +117,11 @@ def response_attributes(body: bytes) -> Attributes:
 
 def finish_reasons(body: bytes) -> list[str]:
     """Every finish_reason / stop_reason in an answer's bytes, in order (null ones left out)."""
-    return [m.decode() for m in _FINISH.findall(body)]
+    return [
+        m.group(1).decode()
+        for m in _REASON.finditer(body)
+        if body.endswith(b'"finish', 0, m.start()) or body.endswith(b'"stop', 0, m.start())
+    ]
 
 
 def outcome_attributes(o: Outcome, cost_usd: Decimal) -> Attributes:

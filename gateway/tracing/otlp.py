@@ -15,6 +15,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from decimal import Decimal
+from functools import lru_cache
 from importlib import metadata
 from time import time_ns
 from typing import TYPE_CHECKING
@@ -36,7 +37,7 @@ from .attributes import (
     span_name,
 )
 from .exporter import OtlpExporter
-from .wire import CLIENT, SERVER, Envelope, SpanRecord
+from .wire import CLIENT, SERVER, Envelope, SpanRecord, attribute_fields
 
 if TYPE_CHECKING:
     from ..accounting.recorder import Outcome
@@ -57,6 +58,15 @@ def _new_id(bits: int) -> int:
 def _remote_parent(headers: Mapping[str, str]) -> SpanContext | None:
     parent = get_current_span(_PROPAGATOR.extract(headers)).get_span_context()
     return parent if parent.is_valid else None
+
+
+@lru_cache(maxsize=1024)
+def _attempt_fields(
+    provider_type: str, provider: str, base_url: str, model: str, endpoint: str, number: int
+) -> bytes:
+    """A client span's attributes but its outcome, written once per target and try."""
+    attributes = attempt_attributes(provider_type, provider, base_url, model, endpoint, number)
+    return attribute_fields(attributes)
 
 
 def _version() -> str:
@@ -128,15 +138,20 @@ class OtlpRequest(RequestTrace):
             server.attributes.update(request_attributes(call))
             if self.capture_content and (messages := input_messages(call)) is not None:
                 server.attributes["gen_ai.input.messages"] = messages
+        provider = target.provider
+        model, endpoint = target.upstream_model, call.endpoint
         record = SpanRecord(
             server.trace_id,
             span_id,
             server.span_id,
-            span_name(call.endpoint, target.upstream_model),
+            span_name(endpoint, model),
             CLIENT,
             time_ns(),
-            attempt_attributes(target, call, number),
+            {},
             trace_state=server.trace_state,
+            encoded=_attempt_fields(
+                provider.type, provider.name, provider.base_url, model, endpoint, number
+            ),
         )
         return OtlpAttempt(record, headers, exporter)
 

@@ -36,6 +36,7 @@ class SpanRecord:
 
     __slots__ = (
         "attributes",
+        "encoded",
         "end_ns",
         "error",
         "events",
@@ -61,6 +62,7 @@ class SpanRecord:
         *,
         remote_parent: bool = False,
         trace_state: str = "",
+        encoded: bytes = b"",
     ):
         self.trace_id = trace_id
         self.span_id = span_id
@@ -72,6 +74,7 @@ class SpanRecord:
         self.start_ns = start_ns
         self.end_ns = 0
         self.attributes = attributes
+        self.encoded = encoded  # more attributes, already written by `attribute_fields`
         self.events: list[tuple[int, str]] = []
         self.error = False  # the span's status is ERROR (else unset)
 
@@ -140,6 +143,15 @@ def _attribute(key: str, value: object) -> bytes:
     return found
 
 
+def attribute_fields(attributes: Attributes) -> bytes:
+    """Span.attributes fields for `attributes`, for a record's `encoded` (a set that repeats
+    from span to span is written once)."""
+    return b"".join(_attribute(key, value) for key, value in attributes.items())
+
+
+_names: dict[str, bytes] = {}
+
+
 def span(record: SpanRecord) -> bytes:
     """ScopeSpans.spans (field 2) holding one Span message."""
     parts = [
@@ -152,8 +164,13 @@ def span(record: SpanRecord) -> bytes:
         parts.append(_field(b"\x1a", record.trace_state.encode()))
     if record.parent_id:
         parts += (b"\x22\x08", record.parent_id.to_bytes(8, "big"))
+    name_field = _names.get(record.name)
+    if name_field is None:
+        if len(_names) >= _KEPT_MAX:
+            _names.clear()
+        name_field = _names[record.name] = _field(b"\x2a", record.name.encode(errors="replace"))
     parts += (
-        _field(b"\x2a", record.name.encode(errors="replace")),
+        name_field,
         b"\x30",  # kind (6)
         _BYTE[record.kind],
         b"\x39",  # start_time_unix_nano (7), fixed64
@@ -161,6 +178,8 @@ def span(record: SpanRecord) -> bytes:
         b"\x41",  # end_time_unix_nano (8), fixed64
         _FIXED64(record.end_ns),
     )
+    if record.encoded:
+        parts.append(record.encoded)
     kept = _kept
     for item in record.attributes.items():
         kind = type(item[1])

@@ -114,6 +114,8 @@ def _pooled(runs: list[dict[str, Any]], name: str) -> dict[str, Any]:
     return {
         "rps": sum(r["rps"] for r in rounds) / len(rounds),
         "cpu_ms_per_req": round(sum(r["cpu_s"] for r in rounds) * 1000 / completed, 3),
+        "user_ms_per_req": round(sum(r["cpu_user_s"] for r in rounds) * 1000 / completed, 3),
+        "sys_ms_per_req": round(sum(r["cpu_sys_s"] for r in rounds) * 1000 / completed, 3),
         "rounds_cpu_ms_per_req": [r["cpu_ms_per_req"] for r in rounds],
     }
 

@@ -14,13 +14,14 @@ from gateway.adapters.base import Call
 from gateway.config import ConfigError, TelemetryConfig, parse
 from gateway.tracing import NO_TRACE, Tracer, build_tracer
 from gateway.tracing.attributes import (
+    finish_reasons,
     request_attributes,
     response_attributes,
     server_address,
     span_name,
 )
 from gateway.tracing.exporter import OtlpExporter
-from gateway.tracing.wire import CLIENT, SERVER, Envelope, SpanRecord, span
+from gateway.tracing.wire import CLIENT, SERVER, Envelope, SpanRecord, attribute_fields, span
 from tests.support.otlp import OtlpReceiver, value
 
 
@@ -111,6 +112,15 @@ def test_response_attributes_from_an_anthropic_body_and_a_chat_chunk():
     }
 
 
+def test_finish_reasons_are_only_finish_and_stop_reasons():
+    body = (
+        b'{"choices":[{"finish_reason":"length","refusal_reason":"policy"},'
+        b'{"finish_reason" : "tool_calls"},{"finish_reason":null}],"stop_reason":"end_turn",'
+        b'"text":"a _reason\\" : \\"fake\\""}'
+    )
+    assert finish_reasons(body) == ["length", "tool_calls", "end_turn"]
+
+
 def _record(n: int = 1, **attributes: object) -> SpanRecord:
     return SpanRecord(7, n, 0, f"s{n}", SERVER, 1_000, dict(attributes))  # type: ignore[arg-type]
 
@@ -127,8 +137,12 @@ def test_the_wire_format_is_what_opentelemetry_proto_reads():
     server.end_ns = server.start_ns + 2_500_000
     server.events.append((server.start_ns + 1_000, "gateway.first_byte"))
     server.error = True
-    client = SpanRecord(server.trace_id, 0x1122334455667788, server.span_id, "chat m", CLIENT,
-                        server.start_ns + 10, {"gateway.retry": 0, "server.port": 443})  # fmt: skip
+    client = SpanRecord(
+        server.trace_id, 0x1122334455667788, server.span_id, "chat m", CLIENT,
+        server.start_ns + 10, {"server.port": 443},
+        encoded=attribute_fields({"gateway.retry": 0, "server.address": "api.example.com"}),
+    )  # fmt: skip
+
     client.end_ns = server.end_ns - 10
     body = Envelope("gw", "gateway", "1.2.3").wrap(span(server) + span(client))
 
@@ -168,6 +182,7 @@ def test_the_wire_format_is_what_opentelemetry_proto_reads():
     assert second.flags == 0x101 and second.trace_state == ""
     assert {a.key: value(a.value) for a in second.attributes} == {
         "gateway.retry": 0,
+        "server.address": "api.example.com",
         "server.port": 443,
     }
 
