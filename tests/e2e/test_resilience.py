@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 import sqlite3
 
 import aiohttp
@@ -14,7 +15,7 @@ import orjson
 import pytest
 
 from tests.support.clients import bearer, raw_chat, sdk
-from tests.support.gateway import ADMIN_KEY, base_config, free_port, start_gateway
+from tests.support.gateway import ADMIN_KEY, base_config, refused_port, start_gateway
 from tests.support.upstream import FakeUpstream, wait_for
 
 HELLO = [{"role": "user", "content": "hi"}]
@@ -46,6 +47,7 @@ class Fleet:
         self.providers: dict[str, dict] = {}
         self.gateway = None
         self.clock = Clock()
+        self.refusing: list[socket.socket] = []  # the dead providers' ports, held closed
 
     async def fake(self, name: str, read_timeout_s: float = 2.0, **behaviour) -> FakeUpstream:
         fake = await FakeUpstream().start()
@@ -59,7 +61,9 @@ class Fleet:
 
     def dead(self, name: str) -> None:
         """A provider whose port refuses connections."""
-        self.providers[name] = provider(f"http://127.0.0.1:{free_port()}/v1")
+        port, holder = refused_port()
+        self.refusing.append(holder)
+        self.providers[name] = provider(f"http://127.0.0.1:{port}/v1")
 
     async def start(self, models: dict, **routing):
         cfg = base_config("http://127.0.0.1:9/v1", self.tmp_path)
@@ -96,6 +100,8 @@ class Fleet:
             await self.gateway.close()
         for fake in self.fakes.values():
             await fake.close()
+        for holder in self.refusing:
+            holder.close()
 
 
 @pytest.fixture

@@ -98,6 +98,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def refused_port() -> tuple[int, socket.socket]:
+    """A port that refuses connections for as long as the returned socket stays open: bound and
+    never listening, so no server started later (a gateway on port 0) can be given it."""
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    return holder.getsockname()[1], holder
+
+
 async def start_gateway(mapping: dict, *, port: int | None = None, **overrides) -> RunningGateway:
     mapping = copy.deepcopy(mapping)
     for key, value in overrides.items():
