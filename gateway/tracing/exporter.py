@@ -5,8 +5,8 @@ Rules:
 - `add` never waits: a span that finds `max_queue_size` spans waiting is dropped and counted
   ("queue_full"); a batch the collector refuses or never receives is counted ("export").
 - One export at a time, every `SCHEDULE_DELAY_S` or as soon as `MAX_BATCH` spans wait. Batches
-  are small on purpose: spans waiting in memory crowd the request path out of the CPU's caches
-  (measured: 512-span batches cost about 5% more CPU per request than 64 or 128).
+  are small on purpose: 512-span batches measured about 5% more CPU per request than 64 or 128
+  (most likely, spans waiting in memory crowd the request path's data out of the CPU's caches).
 - What OTLP/HTTP calls retryable (429, 502, 503, 504, no connection, a timeout) is tried again
   with backoff while the batch is younger than `export_timeout_s`; then its spans count as lost.
 """
