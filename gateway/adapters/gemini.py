@@ -26,6 +26,29 @@ def _n(payload: dict[str, Any]) -> int:
     return n if isinstance(n, int) and n > 1 else 1
 
 
+async def gemini_chat(
+    http: HttpClient, base: str, headers: dict[str, str], call: Call
+) -> TranslatedReply:
+    """A chat completion through `{base}:generateContent` (or `:streamGenerateContent?alt=sse`),
+    translated both ways: Gemini's API and Vertex's Gemini models alike."""
+    assert call.payload is not None
+    body = tr.chat_to_gemini(call.payload, call.default_max_tokens)
+    if call.stream:
+        url, query = f"{base}:streamGenerateContent", {"alt": "sse"}
+    else:
+        url, query = f"{base}:generateContent", {}
+    reply = await http.request("POST", url, headers, body, query)
+    model, chunk_id, created = call.public_model, f"chatcmpl-{call.request_id}", int(time.time())
+    return TranslatedReply(
+        reply,
+        body=lambda raw: tr.gemini_to_chat(raw, model, chunk_id, created),
+        error=tr.error_to_openai,
+        stream=tr.GeminiStream(model, chunk_id, created, n=_n(call.payload))
+        if call.stream
+        else None,
+    )
+
+
 class GeminiUpstream:
     """{base_url}/models/{model}:generateContent (or :streamGenerateContent?alt=sse, or
     :batchEmbedContents) with `x-goog-api-key`."""
@@ -45,7 +68,7 @@ class GeminiUpstream:
             raise not_supported(self.provider.type, call.endpoint)
         base = f"{self.provider.base_url}/models/{path_segment(call.upstream_model)}"
         headers = {**self.headers, "X-Request-Id": call.request_id, **call.trace}
-        model, created = call.public_model, int(time.time())
+        model = call.public_model
         if call.endpoint == "embeddings":
             body = tr.embeddings_to_gemini(call.payload, call.upstream_model)
             reply = await self.http.request("POST", f"{base}:batchEmbedContents", headers, body)
@@ -57,21 +80,7 @@ class GeminiUpstream:
                 error=tr.error_to_openai,
                 stream=None,
             )
-        body = tr.chat_to_gemini(call.payload, call.default_max_tokens)
-        chunk_id = f"chatcmpl-{call.request_id}"
-        if call.stream:
-            url, query = f"{base}:streamGenerateContent", {"alt": "sse"}
-        else:
-            url, query = f"{base}:generateContent", {}
-        reply = await self.http.request("POST", url, headers, body, query)
-        return TranslatedReply(
-            reply,
-            body=lambda raw: tr.gemini_to_chat(raw, model, chunk_id, created),
-            error=tr.error_to_openai,
-            stream=tr.GeminiStream(model, chunk_id, created, n=_n(call.payload))
-            if call.stream
-            else None,
-        )
+        return await gemini_chat(self.http, base, headers, call)
 
     async def close(self) -> None:
         await self.http.close()

@@ -9,9 +9,9 @@ from typing import Any
 
 from ..config import ProviderConfig
 from ..translate import anthropic as claude
-from ..translate import gemini
 from ..translate.messages import openai_error_to_anthropic
 from .base import Call, not_supported, path_segment
+from .gemini import gemini_chat
 from .google_token import GoogleToken
 from .http import HttpClient
 from .translated import Passthrough, TranslatedReply, unchanged
@@ -23,11 +23,6 @@ ANTHROPIC_VERSION = "vertex-2023-10-16"
 def is_claude(upstream_model: str) -> bool:
     """Whether a Vertex model id names an Anthropic model (publishers/anthropic)."""
     return upstream_model.startswith("claude")
-
-
-def _n(payload: dict[str, Any]) -> int:
-    n = payload.get("n")
-    return n if isinstance(n, int) and n > 1 else 1
 
 
 def claude_body(body: dict[str, Any]) -> dict[str, Any]:
@@ -73,7 +68,9 @@ class VertexUpstream:
         if claude_model:
             reply = await self._claude(call, f"{self.root}/anthropic/models/{model}", headers)
         else:
-            reply = await self._gemini(call, f"{self.root}/google/models/{model}", headers)
+            reply = await gemini_chat(
+                self.http, f"{self.root}/google/models/{model}", headers, call
+            )
         if reply.status == 401:  # the token was refused: the next request gets a new one
             self.token.forget(bearer)
         return reply
@@ -110,28 +107,6 @@ class VertexUpstream:
             body=lambda raw: claude.anthropic_to_chat(raw, public, created, output),
             error=claude.error_to_openai,
             stream=claude.AnthropicStream(public, chunk_id, created, output)
-            if call.stream
-            else None,
-        )
-
-    async def _gemini(self, call: Call, base: str, headers: dict[str, str]) -> TranslatedReply:
-        assert call.payload is not None
-        body = gemini.chat_to_gemini(call.payload, call.default_max_tokens)
-        if call.stream:
-            url, query = f"{base}:streamGenerateContent", {"alt": "sse"}
-        else:
-            url, query = f"{base}:generateContent", {}
-        reply = await self.http.request("POST", url, headers, body, query)
-        created, chunk_id, public = (
-            int(time.time()),
-            f"chatcmpl-{call.request_id}",
-            call.public_model,
-        )
-        return TranslatedReply(
-            reply,
-            body=lambda raw: gemini.gemini_to_chat(raw, public, chunk_id, created),
-            error=gemini.error_to_openai,
-            stream=gemini.GeminiStream(public, chunk_id, created, n=_n(call.payload))
             if call.stream
             else None,
         )

@@ -17,6 +17,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import McpError
 from starlette.types import Receive, Scope, Send
 
+from ..version import version
 from .asgi import Bridge
 from .calls import Caller, Ledger, ToolCall
 from .hub import Hub
@@ -90,10 +91,10 @@ class Front:
     """The MCP server clients talk to; `serve` holds its session manager's lifetime (and the
     upstream connections') in one task, until `stop`."""
 
-    def __init__(self, hub: Hub, version: str = "0.1.0"):
+    def __init__(self, hub: Hub):
         _quiet_sdk_logs()
         self.hub = hub
-        server = self.server = _Server("ai-gateway", version=version)
+        server = self.server = _Server("ai-gateway", version=version())
         handlers = server.request_handlers
         handlers[types.ListToolsRequest] = self._list_tools
         handlers[types.CallToolRequest] = self._call_tool

@@ -4,9 +4,9 @@ Pure: `build_document(tiers=...)` -> dict; web/docs.py serves it at /openapi.jso
 from __future__ import annotations
 
 from collections.abc import Iterable
-from importlib import metadata
 from typing import Any
 
+from ..version import version
 from .console import console_paths, console_schemas
 from .governance import governance_paths
 from .paths import all_paths
@@ -48,13 +48,6 @@ accepts (`capabilities`).
 """
 
 
-def _version() -> str:
-    try:
-        return metadata.version("ai-gateway")
-    except metadata.PackageNotFoundError:
-        return "0.0.0"
-
-
 def _join(paths: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
     """`paths` with the items of `more` added; operations on a path in both are put together."""
     return {**paths, **{path: {**paths.get(path, {}), **item} for path, item in more.items()}}
@@ -66,7 +59,7 @@ def build_document(*, tiers: Iterable[str] = ()) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {
             "title": "AI Gateway",
-            "version": _version(),
+            "version": version(),
             "description": DESCRIPTION,
         },
         "tags": [

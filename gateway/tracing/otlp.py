@@ -16,7 +16,6 @@ import random
 from collections.abc import Mapping
 from decimal import Decimal
 from functools import lru_cache
-from importlib import metadata
 from time import time_ns
 from typing import TYPE_CHECKING
 
@@ -24,6 +23,7 @@ from opentelemetry.trace import SpanContext, get_current_span
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from ..config import TelemetryConfig
+from ..version import version
 from . import AttemptTrace, OnFailure, RequestTrace, Tracer
 from .attributes import (
     Attributes,
@@ -67,13 +67,6 @@ def _attempt_fields(
     """A client span's attributes but its outcome, written once per target and try."""
     attributes = attempt_attributes(provider_type, provider, base_url, model, endpoint, number)
     return attribute_fields(attributes)
-
-
-def _version() -> str:
-    try:
-        return metadata.version("ai-gateway")
-    except metadata.PackageNotFoundError:
-        return "0.0.0"
 
 
 class OtlpAttempt(AttemptTrace):
@@ -197,7 +190,7 @@ class OtlpTracer(Tracer):
         self.capture_content = config.capture_content
         # TraceIdRatioBased's bound: a trace is kept when its id's low 64 bits are below it.
         self.bound = round(config.sample_ratio * (1 << 64))
-        envelope = Envelope(config.service_name, "gateway", _version())
+        envelope = Envelope(config.service_name, "gateway", version())
         self.exporter = OtlpExporter(config, envelope, on_failure)
         self.exporter.start()
 
